@@ -1,0 +1,1 @@
+"""Edge classifiers: graph -> ``edge_scores`` (issue 6)."""

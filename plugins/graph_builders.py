@@ -1,0 +1,1 @@
+"""Graph builders: hits -> ``edge_index`` (issue 4)."""

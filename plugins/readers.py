@@ -1,0 +1,1 @@
+"""Readers: ACTS ROOT files and TrackML CSV -> events (issue 3)."""

@@ -1,0 +1,1 @@
+"""Writers: events with tracks -> tracks.root / parquet (issue 3)."""

@@ -1,0 +1,42 @@
+"""The ``trackpipe`` command line.
+
+Each command lives in its own module of this package and is imported only when it runs, so that
+``trackpipe --help`` is fast. Add a command by adding a row to ``COMMANDS``.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+# name -> (module in tracking.cli, function, one-line help shown by `trackpipe --help`)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "info": ("info", "info", "Show version, CUDA build and devices, torch, torch-scatter and threads."),
+    "plugins": ("plugins", "plugins", "List registered plugins: kind, name, origin package, description."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module, attr, _ = COMMANDS[name]
+        return getattr(importlib.import_module(f"{__name__}.{module}"), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="trackpipe", prog_name="trackpipe")
+def main() -> None:
+    """trackpipe: GNN track reconstruction (hits -> graph -> edge scores -> tracks)."""
+
+
+__all__ = ["COMMANDS", "main"]

@@ -1,0 +1,1 @@
+"""Event I/O: ACTS ROOT files, TrackML CSV, tracks.root / parquet."""

@@ -1,0 +1,52 @@
+"""The truth graph: consecutive hits of one particle, ordered by distance from its production vertex.
+
+Shared by the metrics (edge efficiency / purity), map learning (``trackpipe build-map``) and training
+(edge labels), so all three agree on what a true edge is.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .event import Event
+
+
+def _as_numpy(a):
+    return a.detach().cpu().numpy() if hasattr(a, "detach") else np.asarray(a)
+
+
+def truth_segments(event: Event) -> np.ndarray:
+    """int64 [2, S]: for each particle (not noise), its hits sorted by distance from its vertex
+    (3D; from the origin when the event has no particle table), linked consecutively, first -> next.
+    """
+    if event.particle_id is None:
+        raise ValueError(f"event {event.event_id} has no truth (particle_id)")
+    pid = _as_numpy(event.particle_id).astype(np.int64, copy=False)
+    x, y, z = (_as_numpy(a).astype(np.float64) for a in (event.x, event.y, event.z))
+    vx = vy = vz = np.zeros(len(pid))
+    if event.particles is not None and len(event.particles):
+        p = event.particles.numpy()
+        order = np.argsort(p.particle_id)
+        ids = p.particle_id[order]
+        pos = np.clip(np.searchsorted(ids, pid), 0, len(ids) - 1)
+        found = ids[pos] == pid
+        rows = order[pos]
+        vx = np.where(found, p.vx[rows], 0.0)
+        vy = np.where(found, p.vy[rows], 0.0)
+        vz = np.where(found, p.vz[rows], 0.0)
+    dist = np.sqrt((x - vx) ** 2 + (y - vy) ** 2 + (z - vz) ** 2)
+    hits = np.flatnonzero(pid != 0)
+    order = hits[np.lexsort((dist[hits], pid[hits]))]
+    same = pid[order[1:]] == pid[order[:-1]]
+    return np.stack([order[:-1][same], order[1:][same]]).astype(np.int64)
+
+
+def edge_truth(edge_index, segments: np.ndarray, num_hits: int) -> np.ndarray:
+    """bool [E]: whether each edge joins the two hits of a truth segment (in either direction)."""
+    ei = _as_numpy(edge_index).astype(np.int64, copy=False)
+    if ei.shape[1] == 0:
+        return np.zeros(0, dtype=bool)
+    n = np.int64(max(num_hits, 1))
+    seg_key = np.unique(np.minimum(segments[0], segments[1]) * n + np.maximum(segments[0], segments[1]))
+    key = np.minimum(ei[0], ei[1]) * n + np.maximum(ei[0], ei[1])
+    return np.isin(key, seg_key)
