@@ -1,0 +1,108 @@
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tracking import ConfigError, Event, Pipeline, registry, resolve_device
+from tracking.stages import Stage, atomic_output
+
+
+def make_event():
+    pid = np.array([0, 1, 1, 2, 2, 2], np.int64)
+    n = len(pid)
+    return Event(
+        event_id=7, hit_id=np.arange(n, dtype=np.int64), x=np.arange(n, dtype=np.float32) + 1,
+        y=np.zeros(n, np.float32), z=np.zeros(n, np.float32), particle_id=pid,
+    )
+
+
+@pytest.fixture
+def chain_builder():
+    @registry.register("graph_builder", "test_chain")
+    class Chain(Stage):
+        """Links hit i to i+1."""
+
+        @dataclass
+        class Config:
+            step: int = 1
+            table: Path | None = None
+
+        def __call__(self, event):
+            n = event.num_hits
+            src = torch.arange(0, max(n - self.config.step, 0), device=event.device)
+            return event.replace(edge_index=torch.stack([src, src + self.config.step]))
+
+    yield Chain
+    registry.unregister("graph_builder", "test_chain")
+
+
+def test_yaml_pipeline_runs_times_and_hooks(tmp_path, chain_builder):
+    (tmp_path / "p.yaml").write_text(
+        "device: cpu\nstages:\n  - graph_builder: test-chain\n    step: 1\n    table: maps/x.npz\n"
+        "  - track_builder: truth\n    min_hits: 2\n"
+    )
+    pipe = Pipeline.from_yaml(tmp_path / "p.yaml")
+    assert pipe.labels == ["graph_builder:test_chain", "track_builder:truth"]
+    assert pipe.stages[0].config.table == tmp_path / "maps" / "x.npz"  # relative to the YAML file
+    seen = []
+    pipe.add_hook(lambda label, ev, sec: seen.append((label, ev.num_edges, sec >= 0)))
+    out = pipe(make_event())
+    assert out.num_edges == 5
+    assert out.track_labels.tolist() == [-1, 0, 0, 1, 1, 1]
+    assert seen == [("graph_builder:test_chain", 5, True), ("track_builder:truth", 5, True)]
+    assert set(pipe.mean_timings()) == set(pipe.labels)
+
+
+def test_pipeline_from_python_objects(chain_builder):
+    stage = registry.create("graph_builder", "test_chain", {"step": 2})
+    pipe = Pipeline([stage, stage], device="cpu")
+    assert pipe.labels == ["graph_builder:test_chain", "graph_builder:test_chain#2"]
+    assert pipe(make_event()).num_edges == 4
+
+
+def test_config_errors_name_stage_and_key(tmp_path, chain_builder):
+    bad = {"stages": [{"graph_builder": "test_chain", "stpe": 1}]}
+    with pytest.raises(ConfigError, match=r"stage 0 \(graph_builder 'test_chain'\): unknown config key 'stpe'.*did you mean 'step'"):
+        Pipeline.from_config(bad)
+    with pytest.raises(ConfigError, match="stage 1.*needs exactly one of"):
+        Pipeline.from_config({"stages": [{"graph_builder": "test_chain"}, {"min_hits": 3}]})
+    with pytest.raises(ConfigError, match="unknown key"):
+        Pipeline.from_config({"stages": [{"graph_builder": "test_chain"}], "devise": "cpu"})
+    with pytest.raises(ConfigError, match="cannot read pipeline file"):
+        Pipeline.from_yaml(tmp_path / "missing.yaml")
+    (tmp_path / "bad.yaml").write_text("stages: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        Pipeline.from_yaml(tmp_path / "bad.yaml")
+
+
+def test_stage_errors_carry_stage_and_event(chain_builder):
+    pipe = Pipeline([registry.create("track_builder", "truth")], device="cpu")
+    ev = make_event().replace(particle_id=None)
+    with pytest.raises(ValueError) as err:
+        pipe(ev)
+    assert "track_builder:truth" in "".join(err.value.__notes__) and "event 7" in str(err.value)
+
+
+def test_resolve_device():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type in ("cpu", "cuda")
+    with pytest.raises(ConfigError, match="expected auto, cpu, cuda"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="requested but"):
+            resolve_device("cuda:0")
+
+
+def test_atomic_output_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_output(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("crash")
+    assert target.read_text() == "old" and list(tmp_path.iterdir()) == [target]
+    with atomic_output(target) as tmp:
+        tmp.write_text("new")
+    assert target.read_text() == "new" and list(tmp_path.iterdir()) == [target]

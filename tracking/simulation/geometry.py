@@ -1,0 +1,142 @@
+"""The TrackML-like detector of the simulation: layers, their module tiling and material.
+
+Numbers are read off the TrackML ``detectors.csv`` (see ../shared/data/trackml): barrel radii and
+half-lengths, disk positions, module counts per layer (barrel: ``n_phi x n_z``; endcap: rings of
+``n_phi`` modules), module half sizes and readout pitches. Module ids follow TrackML (1-based within a
+layer); layer ids are 2, 4, 6, ... counted from the most negative z in the endcaps, from the beam
+line outwards in the barrels, exactly as TrackML numbers them.
+
+Modules are flat rectangles (barrel, pixel endcap) or trapezoids (strip endcaps) placed like TrackML
+ones, so neighbours overlap and a particle crossing an overlap leaves a hit on both modules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+BARREL, DISK = 0, 1
+
+
+@dataclass(frozen=True)
+class BarrelLayer:
+    """A cylinder of modules at radius ``r`` covering ``|z| < half_z``, tiled ``n_phi x n_z``."""
+
+    volume_id: int
+    layer_id: int
+    r: float
+    half_z: float
+    n_phi: int
+    n_z: int
+    half_u: float  # module half width along r*phi (mm)
+    half_v: float  # module half length along z (mm)
+    pitch_u: float
+    pitch_v: float
+    x_over_x0: float
+
+
+@dataclass(frozen=True)
+class Ring:
+    """One ring of an endcap disk: ``n_phi`` trapezoids centred at radius ``r``."""
+
+    r: float
+    n_phi: int
+    half_u_min: float  # half width at the inner edge
+    half_u_max: float  # half width at the outer edge
+    half_v: float  # half length along r
+
+
+@dataclass(frozen=True)
+class DiskLayer:
+    """An endcap disk at ``z`` made of rings of modules."""
+
+    volume_id: int
+    layer_id: int
+    z: float
+    rings: tuple[Ring, ...]
+    pitch_u: float
+    pitch_v: float
+    x_over_x0: float
+
+    @property
+    def r_min(self) -> float:
+        return min(g.r - g.half_v for g in self.rings)
+
+    @property
+    def r_max(self) -> float:
+        return max(g.r + g.half_v for g in self.rings)
+
+
+@dataclass(frozen=True)
+class Detector:
+    """All layers; ``surfaces`` flattens them into the arrays the propagator reads."""
+
+    barrels: tuple[BarrelLayer, ...]
+    disks: tuple[DiskLayer, ...]
+    layers: tuple = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "layers", tuple(self.barrels) + tuple(self.disks))
+
+    def surface_arrays(self) -> dict[str, np.ndarray]:
+        """Per layer (index = surface index): kind, r / z, extent, x/X0, volume and layer ids."""
+        n = len(self.layers)
+        kind = np.empty(n, np.int64)
+        a = np.empty(n, np.float64)  # barrel radius or disk z
+        lo = np.empty(n, np.float64)  # barrel -half_z or disk r_min
+        hi = np.empty(n, np.float64)  # barrel +half_z or disk r_max
+        x0 = np.empty(n, np.float64)
+        vol = np.empty(n, np.int32)
+        lay = np.empty(n, np.int32)
+        for i, layer in enumerate(self.layers):
+            if isinstance(layer, BarrelLayer):
+                kind[i], a[i], lo[i], hi[i] = BARREL, layer.r, -layer.half_z, layer.half_z
+            else:
+                kind[i], a[i], lo[i], hi[i] = DISK, layer.z, layer.r_min, layer.r_max
+            x0[i] = layer.x_over_x0
+            vol[i], lay[i] = layer.volume_id, layer.layer_id
+        return {"kind": kind, "a": a, "lo": lo, "hi": hi, "x_over_x0": x0, "volume_id": vol, "layer_id": lay}
+
+
+# TrackML module shapes (detectors.csv: module_minhu, module_maxhu, module_hv, pitch_u, pitch_v).
+PIXEL = {"half_u": 8.4, "half_v": 36.0, "pitch_u": 0.05, "pitch_v": 0.05625}
+SHORT_STRIP = {"half_u": 24.0, "half_v": 54.0, "pitch_u": 0.08, "pitch_v": 1.2}
+LONG_STRIP = {"half_u": 24.0, "half_v": 54.0, "pitch_u": 0.12, "pitch_v": 10.8}
+
+PIXEL_DISK_Z = (600.0, 700.0, 820.0, 960.0, 1100.0, 1300.0, 1500.0)
+STRIP_DISK_Z = (1220.0, 1500.0, 1800.0, 2150.0, 2550.0, 2950.0)
+PIXEL_RINGS = (Ring(66.0, 40, 8.4, 8.4, 36.0), Ring(140.0, 68, 8.4, 8.4, 36.0))
+SHORT_STRIP_RINGS = (
+    Ring(318.0, 54, 16.4, 24.2, 78.0),
+    Ring(470.0, 56, 24.2, 32.2, 78.0),
+    Ring(622.0, 60, 32.2, 40.0, 78.0),
+)
+LONG_STRIP_RINGS = (Ring(828.0, 48, 54.0, 64.2, 78.0), Ring(942.0, 50, 66.0, 72.0, 78.0))
+
+
+def _endcaps(volumes: tuple[int, int], zs: tuple[float, ...], rings, pitch_u, pitch_v, x0) -> list[DiskLayer]:
+    negative, positive = volumes
+    out = []
+    # TrackML counts endcap layers from the most negative z upwards in both endcaps.
+    for i, z in enumerate(sorted(zs, reverse=True)):
+        out.append(DiskLayer(negative, 2 * (i + 1), -z, rings, pitch_u, pitch_v, x0))
+    for i, z in enumerate(sorted(zs)):
+        out.append(DiskLayer(positive, 2 * (i + 1), z, rings, pitch_u, pitch_v, x0))
+    return out
+
+
+def trackml_detector(pixel_x_over_x0: float = 0.02, strip_x_over_x0: float = 0.03) -> Detector:
+    """The TrackML-like detector of DESIGN.md with ``x/X0`` per layer crossing at normal incidence."""
+    barrels = []
+    for i, (r, n_phi) in enumerate(zip((32.0, 72.0, 116.0, 172.0), (16, 32, 52, 78))):
+        barrels.append(BarrelLayer(8, 2 * (i + 1), r, 455.0, n_phi, 14, **PIXEL, x_over_x0=pixel_x_over_x0))
+    for i, (r, n_phi) in enumerate(zip((260.0, 360.0, 500.0, 660.0), (40, 56, 78, 102))):
+        barrels.append(BarrelLayer(13, 2 * (i + 1), r, 1030.0, n_phi, 21, **SHORT_STRIP, x_over_x0=strip_x_over_x0))
+    for i, (r, n_phi) in enumerate(zip((820.0, 1020.0), (120, 152))):
+        barrels.append(BarrelLayer(17, 2 * (i + 1), r, 1030.0, n_phi, 21, **LONG_STRIP, x_over_x0=strip_x_over_x0))
+    disks = []
+    disks += _endcaps((7, 9), PIXEL_DISK_Z, PIXEL_RINGS, 0.05, 0.05625, pixel_x_over_x0)
+    disks += _endcaps((12, 14), STRIP_DISK_Z, SHORT_STRIP_RINGS, 0.08, 1.2, strip_x_over_x0)
+    disks += _endcaps((16, 18), STRIP_DISK_Z, LONG_STRIP_RINGS, 0.12, 10.4, strip_x_over_x0)
+    return Detector(tuple(barrels), tuple(disks))
