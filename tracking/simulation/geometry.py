@@ -21,7 +21,11 @@ BARREL, DISK = 0, 1
 
 @dataclass(frozen=True)
 class BarrelLayer:
-    """A cylinder of modules at radius ``r`` covering ``|z| < half_z``, tiled ``n_phi x n_z``."""
+    """A cylinder of modules at radius ``r``, tiled ``n_phi x n_z``.
+
+    Module centres span ``|z| <= half_z`` (as in detectors.csv), so the layer covers
+    ``|z| < half_z + half_v``.
+    """
 
     volume_id: int
     layer_id: int
@@ -91,12 +95,62 @@ class Detector:
         lay = np.empty(n, np.int32)
         for i, layer in enumerate(self.layers):
             if isinstance(layer, BarrelLayer):
-                kind[i], a[i], lo[i], hi[i] = BARREL, layer.r, -layer.half_z, layer.half_z
+                reach = layer.half_z + layer.half_v
+                kind[i], a[i], lo[i], hi[i] = BARREL, layer.r, -reach, reach
             else:
                 kind[i], a[i], lo[i], hi[i] = DISK, layer.z, layer.r_min, layer.r_max
             x0[i] = layer.x_over_x0
             vol[i], lay[i] = layer.volume_id, layer.layer_id
         return {"kind": kind, "a": a, "lo": lo, "hi": hi, "x_over_x0": x0, "volume_id": vol, "layer_id": lay}
+
+    def module_rows(self) -> dict[str, np.ndarray]:
+        """Module rows (a barrel z row or an endcap ring: ``n_phi`` modules evenly spaced in phi).
+
+        ``row_start[i]:row_start[i + 1]`` are the rows of surface ``i``; ``id0`` is the module id of the
+        row's first module minus one, so ids run 1..n within a layer, z row (or ring) major.
+        """
+        rows: list[tuple] = []
+        row_start = [0]
+        for layer in self.layers:
+            first_id = 0
+            if isinstance(layer, BarrelLayer):
+                centres = np.linspace(-layer.half_z, layer.half_z, layer.n_z)
+                for zc in centres:
+                    rows.append((zc, layer.n_phi, layer.half_u, layer.half_u, layer.half_v, first_id, layer.r, BARREL))
+                    first_id += layer.n_phi
+            else:
+                for ring in layer.rings:
+                    rows.append((ring.r, ring.n_phi, ring.half_u_min, ring.half_u_max, ring.half_v, first_id, ring.r - ring.half_v, DISK))
+                    first_id += ring.n_phi
+            row_start.append(len(rows))
+        arr = np.array(rows, dtype=np.float64)
+        centre, n_phi, hu_min, hu_max, hv, id0, inner, _ = arr.T
+        # Widest angular half-extent of a module (at its inner edge for rings) in units of the phi
+        # spacing: how many neighbours to test either side of the nominal phi bin.
+        half_angle = np.arctan2(np.maximum(hu_min, hu_max), np.maximum(inner, 1.0))
+        reach = np.ceil(half_angle / (2 * np.pi / n_phi)).astype(np.int64) + 1
+        return {
+            "row_start": np.array(row_start, np.int64),
+            "centre": centre.copy(),
+            "n_phi": n_phi.astype(np.int64),
+            "hu_min": hu_min.copy(),
+            "hu_max": hu_max.copy(),
+            "hv": hv.copy(),
+            "id0": id0.astype(np.int64),
+            "reach": reach,
+        }
+
+    def surface_pitches(self) -> tuple[np.ndarray, np.ndarray]:
+        """Readout pitch along u (r*phi) and v (z in barrels, r in endcaps) per surface, mm."""
+        return (
+            np.array([layer.pitch_u for layer in self.layers]),
+            np.array([layer.pitch_v for layer in self.layers]),
+        )
+
+    @property
+    def num_modules(self) -> int:
+        rows = self.module_rows()
+        return int(rows["n_phi"].sum())
 
 
 # TrackML module shapes (detectors.csv: module_minhu, module_maxhu, module_hv, pitch_u, pitch_v).

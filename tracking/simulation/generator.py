@@ -1,0 +1,317 @@
+"""Event generation: pileup vertices, particles, propagation, digitisation, noise.
+
+A deliberately simple fast simulation (no secondaries, no energy loss, no clusters) whose hit
+occupancies per layer match a real TrackML mu = 200 event within a few tens of percent (see
+tests/simulation/test_realism.py). Every random number comes from one ``numpy.random.Generator``
+seeded from ``(seed, event_id)``, so the same arguments always give the same event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from ..event import Event, Particles
+from ..io.barcode import encode_barcode
+from .geometry import BARREL, Detector, trackml_detector
+from .propagate import find_modules, propagate_particles
+
+PION_MASS = 0.13957039  # GeV
+PION_PDG = 211
+
+# Inverse CDF of primary-particle pT in GeV, read off the particles of TrackML event 1000 that come
+# from the beam line (r_vertex < 1 mm): (cumulative fraction, pT). Interpolated in log pT.
+PT_QUANTILES = np.array(
+    [
+        (0.0, 0.100),
+        (0.01, 0.110),
+        (0.05, 0.142),
+        (0.10, 0.179),
+        (0.25, 0.271),
+        (0.50, 0.454),
+        (0.75, 0.745),
+        (0.90, 1.243),
+        (0.95, 1.709),
+        (0.99, 3.146),
+        (0.999, 8.355),
+    ]
+)
+PT_TAIL_INDEX = 3.0  # power law above the last quantile: P(pT > x) ~ x^-3
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """Physics and detector knobs of :func:`simulate_event` (defaults: TrackML-like, mu = 200 -> ~100k hits).
+
+    Args:
+        particles_per_vertex: mean number of charged primaries per pileup vertex in ``|eta| < eta_max``
+            (TrackML event 1000 has ~43 per vertex from the beam line).
+        eta_max: primaries are flat in eta within ``|eta| < eta_max``.
+        pt_min: lower pT cut in GeV (the spectrum starts at 0.1 GeV).
+        vertex_sigma_z, vertex_sigma_xy: Gaussian beam spot, mm.
+        bz: solenoid field, tesla.
+        pixel_x_over_x0, strip_x_over_x0: material per layer at normal incidence.
+        hit_efficiency: probability that a module crossing gives a measurement.
+        noise_fraction: noise hits as a fraction of particle hits (Poisson-distributed count), spread
+            uniformly over modules like TrackML's (whose ~15% noise makes up half of the long-strip
+            barrel hits); 0.10 keeps the outer layers' occupancy realistic.
+        max_turn: transverse turning (radians) after which a particle is no longer followed
+            (pi: loopers stop after their outgoing half-turn).
+    """
+
+    particles_per_vertex: float = 43.0
+    eta_max: float = 4.0
+    pt_min: float = 0.1
+    vertex_sigma_z: float = 55.0
+    vertex_sigma_xy: float = 0.015
+    bz: float = 2.0
+    pixel_x_over_x0: float = 0.02
+    strip_x_over_x0: float = 0.03
+    hit_efficiency: float = 0.98
+    noise_fraction: float = 0.10
+    max_turn: float = np.pi
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first field out of range."""
+        checks = {
+            "particles_per_vertex": self.particles_per_vertex >= 0,
+            "eta_max": self.eta_max > 0,
+            "pt_min": self.pt_min > 0,
+            "vertex_sigma_z": self.vertex_sigma_z >= 0,
+            "vertex_sigma_xy": self.vertex_sigma_xy >= 0,
+            "bz": self.bz != 0,
+            "pixel_x_over_x0": self.pixel_x_over_x0 > 0,
+            "strip_x_over_x0": self.strip_x_over_x0 > 0,
+            "hit_efficiency": 0 <= self.hit_efficiency <= 1,
+            "noise_fraction": self.noise_fraction >= 0,
+            "max_turn": self.max_turn > 0,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise ValueError(f"SimulationConfig.{name} = {getattr(self, name)!r} is out of range")
+
+
+@lru_cache(maxsize=8)
+def _detector_tables(pixel_x_over_x0: float, strip_x_over_x0: float):
+    detector = trackml_detector(pixel_x_over_x0, strip_x_over_x0)
+    return detector, detector.surface_arrays(), detector.module_rows(), detector.surface_pitches()
+
+
+def detector_for(config: SimulationConfig) -> Detector:
+    """The detector a configuration simulates."""
+    return _detector_tables(config.pixel_x_over_x0, config.strip_x_over_x0)[0]
+
+
+def sample_pt(rng: np.random.Generator, n: int, pt_min: float = 0.1) -> np.ndarray:
+    """Draw ``n`` pT values (GeV) from the TrackML-like spectrum, restricted to ``pT >= pt_min``."""
+    u_lo = float(np.interp(np.log(pt_min), np.log(PT_QUANTILES[:, 1]), PT_QUANTILES[:, 0], left=0.0, right=1.0))
+    last_u, last_pt = PT_QUANTILES[-1]
+    if pt_min > last_pt:
+        u_lo = 1.0 - (1.0 - last_u) * (pt_min / last_pt) ** -PT_TAIL_INDEX
+    u = u_lo + (1.0 - u_lo) * rng.random(n)
+    pt = np.exp(np.interp(u, PT_QUANTILES[:, 0], np.log(PT_QUANTILES[:, 1])))
+    tail = u > last_u
+    pt[tail] = last_pt * ((1.0 - last_u) / (1.0 - u[tail])) ** (1.0 / PT_TAIL_INDEX)
+    return np.maximum(pt, pt_min)
+
+
+def _event_rng(seed: int, event_id: int) -> np.random.Generator:
+    if seed < 0 or event_id < 0:
+        raise ValueError(f"seed and event_id must be >= 0, got seed={seed}, event_id={event_id}")
+    return np.random.default_rng(np.random.SeedSequence([int(seed), int(event_id)]))
+
+
+def _generate_particles(rng: np.random.Generator, mu: float, config: SimulationConfig) -> dict[str, np.ndarray]:
+    n_vertices = int(rng.poisson(mu)) if mu > 0 else 0
+    if n_vertices > 4094:
+        raise ValueError(f"mu = {mu} gives {n_vertices} vertices; barcodes hold at most 4094")
+    vertex_z = rng.normal(0.0, config.vertex_sigma_z, n_vertices)
+    vertex_x = rng.normal(0.0, config.vertex_sigma_xy, n_vertices)
+    vertex_y = rng.normal(0.0, config.vertex_sigma_xy, n_vertices)
+    per_vertex = rng.poisson(config.particles_per_vertex, n_vertices)
+    n = int(per_vertex.sum())
+    vertex = np.repeat(np.arange(n_vertices), per_vertex)
+    # 1-based particle number within its vertex (barcode "particle" field).
+    starts = np.repeat(np.cumsum(per_vertex) - per_vertex, per_vertex)
+    number = np.arange(n) - starts + 1
+    pt = sample_pt(rng, n, config.pt_min)
+    eta = rng.uniform(-config.eta_max, config.eta_max, n)
+    phi = rng.uniform(-np.pi, np.pi, n)
+    q = np.where(rng.random(n) < 0.5, -1, 1).astype(np.int32)
+    return {
+        "vertex_primary": vertex + 1,
+        "particle": number,
+        "vx": vertex_x[vertex],
+        "vy": vertex_y[vertex],
+        "vz": vertex_z[vertex],
+        "pt": pt,
+        "eta": eta,
+        "phi": phi,
+        "px": pt * np.cos(phi),
+        "py": pt * np.sin(phi),
+        "pz": pt * np.sinh(eta),
+        "q": q,
+    }
+
+
+def _digitise(local: np.ndarray, half: np.ndarray, pitch: np.ndarray) -> np.ndarray:
+    """Centre of the readout cell containing ``local`` (cells of ``pitch`` from ``-half``)."""
+    cell = np.floor((local + half) / pitch)
+    cell = np.clip(cell, 0, np.maximum(np.ceil(2 * half / pitch) - 1, 0))
+    return -half + (cell + 0.5) * pitch
+
+
+def _measured_positions(rows, surfaces, pitches, surface, row, iphi, u, v):
+    """Global position of the digitised measurement (cell centre) on its module."""
+    pitch_u, pitch_v = pitches[0][surface], pitches[1][surface]
+    u_d = _digitise(u, rows["hu_max"][row], pitch_u)
+    v_d = _digitise(v, rows["hv"][row], pitch_v)
+    phi_c = 2 * np.pi * (iphi + 0.5) / rows["n_phi"][row] - np.pi
+    barrel = surfaces["kind"][surface] == BARREL
+    radius = surfaces["a"][surface]
+    centre = rows["centre"][row]
+    phi_b = phi_c + u_d / np.where(barrel, radius, 1.0)
+    r_d = centre + v_d
+    x = np.where(barrel, radius * np.cos(phi_b), r_d * np.cos(phi_c) - u_d * np.sin(phi_c))
+    y = np.where(barrel, radius * np.sin(phi_b), r_d * np.sin(phi_c) + u_d * np.cos(phi_c))
+    z = np.where(barrel, centre + v_d, surfaces["a"][surface])
+    return x, y, z
+
+
+def _noise(rng, n_noise, rows, surfaces):
+    """Uniformly random modules and positions within them: (surface, row, iphi, u, v)."""
+    n_rows = len(rows["n_phi"])
+    weights = rows["n_phi"] / rows["n_phi"].sum()
+    row = rng.choice(n_rows, size=n_noise, p=weights)
+    surface = np.searchsorted(rows["row_start"], row, side="right") - 1
+    iphi = (rng.random(n_noise) * rows["n_phi"][row]).astype(np.int64)
+    v = (rng.random(n_noise) * 2 - 1) * rows["hv"][row]
+    hv = rows["hv"][row]
+    half_u = rows["hu_min"][row] + (rows["hu_max"][row] - rows["hu_min"][row]) * (v + hv) / (2 * hv)
+    u = (rng.random(n_noise) * 2 - 1) * half_u
+    return surface, row, iphi, u, v
+
+
+def simulate_event(mu: float = 200, seed: int = 0, event_id: int = 0, config: SimulationConfig | None = None) -> Event:
+    """Simulate one TrackML-like event with ``Poisson(mu)`` pileup vertices.
+
+    Returns an :class:`~tracking.Event` (numpy arrays) with hits sorted by (volume, layer, module),
+    ``hit_id = 0..N-1`` in that order, measured (digitised) ``x, y, z``, per-hit ``particle_id``
+    (ACTS barcode packed by :func:`tracking.io.barcode.encode_barcode`; 0 = noise) and the
+    :class:`~tracking.Particles` table (every generated particle, also those with no hit).
+    ``event.meta["sim_truth"]`` holds per-hit truth aligned with the hits (true position and time,
+    momentum before the crossing and its change, index along the particle; noise: measured position,
+    zero momentum, index -1) and ``event.meta["sim_particles"]`` the particles' ``px, py, pz``,
+    ``particle_type`` and ``mass``. The same ``(mu, seed, event_id, config)`` gives the same event.
+    """
+    config = config or SimulationConfig()
+    config.validate()
+    if not np.isfinite(mu) or mu < 0:
+        raise ValueError(f"mu must be a finite number >= 0, got {mu!r}")
+    rng = _event_rng(seed, event_id)
+    _, surfaces, rows, pitches = _detector_tables(config.pixel_x_over_x0, config.strip_x_over_x0)
+    gen = _generate_particles(rng, mu, config)
+    n_particles = len(gen["pt"])
+    n_surfaces = len(surfaces["kind"])
+    kicks = rng.standard_normal((n_particles, n_surfaces, 2))
+    _, c_particle, c_surface, c_pos, c_mom, c_delta, c_index = propagate_particles(
+        gen["vx"], gen["vy"], gen["vz"], gen["px"], gen["py"], gen["pz"], gen["q"], PION_MASS,
+        surfaces["kind"], surfaces["a"], surfaces["lo"], surfaces["hi"], surfaces["x_over_x0"],
+        float(config.bz), kicks, float(config.max_turn),
+    )  # fmt: skip
+    cross, row, iphi, module_id, u, v = find_modules(
+        c_surface, c_pos[:, 0], c_pos[:, 1], c_pos[:, 2], surfaces["kind"], rows["row_start"],
+        rows["centre"], rows["n_phi"], rows["hu_min"], rows["hu_max"], rows["hv"], rows["id0"], rows["reach"],
+    )  # fmt: skip
+    keep = rng.random(len(cross)) < config.hit_efficiency
+    cross, row, iphi, module_id, u, v = cross[keep], row[keep], iphi[keep], module_id[keep], u[keep], v[keep]
+    surface = c_surface[cross]
+
+    n_noise = int(rng.poisson(config.noise_fraction * len(cross))) if len(cross) else 0
+    n_surface, n_row, n_iphi, n_u, n_v = _noise(rng, n_noise, rows, surfaces)
+    n_module = rows["id0"][n_row] + n_iphi + 1
+
+    surface = np.concatenate([surface, n_surface])
+    row = np.concatenate([row, n_row])
+    iphi = np.concatenate([iphi, n_iphi])
+    module_id = np.concatenate([module_id, n_module])
+    x, y, z = _measured_positions(
+        rows, surfaces, pitches, surface, row, iphi, np.concatenate([u, n_u]), np.concatenate([v, n_v])
+    )
+    barcode = encode_barcode(gen["vertex_primary"], 0, gen["particle"], 0, 0)
+    particle_of_hit = np.concatenate([barcode[c_particle[cross]], np.zeros(n_noise, np.int64)])
+    truth = {
+        "true_x": np.concatenate([c_pos[cross, 0], x[len(cross):]]),
+        "true_y": np.concatenate([c_pos[cross, 1], y[len(cross):]]),
+        "true_z": np.concatenate([c_pos[cross, 2], z[len(cross):]]),
+        "true_t": np.concatenate([c_pos[cross, 3], np.zeros(n_noise)]),
+        "true_px": np.concatenate([c_mom[cross, 0], np.zeros(n_noise)]),
+        "true_py": np.concatenate([c_mom[cross, 1], np.zeros(n_noise)]),
+        "true_pz": np.concatenate([c_mom[cross, 2], np.zeros(n_noise)]),
+        "delta_px": np.concatenate([c_delta[cross, 0], np.zeros(n_noise)]),
+        "delta_py": np.concatenate([c_delta[cross, 1], np.zeros(n_noise)]),
+        "delta_pz": np.concatenate([c_delta[cross, 2], np.zeros(n_noise)]),
+        "index": np.concatenate([c_index[cross], np.full(n_noise, -1, np.int64)]),
+    }
+    volume_id = surfaces["volume_id"][surface]
+    layer_id = surfaces["layer_id"][surface]
+    # Shuffle before the stable sort so that noise is not recognisable by its place in a module.
+    shuffle = rng.permutation(len(surface))
+    order = shuffle[np.lexsort((module_id[shuffle], layer_id[shuffle], volume_id[shuffle]))]
+
+    p_total = gen["pt"] * np.cosh(gen["eta"])
+    nhits = np.bincount(c_particle[cross], minlength=n_particles).astype(np.int32)
+    particles = Particles(
+        particle_id=barcode,
+        pt=gen["pt"].astype(np.float32),
+        eta=gen["eta"].astype(np.float32),
+        phi=gen["phi"].astype(np.float32),
+        vx=gen["vx"].astype(np.float32),
+        vy=gen["vy"].astype(np.float32),
+        vz=gen["vz"].astype(np.float32),
+        q=gen["q"].astype(np.int32),
+        nhits=nhits,
+    )
+    meta = {
+        "source": "trackpipe simulation",
+        "mu": float(mu),
+        "seed": int(seed),
+        "sim_truth": {name: values[order] for name, values in truth.items()},
+        "sim_particles": {
+            "px": gen["px"],
+            "py": gen["py"],
+            "pz": gen["pz"],
+            "energy": np.sqrt(p_total**2 + PION_MASS**2),
+            "particle_type": (PION_PDG * gen["q"]).astype(np.int32),
+            "mass": np.full(n_particles, PION_MASS),
+        },
+    }
+    return Event(
+        event_id=event_id,
+        hit_id=np.arange(len(order), dtype=np.int64),
+        x=x[order].astype(np.float32),
+        y=y[order].astype(np.float32),
+        z=z[order].astype(np.float32),
+        volume_id=volume_id[order].astype(np.int32),
+        layer_id=layer_id[order].astype(np.int32),
+        module_id=module_id[order].astype(np.int32),
+        particle_id=particle_of_hit[order],
+        particles=particles,
+        meta=meta,
+    )
+
+
+def simulate_events(n: int, mu: float = 200, seed: int = 0, first_event: int = 0,
+                    config: SimulationConfig | None = None) -> Iterator[Event]:  # fmt: skip
+    """Yield ``n`` events; event ``i`` is ``simulate_event(mu, seed, first_event + i, config)``.
+
+    Each event's random stream is seeded from ``(seed, event_id)``, so any event can be regenerated
+    on its own and runs with different ``n`` agree on the events they share.
+    """
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    for i in range(n):
+        yield simulate_event(mu, seed, first_event + i, config)
