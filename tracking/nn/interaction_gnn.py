@@ -1,0 +1,174 @@
+"""The Interaction-Network edge classifier of ACORN / Exa.TrkX (``InteractionGNN``).
+
+References: P. Battaglia et al., "Interaction Networks for Learning about Objects, Relations and
+Physics", NeurIPS 2016 (arXiv:1612.00222); X. Ju et al. (Exa.TrkX), "Performance of a geometric deep
+learning pipeline for HL-LHC particle tracking", Eur. Phys. J. C 81 (2021) 876 (arXiv:2103.06995);
+the ACORN / GNN4ITk ``InteractionGNN`` (gitlab.cern.ch/gnn4itkteam/acorn).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from .aggregation import REDUCTIONS, aggregate
+from .mlp import activation_class, make_mlp
+
+
+class InteractionGNN(nn.Module):
+    r"""Interaction-Network GNN that scores the edges of a hit graph.
+
+    With node inputs :math:`x^0_i` and edge inputs :math:`a_{ij}` for a directed edge :math:`i \to j`:
+
+    .. math::
+        h^0_i &= \phi_x(x^0_i), \qquad e^0_{ij} = \phi_e([h^0_i, h^0_j, a_{ij}]) \\
+        e^{t+1}_{ij} &= e^t_{ij} + \phi^{E}([e^t_{ij}, h^t_i, h^t_j]) \\
+        h^{t+1}_i &= h^t_i + \phi^{N}\big([h^t_i,\ \textstyle\bigoplus_{k \to i} e^{t+1}_{ki},\
+                      \bigoplus_{i \to k} e^{t+1}_{ik}]\big) \\
+        \mathrm{logit}_{ij} &= \phi_{out}([h^T_i, h^T_j, e^T_{ij}])
+
+    for :math:`t = 0 \dots T-1`, where :math:`\oplus` is :func:`~tracking.nn.aggregation.aggregate`
+    (incoming and outgoing messages are aggregated separately because the graph is directed, inner
+    to outer, as in ACORN). Every :math:`\phi` is an MLP (:func:`~tracking.nn.mlp.make_mlp`).
+
+    Args:
+        node_features: width of ``x`` (default 4, :data:`tracking.nn.features.NUM_NODE_FEATURES`).
+        edge_features: width of ``edge_attr`` (default 7; 0 = the model takes no edge inputs).
+        hidden: width of every hidden representation (default 64).
+        n_iterations: message-passing iterations :math:`T` (default 8).
+        mlp_layers: linear layers in each encoder / message network (default 2).
+        output_layers: linear layers in the output head (default 3).
+        layer_norm: LayerNorm in the MLPs (default True).
+        activation: ``relu, silu, gelu, tanh, leaky_relu`` (default ``silu``).
+        aggregation: ``sum``, ``mean`` or ``max`` (default ``sum``).
+        recurrent: share the message networks across iterations (default True, as ACORN's
+            ``InteractionGNN``); False gives each iteration its own (ACORN's ``InteractionGNN2``).
+        checkpoint_iterations: recompute each iteration's activations in the backward pass
+            (``torch.utils.checkpoint``) instead of storing them, trading compute for memory on large
+            graphs (default False). Only active while training with gradients enabled.
+
+    Call ``model(x, edge_index, edge_attr)`` with ``x`` ``[N, node_features]``, ``edge_index`` int64
+    ``[2, E]``, ``edge_attr`` ``[E, edge_features]`` (or None when ``edge_features == 0``); it returns
+    logits ``[E]`` (apply ``sigmoid`` for scores, ``BCEWithLogits`` for training).
+    """
+
+    def __init__(
+        self,
+        node_features: int = 4,
+        edge_features: int = 7,
+        hidden: int = 64,
+        n_iterations: int = 8,
+        mlp_layers: int = 2,
+        output_layers: int = 3,
+        layer_norm: bool = True,
+        activation: str = "silu",
+        aggregation: str = "sum",
+        recurrent: bool = True,
+        checkpoint_iterations: bool = False,
+    ) -> None:
+        super().__init__()
+        if node_features < 1:
+            raise ValueError(f"node_features must be >= 1, got {node_features}")
+        if edge_features < 0:
+            raise ValueError(f"edge_features must be >= 0, got {edge_features}")
+        if n_iterations < 0:
+            raise ValueError(f"n_iterations must be >= 0, got {n_iterations}")
+        if aggregation not in REDUCTIONS:
+            raise ValueError(f"aggregation={aggregation!r}: expected one of {', '.join(REDUCTIONS)}")
+        activation_class(activation)  # validates the name
+        self._hparams: dict[str, Any] = dict(
+            node_features=node_features,
+            edge_features=edge_features,
+            hidden=hidden,
+            n_iterations=n_iterations,
+            mlp_layers=mlp_layers,
+            output_layers=output_layers,
+            layer_norm=layer_norm,
+            activation=activation,
+            aggregation=aggregation,
+            recurrent=recurrent,
+            checkpoint_iterations=checkpoint_iterations,
+        )
+        self.node_features, self.edge_features = node_features, edge_features
+        self.n_iterations, self.aggregation, self.recurrent = n_iterations, aggregation, recurrent
+        self.checkpoint_iterations = checkpoint_iterations
+
+        def mlp(width_in: int, n_layers: int = mlp_layers, out: int = hidden, act_out: bool = True) -> nn.Sequential:
+            return make_mlp(
+                width_in, hidden, out, n_layers,
+                layer_norm=layer_norm, activation=activation, output_activation=act_out,
+            )
+
+        self.node_encoder = mlp(node_features)
+        self.edge_encoder = mlp(2 * hidden + edge_features)
+        n_networks = 1 if recurrent else max(n_iterations, 1)
+        self.edge_networks = nn.ModuleList(mlp(3 * hidden) for _ in range(n_networks))
+        self.node_networks = nn.ModuleList(mlp(3 * hidden) for _ in range(n_networks))
+        self.output_head = mlp(3 * hidden, n_layers=output_layers, out=1, act_out=False)
+
+    @property
+    def hparams(self) -> dict[str, Any]:
+        """Constructor arguments (plain types), as stored in checkpoints."""
+        return dict(self._hparams)
+
+    def _check_inputs(self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor | None) -> None:
+        if x.ndim != 2 or x.shape[1] != self.node_features:
+            raise ValueError(f"x must have shape [N, {self.node_features}], got {tuple(x.shape)}")
+        if edge_index.ndim != 2 or edge_index.shape[0] != 2 or edge_index.dtype != torch.int64:
+            raise ValueError(
+                f"edge_index must be int64 [2, E], got {edge_index.dtype} {tuple(edge_index.shape)}"
+            )
+        if self.edge_features:
+            if edge_attr is None or edge_attr.ndim != 2 or tuple(edge_attr.shape) != (
+                edge_index.shape[1], self.edge_features
+            ):
+                got = None if edge_attr is None else tuple(edge_attr.shape)
+                raise ValueError(f"edge_attr must have shape [{edge_index.shape[1]}, {self.edge_features}], got {got}")
+
+    def encode(
+        self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Initial hidden node and edge representations ``(h [N, hidden], e [E, hidden])``."""
+        h = self.node_encoder(x)
+        parts = [h[edge_index[0]], h[edge_index[1]]]
+        if self.edge_features:
+            parts.append(edge_attr.to(h.dtype))
+        return h, self.edge_encoder(torch.cat(parts, dim=1))
+
+    def _iteration(
+        self, x: torch.Tensor, e: torch.Tensor, edge_index: torch.Tensor, step: int = 0
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One message-passing iteration on hidden states ``x [N, hidden]``, ``e [E, hidden]``.
+
+        Kept a method on plain tensors so that callers can wrap it (activation checkpointing here; a
+        partitioned or distributed driver elsewhere). ``step`` selects the networks when not recurrent.
+        """
+        k = 0 if self.recurrent else step
+        src, dst = edge_index[0], edge_index[1]
+        e = e + self.edge_networks[k](torch.cat([e, x[src], x[dst]], dim=1))
+        n = x.shape[0]
+        incoming = aggregate(e, dst, n, self.aggregation)
+        outgoing = aggregate(e, src, n, self.aggregation)
+        x = x + self.node_networks[k](torch.cat([x, incoming, outgoing], dim=1))
+        return x, e
+
+    def classify(self, x: torch.Tensor, e: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
+        """Edge logits ``[E]`` from final hidden states."""
+        return self.output_head(torch.cat([x[edge_index[0]], x[edge_index[1]], e], dim=1)).squeeze(1)
+
+    def forward(
+        self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Edge logits ``[E]`` for the graph ``(x, edge_index, edge_attr)``."""
+        self._check_inputs(x, edge_index, edge_attr)
+        h, e = self.encode(x, edge_index, edge_attr)
+        use_checkpoint = self.checkpoint_iterations and self.training and torch.is_grad_enabled()
+        for step in range(self.n_iterations):
+            if use_checkpoint:
+                h, e = checkpoint(self._iteration, h, e, edge_index, step, use_reentrant=False)
+            else:
+                h, e = self._iteration(h, e, edge_index, step)
+        return self.classify(h, e, edge_index)
