@@ -1,0 +1,167 @@
+"""The TrackML challenge score, as the TrackML library computes it.
+
+Reference: the TrackML library (https://github.com/LAL/trackml-library), ``trackml/score.py``
+(``_analyze_tracks``, ``score_event``) and ``trackml/weights.py`` (``weight_hits_phase1``). This is a
+vectorised re-implementation of the same definitions:
+
+Score of one event. Every hit carries a weight ``w`` (the truth ``weight`` column). For every track
+
+- its *majority particle* is the particle (noise, id 0, included) with the most of the track's hits,
+  ties going to the smaller particle id (the library walks hits sorted by particle id and replaces the
+  majority only on a strictly larger count);
+- the track is *good* when majority hits / track hits > 0.5 AND majority hits / the particle's hits in
+  the event > 0.5;
+- score = sum over good tracks of the weights of their majority-particle hits / sum of all weights.
+
+Unassigned hits (label -1) each form a one-hit track of their own, which is how a TrackML submission
+that must label every hit encodes "no track".
+
+Per-hit weights, when the truth has no ``weight`` column (``weight_hits_phase1``):
+
+- pT weight: piecewise linear in the particle's pT, 0.2 from 0.05 to 0.5 GeV, rising to 1 at 3 GeV,
+  1 above, 0 below 0.05 GeV; 0 for noise and for hits of particles missing from the particle table;
+- order weight: the particle's hits are ranked by |z_hit - vz| (average rank for ties, minus one,
+  truncated); with ``nhits`` the particle's hit count (capped at 20), the weight is
+  ``ORDER_MATRIX[nhits, ihit]``: the proposal (10, 8, 6, 5, 3, 3, 3, 5, 6) stretched over the
+  particle's hits by linear interpolation and normalised to sum 1, so the first and last hits weigh
+  most; particles with < 4 hits (and hits ranked 20 or later) weigh 0;
+- weight = pT weight x order weight, normalised so that the event's weights sum to 1.
+
+Differences from the library, both forced by what an :class:`Event` holds: the rank uses the measured
+hit ``z`` (the library uses the true ``tz``), and ``nhits`` is the particle's number of hits in the
+event (the library reads the particle table's ``nhits``, which equals it for TrackML files).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..event import Event
+
+ORDER_PROPOSAL: tuple[float, ...] = (10.0, 8.0, 6.0, 5.0, 3.0, 3.0, 3.0, 5.0, 6.0)
+ORDER_MIN_HITS = 4
+ORDER_MAX_HITS = 20
+
+
+def _order_weight_matrix(proposal=ORDER_PROPOSAL, min_hits=ORDER_MIN_HITS, max_hits=ORDER_MAX_HITS) -> np.ndarray:
+    """[max_hits + 1, max_hits]: row ``nhits`` holds the weights of hits 0..nhits-1 (sum 1)."""
+    w = np.zeros((max_hits + 1, max_hits))
+    proposal = np.asarray(proposal, dtype=np.float64)
+    for nhits in range(min_hits, max_hits + 1):
+        supports = np.arange(len(proposal)) * (nhits - 1) / (len(proposal) - 1)
+        row = np.interp(np.arange(nhits), supports, proposal)
+        w[nhits, :nhits] = row / row.sum()
+    return w
+
+
+ORDER_MATRIX = _order_weight_matrix()
+
+
+def _as_numpy(a: Any) -> np.ndarray:
+    return a.detach().cpu().numpy() if hasattr(a, "detach") else np.asarray(a)
+
+
+def pt_weight(pt: Any, pt_inf: float = 0.5, pt_sup: float = 3.0, w_min: float = 0.2, w_max: float = 1.0) -> np.ndarray:
+    """The TrackML transverse-momentum weight (``trackml.weights.weight_pt``)."""
+    xp = [min(0.05, pt_inf), pt_inf, pt_sup]
+    return np.interp(np.asarray(pt, dtype=np.float64), xp, [w_min, w_min, w_max], left=0.0, right=w_max)
+
+
+def order_weight(ihit: Any, nhits: Any) -> np.ndarray:
+    """The TrackML hit-order weight (``trackml.weights.weight_order``), vectorised."""
+    ihit = np.asarray(ihit, dtype=np.int64)
+    nhits = np.asarray(nhits, dtype=np.int64)
+    if np.any(ihit < 0) or np.any((ihit >= nhits) & (nhits >= ORDER_MIN_HITS)):
+        raise ValueError("order_weight: hit index outside 0..nhits-1")
+    capped = np.minimum(nhits, ORDER_MAX_HITS)
+    ok = (nhits >= ORDER_MIN_HITS) & (ihit < ORDER_MAX_HITS)
+    out = np.zeros(np.broadcast(ihit, nhits).shape)
+    out[ok] = ORDER_MATRIX[capped[ok], ihit[ok]]
+    return out
+
+
+def trackml_weights(event: Event) -> np.ndarray:
+    """float64 [N]: TrackML phase-1 hit weights computed from the event's truth (module docstring).
+
+    Sum to 1 unless no hit can carry weight (then all zero).
+    """
+    if event.particle_id is None:
+        raise ValueError(f"trackml_weights: event {event.event_id} has no truth (particle_id)")
+    pid = _as_numpy(event.particle_id).astype(np.int64, copy=False)
+    z = _as_numpy(event.z).astype(np.float64)
+    n = len(pid)
+    w_pt = np.zeros(n)
+    vz = np.full(n, np.nan)
+    if event.particles is not None and len(event.particles):
+        p = event.particles.numpy()
+        order = np.argsort(p.particle_id, kind="stable")
+        ids = p.particle_id[order]
+        pos = np.clip(np.searchsorted(ids, pid), 0, len(ids) - 1)
+        found = (ids[pos] == pid) & (pid != 0)
+        rows = order[pos[found]]
+        w_pt[found] = pt_weight(p.pt[rows].astype(np.float64))
+        vz[found] = p.vz[rows]
+    frame = pd.DataFrame({"pid": pid, "adz": np.abs(z - np.nan_to_num(vz))})
+    nhits = frame.groupby("pid")["adz"].transform("size").to_numpy().astype(np.int64)
+    nhits[pid == 0] = 0
+    ihit = (frame.groupby("pid")["adz"].rank().to_numpy() - 1.0).astype(np.int64)
+    w = w_pt * order_weight(ihit, nhits)
+    total = w.sum()
+    return w / total if total > 0 else w
+
+
+def trackml_score(
+    event: Event,
+    track_labels: Any = None,
+    weights: Any = None,
+) -> float:
+    """TrackML score of one event, in [0, 1] (module docstring); NaN when every weight is zero.
+
+    Args:
+        event: needs ``particle_id`` per hit (and ``particles`` when weights are computed).
+        track_labels: int64 [N], -1 = no track (default: ``event.track_labels``).
+        weights: per-hit weights, e.g. the TrackML truth ``weight`` column (default:
+            ``event.meta["weight"]`` when a reader put it there, else :func:`trackml_weights`).
+    """
+    if event.particle_id is None:
+        raise ValueError(f"trackml_score: event {event.event_id} has no truth (particle_id)")
+    labels = event.track_labels if track_labels is None else track_labels
+    if labels is None:
+        raise ValueError(f"trackml_score: event {event.event_id} has no track_labels")
+    pid = _as_numpy(event.particle_id).astype(np.int64, copy=False)
+    labels = _as_numpy(labels).astype(np.int64, copy=False).reshape(-1)
+    n = len(pid)
+    if len(labels) != n:
+        raise ValueError(f"trackml_score: track_labels has {len(labels)} entries, event {event.event_id} has {n} hits")
+    if weights is None:
+        weights = event.meta.get("weight") if event.meta else None
+    w = trackml_weights(event) if weights is None else _as_numpy(weights).astype(np.float64).reshape(-1)
+    if len(w) != n:
+        raise ValueError(f"trackml_score: weights has {len(w)} entries, event {event.event_id} has {n} hits")
+    total = w.sum()
+    if n == 0 or total == 0:
+        return float("nan")
+
+    # each unassigned hit is its own track, with ids beyond every real label
+    track = labels.copy()
+    unassigned = track < 0
+    base = (track.max() + 1) if (~unassigned).any() else 0
+    track[unassigned] = base + np.arange(unassigned.sum())
+
+    _, particle_of_hit, particle_nhits = np.unique(pid, return_inverse=True, return_counts=True)
+    key_track, track_of_hit, track_nhits = np.unique(track, return_inverse=True, return_counts=True)
+    pair_key = track_of_hit.astype(np.int64) * np.int64(len(particle_nhits)) + particle_of_hit
+    pairs, pair_of_hit, pair_n = np.unique(pair_key, return_inverse=True, return_counts=True)
+    pair_w = np.bincount(pair_of_hit, weights=w, minlength=len(pairs))
+    pair_track = pairs // len(particle_nhits)
+    pair_particle = pairs % len(particle_nhits)  # index into sorted unique pids: order = pid order
+
+    order = np.lexsort((pair_particle, -pair_n, pair_track))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = pair_track[order][1:] != pair_track[order][:-1]
+    maj = order[first]
+    good = (pair_n[maj] > 0.5 * track_nhits[pair_track[maj]]) & (pair_n[maj] > 0.5 * particle_nhits[pair_particle[maj]])
+    return float(pair_w[maj][good].sum() / total)
