@@ -14,6 +14,7 @@ import click
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "info": ("info", "info", "Show version, CUDA build and devices, torch, torch-scatter and threads."),
     "plugins": ("plugins", "plugins", "List registered plugins: kind, name, origin package, description."),
+    "simulate": ("simulate", "simulate", "Generate TrackML-like events with truth (ACTS ROOT or TrackML CSV)."),
 }
 
 

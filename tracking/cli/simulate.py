@@ -1,0 +1,56 @@
+"""``trackpipe simulate``: TrackML-like events with truth, as ACTS ROOT files or TrackML CSV."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.option("-n", "--events", "n_events", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Number of events.")
+@click.option("--mu", type=click.FloatRange(min=0), default=200.0, show_default=True,
+              help="Mean number of pileup vertices per event.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Random seed; event i is seeded from (seed, first event + i).")
+@click.option("--first-event", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Event number of the first event.")
+@click.option("-o", "--output", "outdir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Output directory.")
+@click.option("--format", "fmt", type=click.Choice(["root", "csv"]), default="root", show_default=True,
+              help="root: measurements.root, hits.root, particles.root (ACTS); csv: TrackML CSV.")
+@click.option("--gzip", is_flag=True, help="With --format csv: write .csv.gz files.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
+def simulate(n_events: int, mu: float, seed: int, first_event: int, outdir: Path, fmt: str, gzip: bool,
+             progress: bool) -> None:  # fmt: skip
+    """Generate TrackML-like events with truth (ACTS ROOT or TrackML CSV)."""
+    from tqdm import tqdm
+
+    from ..io.acts_write import write_acts
+    from ..io.trackml_write import write_trackml_csv
+    from ..simulation import simulate_events
+
+    if gzip and fmt != "csv":
+        raise click.UsageError("--gzip only applies to --format csv")
+    start = time.perf_counter()
+    events = simulate_events(n_events, mu=mu, seed=seed, first_event=first_event)
+    n_hits = 0
+
+    def counted(stream):
+        nonlocal n_hits
+        for event in stream:
+            n_hits += event.num_hits
+            yield event
+
+    bar = tqdm(counted(events), total=n_events, unit="event", disable=not progress or n_events < 2)
+    if fmt == "root":
+        written = write_acts(bar, outdir)
+    else:
+        written = write_trackml_csv(bar, outdir, gzip=gzip)
+    elapsed = time.perf_counter() - start
+    click.echo(
+        f"wrote {written} event(s), {n_hits} measurements ({n_hits / max(written, 1):.0f} per event) "
+        f"to {outdir} as {fmt} in {elapsed:.1f} s"
+    )
