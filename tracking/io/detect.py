@@ -1,0 +1,33 @@
+"""Which reader plugin understands an input path."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from ..errors import DataError
+
+TRACKML_FILE = re.compile(r"^event\d+(-(hits|truth|particles|cells)\.csv(\.gz)?)?$")
+
+
+def reader_for(path: str | os.PathLike) -> str:
+    """``acts_root`` for a directory holding ``measurements.root`` or a ``.root`` file; ``trackml_csv`` for a
+    directory of ``event#########-hits.csv[.gz]`` files or one such file / event prefix. DataError otherwise."""
+    p = Path(path)
+    if p.is_dir():
+        if (p / "measurements.root").is_file():
+            return "acts_root"
+        if any(TRACKML_FILE.match(c.name) and "-hits.csv" in c.name for c in p.iterdir()):
+            return "trackml_csv"
+        raise DataError(
+            "neither ACTS files (measurements.root) nor TrackML CSV (event#########-hits.csv[.gz]) found",
+            file=str(p),
+        )
+    if p.suffix == ".root" and p.is_file():
+        return "acts_root"
+    if TRACKML_FILE.match(p.name) and (p.is_file() or any(p.parent.glob(p.name + "-hits.csv*"))):
+        return "trackml_csv"
+    if not p.exists():
+        raise DataError("input not found", file=str(p))
+    raise DataError("unrecognised input: expected an ACTS directory / .root file or TrackML CSV", file=str(p))
