@@ -1,0 +1,34 @@
+"""Per-layer occupancy of a simulated mu = 200 event against the real TrackML event 1000."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from tracking.simulation import simulate_event
+
+
+def per_layer_table(trackml_dir) -> pd.DataFrame:
+    """Hits per (volume, layer): simulated (mu = 200, seed 1) vs real TrackML event 1000."""
+    real = pd.read_csv(trackml_dir / "event000001000-hits.csv.gz", usecols=["volume_id", "layer_id"])
+    event = simulate_event(mu=200, seed=1)
+    sim = pd.DataFrame({"volume_id": event.volume_id, "layer_id": event.layer_id})
+    table = pd.DataFrame(
+        {
+            "sim": sim.groupby(["volume_id", "layer_id"]).size(),
+            "real": real.groupby(["volume_id", "layer_id"]).size(),
+        }
+    ).fillna(0)
+    table["ratio"] = table.sim / table.real
+    return table
+
+
+def test_barrel_layer_occupancy_within_factor_two(trackml_dir):
+    table = per_layer_table(trackml_dir)
+    print("\n" + table.to_string())
+    assert table.real.sum() == 120_939
+    barrel = table[table.index.get_level_values("volume_id").isin([8, 13, 17])]
+    assert len(barrel) == 10
+    assert np.all((barrel.ratio > 0.5) & (barrel.ratio < 2.0)), barrel
+    # Endcaps are not required by the issue, but should not be wildly off either.
+    assert np.all((table.ratio > 0.33) & (table.ratio < 3.0)), table
