@@ -12,7 +12,10 @@ import click
 
 # name -> (module in tracking.cli, function, one-line help shown by `trackpipe --help`)
 COMMANDS: dict[str, tuple[str, str, str]] = {
+    "demo": ("demo", "demo", "Simulate events, run the default pipeline, evaluate and plot, in one command."),
+    "evaluate": ("evaluate", "evaluate", "Score a tracks file against truth: efficiency, fake and duplicate rates, TrackML score, plots."),
     "info": ("info", "info", "Show version, CUDA build and devices, torch, torch-scatter and threads."),
+    "run": ("run", "run", "Reconstruct tracks from ACTS ROOT or TrackML CSV input and write tracks.root."),
     "plugins": ("plugins", "plugins", "List registered plugins: kind, name, origin package, description."),
     "simulate": ("simulate", "simulate", "Generate TrackML-like events with truth (ACTS ROOT or TrackML CSV)."),
 }

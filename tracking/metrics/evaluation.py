@@ -1,0 +1,234 @@
+"""Scoring a tracks file against truth events: what ``trackpipe evaluate`` does, as a library.
+
+Events are matched by event number (``event_nr`` in the tracks file, ``Event.event_id`` in the truth)
+and hits by id (``measurement_id`` == ``Event.hit_id``); truth hits absent from the tracks file are on
+no track. Per event: track matching (:mod:`.tracks`) and the TrackML score (:mod:`.trackml_score`);
+over the run: summed counts, then rates, and the mean of the per-event TrackML scores (as the TrackML
+leaderboard averages events; events whose weights are all zero have no score and are left out).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import DataError
+from ..event import Event
+from ..io.tracks import TrackRecord, TracksFile
+from ..stages import atomic_output
+from .trackml_score import trackml_score
+from .tracks import TrackMatchConfig, TrackMetrics
+
+TRACKML_HITS = re.compile(r"^event(\d{9})-hits\.csv(\.gz)?$")
+
+
+def attach_tracks(event: Event, record: TrackRecord, *, source: str | None = None) -> Event:
+    """``event`` with ``track_labels`` taken from ``record`` by matching measurement_id to hit_id.
+
+    Truth hits the record does not list get -1; a measurement_id that is not a hit of the event, or
+    that appears twice, is a :class:`DataError` naming the file and event.
+    """
+    hit_id = np.asarray(event.numpy().hit_id, dtype=np.int64)
+    mid = record.measurement_id
+    labels = np.full(len(hit_id), -1, dtype=np.int64)
+    if len(mid) == 0:
+        return event.replace(track_labels=labels)
+    order = np.argsort(hit_id, kind="stable")
+    sorted_ids = hit_id[order]
+    pos = np.clip(np.searchsorted(sorted_ids, mid), 0, max(len(sorted_ids) - 1, 0))
+    unknown = (sorted_ids[pos] != mid) if len(sorted_ids) else np.ones(len(mid), dtype=bool)
+    if unknown.any():
+        raise DataError(
+            f"{int(unknown.sum())} measurement_id(s) are not hits of the truth event, first {int(mid[np.argmax(unknown)])}",
+            file=source, branch="measurement_id", event=event.event_id,
+        )
+    rows = order[pos]
+    if len(np.unique(rows)) != len(rows):
+        raise DataError("a measurement_id appears more than once", file=source, branch="measurement_id", event=event.event_id)
+    labels[rows] = record.track_id
+    return event.replace(track_labels=labels)
+
+
+def _finite_or_none(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite_or_none(v) for v in value]
+    return value
+
+
+def evaluate_tracks(
+    events: Iterable[Event],
+    tracks: TracksFile | Mapping[int, TrackRecord],
+    config: TrackMatchConfig | None = None,
+    *,
+    weights_for: Callable[[Event], np.ndarray | None] | None = None,
+    source: str | None = None,
+) -> dict[str, Any]:
+    """Score ``tracks`` against the truth ``events`` (module docstring).
+
+    Args:
+        events: truth events (with ``particle_id`` and, for a pT cut, ``particles``).
+        tracks: a :class:`TracksFile`, or a mapping event number -> :class:`TrackRecord`.
+        config: matching cuts (default :class:`TrackMatchConfig`, ACTS defaults).
+        weights_for: per-event TrackML hit weights (e.g. the truth ``weight`` column); None or a None
+            result -> ``event.meta["weight"]`` or weights computed from truth.
+        source: the tracks file's name, for error messages.
+
+    Returns:
+        The :meth:`TrackMetrics.result` dict plus ``trackml_score``, ``n_scored_events``,
+        ``truth_events_without_tracks`` and ``events`` (per-event figures). Every event of ``tracks``
+        must appear in ``events`` (else :class:`DataError`).
+    """
+    metrics = TrackMetrics(config)
+    wanted = set(int(n) for n in (tracks.event_numbers if isinstance(tracks, TracksFile) else tracks.keys()))
+    seen: set[int] = set()
+    skipped: list[int] = []
+    per_event: list[dict[str, Any]] = []
+    scores: list[float] = []
+    for event in events:
+        if event.event_id not in wanted:
+            skipped.append(event.event_id)
+            continue
+        if event.event_id in seen:
+            raise DataError("the truth has this event twice", event=event.event_id)
+        seen.add(event.event_id)
+        if event.particle_id is None:
+            raise DataError("the truth event has no particle_id", event=event.event_id)
+        event = attach_tracks(event.numpy(), tracks[event.event_id], source=source)
+        matching = metrics.add(event)
+        weights = weights_for(event) if weights_for is not None else None
+        score = trackml_score(event, weights=weights)
+        if math.isfinite(score):
+            scores.append(score)
+        c = matching.counts()
+        per_event.append({
+            "event": event.event_id,
+            "n_hits": event.num_hits,
+            **c,
+            "efficiency": c["n_reconstructed"] / c["n_reconstructable"] if c["n_reconstructable"] else float("nan"),
+            "fake_rate": c["n_fake_tracks"] / c["n_tracks"] if c["n_tracks"] else float("nan"),
+            "trackml_score": score,
+        })
+    missing = sorted(wanted - seen)
+    if missing:
+        raise DataError(
+            f"{len(missing)} event(s) of the tracks file have no truth event, first {missing[0]}",
+            file=source, event=missing[0],
+        )
+    result = metrics.result()
+    result["trackml_score"] = float(np.mean(scores)) if scores else float("nan")
+    result["n_scored_events"] = len(scores)
+    result["truth_events_without_tracks"] = skipped
+    result["events"] = per_event
+    return result
+
+
+# -- files -------------------------------------------------------------------------------------------
+
+
+def truth_reader_name(directory: str | os.PathLike) -> str:
+    """``acts_root`` when ``directory`` holds measurements.root, ``trackml_csv`` when it holds
+    ``event#########-hits.csv[.gz]`` files; DataError otherwise."""
+    path = Path(directory)
+    if not path.is_dir():
+        raise DataError("truth directory not found", file=str(path))
+    if (path / "measurements.root").is_file():
+        return "acts_root"
+    if any(TRACKML_HITS.match(p.name) for p in path.iterdir()):
+        return "trackml_csv"
+    raise DataError(
+        "neither ACTS files (measurements.root) nor TrackML CSV (event#########-hits.csv[.gz]) found", file=str(path)
+    )
+
+
+def trackml_truth_weights(directory: str | os.PathLike) -> Callable[[Event], np.ndarray | None]:
+    """Per-event lookup of the ``weight`` column of ``event#########-truth.csv[.gz]``, aligned by hit_id
+    (None when the file or the column is absent)."""
+    import pandas as pd
+
+    root = Path(directory)
+
+    def lookup(event: Event) -> np.ndarray | None:
+        if event.meta.get("weight") is not None:
+            return None
+        for suffix in (".csv", ".csv.gz"):
+            path = root / f"event{event.event_id:09d}-truth{suffix}"
+            if path.is_file():
+                break
+        else:
+            return None
+        header = pd.read_csv(path, nrows=0).columns
+        if "weight" not in header or "hit_id" not in header:
+            return None
+        truth = pd.read_csv(path, usecols=["hit_id", "weight"])
+        table = pd.Series(truth["weight"].to_numpy(np.float64), index=truth["hit_id"].to_numpy(np.int64))
+        weights = table.reindex(np.asarray(event.hit_id, dtype=np.int64)).to_numpy()
+        if np.isnan(weights).any():
+            raise DataError("hits without a truth weight", file=str(path), branch="weight", event=event.event_id)
+        return weights
+
+    return lookup
+
+
+def evaluate_files(
+    tracks_path: str | os.PathLike,
+    truth_dir: str | os.PathLike,
+    config: TrackMatchConfig | None = None,
+) -> dict[str, Any]:
+    """Score a tracks file (ROOT or parquet) against the truth in ``truth_dir`` (ACTS ROOT or TrackML CSV)."""
+    from .. import registry
+
+    tracks = TracksFile(tracks_path)
+    name = truth_reader_name(truth_dir)
+    reader = registry.create("reader", name, {"events": tracks.event_numbers, "truth": True})
+    weights_for = trackml_truth_weights(truth_dir) if name == "trackml_csv" else None
+    events = reader(truth_dir) if len(tracks) else iter(())
+    result = evaluate_tracks(events, tracks, config, weights_for=weights_for, source=str(tracks_path))
+    result["tracks_file"] = str(tracks_path)
+    result["truth"] = {"directory": str(truth_dir), "reader": name}
+    return result
+
+
+def write_json(result: Mapping[str, Any], path: str | os.PathLike) -> Path:
+    """The result as JSON (NaN -> null), written atomically."""
+    target = Path(path)
+    with atomic_output(target) as tmp:
+        tmp.write_text(json.dumps(_finite_or_none(dict(result)), indent=2) + "\n")
+    return target
+
+
+def format_summary(result: Mapping[str, Any]) -> str:
+    """A plain-text table of the headline figures."""
+    cfg = result.get("config", {})
+    pt_min = cfg.get("pt_min")
+    matching = "double majority" if cfg.get("double_majority", True) else "single majority"
+
+    def pct(x: float) -> str:
+        return "n/a" if x is None or not math.isfinite(x) else f"{100 * x:.2f} %"
+
+    score = result.get("trackml_score", float("nan"))
+    rows = [
+        ("events", f"{result['n_events']}"),
+        ("matching", f"{matching}, > {cfg.get('matching_fraction', 0.5):g}"),
+        ("reconstructable particles", f"{result['n_reconstructable']} (pT > {pt_min} GeV, >= "
+         f"{cfg.get('min_particle_hits')} hits)" if pt_min else f"{result['n_reconstructable']} (no pT cut)"),
+        ("reconstructed particles", f"{result['n_reconstructed']}"),
+        ("tracks (>= %s hits)" % cfg.get("min_track_hits"), f"{result['n_tracks']}"),
+        ("matched / fake / duplicate", f"{result['n_matched_tracks']} / {result['n_fake_tracks']} / {result['n_duplicate_tracks']}"),
+        ("efficiency", pct(result["efficiency"])),
+        ("fake rate", pct(result["fake_rate"])),
+        ("duplicate rate", pct(result["duplicate_rate"])),
+        ("TrackML score", "n/a" if not math.isfinite(score) else f"{score:.4f}"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
