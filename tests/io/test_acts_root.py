@@ -333,3 +333,65 @@ def test_larger_file_against_reference(tmp_path):
     assert [e.event_id for e in out] == sorted(ids)
     for event in out:
         check_event(event, by_id[event.event_id])
+
+
+# -- round trip: simulator -> ACTS ROOT / TrackML CSV writers -> readers ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def simulated():
+    """Three small simulated events written out of order, and an event with particles but no hits."""
+    from tracking.event import Event
+    from tracking.simulation import simulate_event
+
+    events = [simulate_event(mu=3, seed=11, event_id=i) for i in (2, 0, 1)]
+    donor = events[0].numpy()
+    empty = Event(event_id=9, hit_id=np.zeros(0, np.int64), x=np.zeros(0, np.float32), y=np.zeros(0, np.float32),
+                  z=np.zeros(0, np.float32), volume_id=np.zeros(0, np.int32), layer_id=np.zeros(0, np.int32),
+                  module_id=np.zeros(0, np.int32), particle_id=np.zeros(0, np.int64), particles=donor.particles)
+    return {e.event_id: e.numpy() for e in [*events, empty]}
+
+
+def assert_same_hits_and_truth(got, expected, *, hit_ids: bool, exact_kinematics: bool) -> None:
+    assert got.event_id == expected.event_id and got.num_hits == expected.num_hits
+    fields = ["x", "y", "z", "volume_id", "layer_id", "module_id", "particle_id"] + (["hit_id"] if hit_ids else [])
+    for field in fields:
+        np.testing.assert_array_equal(getattr(got, field), getattr(expected, field), err_msg=field)
+    for field in ("particle_id", "vx", "vy", "vz", "q", "nhits"):
+        np.testing.assert_array_equal(getattr(got.particles, field), getattr(expected.particles, field), err_msg=field)
+    for field in ("pt", "eta", "phi"):
+        a, b = getattr(got.particles, field), getattr(expected.particles, field)
+        if exact_kinematics:
+            np.testing.assert_array_equal(a, b, err_msg=field)
+        else:  # the CSV holds px, py, pz; pt, eta, phi are recomputed from them
+            np.testing.assert_allclose(a, b, rtol=2e-6, atol=2e-6, err_msg=field)
+
+
+def test_round_trip_simulation_root(tmp_path, simulated):
+    from tracking.io.acts_write import write_acts
+
+    write_acts(simulated.values(), tmp_path)
+    reader = ActsRootReader(ActsRootReader.Config(chunk_entries=500))
+    assert reader.count(tmp_path) == 4
+    out = list(reader(tmp_path))
+    assert [e.event_id for e in out] == [0, 1, 2, 9]
+    for event in out:
+        expected = simulated[event.event_id]
+        np.testing.assert_array_equal(event.hit_id, np.arange(expected.num_hits))  # ROOT: index in event
+        assert_same_hits_and_truth(event, expected, hit_ids=False, exact_kinematics=True)
+
+
+@pytest.mark.parametrize("gzip", [False, True])
+def test_round_trip_simulation_csv_and_root_agree(tmp_path, simulated, gzip):
+    from tracking.io.acts_write import write_acts
+    from tracking.io.trackml_write import write_trackml_csv
+
+    write_trackml_csv(simulated.values(), tmp_path / "csv", gzip=gzip)
+    write_acts(simulated.values(), tmp_path / "root")
+    from_csv = list(registry.create("reader", "trackml_csv")(tmp_path / "csv"))
+    from_root = list(read_acts_root(tmp_path / "root"))
+    assert [e.event_id for e in from_csv] == [e.event_id for e in from_root] == [0, 1, 2, 9]
+    for csv_event, root_event in zip(from_csv, from_root):
+        expected = simulated[csv_event.event_id]
+        assert_same_hits_and_truth(csv_event, expected, hit_ids=True, exact_kinematics=False)
+        assert_same_hits_and_truth(csv_event, root_event, hit_ids=False, exact_kinematics=False)

@@ -6,9 +6,9 @@ files are both read (pandas infers the compression from the name); when both exi
 reader refuses to guess. The TrackML ``hit_id`` (1-based) is kept as ``Event.hit_id``; the event id is
 the number in the file name; ``cells`` files are not read.
 
-Columns are read with explicit dtypes: integer columns must hold integers (``1.5`` or ``1.0`` in an id
-column is a :class:`DataError` naming file, column and event: a text file has no excuse for it), and
-hit coordinates must be finite. A hits file with a header and no rows yields an Event with zero hits.
+Columns are read with explicit dtypes and the rule of the ROOT reader: an integer column accepts a value
+only when it converts losslessly (``2`` and ``2.0`` are fine; ``2.5``, text, or a value beyond int32 for
+the ids is a :class:`DataError` naming file, column and event), and hit coordinates must be finite. A hits file with a header and no rows yields an Event with zero hits.
 
 Truth: ``truth`` gives each hit its ``particle_id`` (joined on ``hit_id``; every hit must have a row);
 ``particles`` gives the table with ``pt = hypot(px, py)``, ``eta`` and ``phi`` from the momentum, the
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import re
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,7 +70,7 @@ def read_csv_columns(path: Path, columns: dict[str, Any], event: int | None) -> 
         header = pd.read_csv(path, nrows=0).columns
     except FileNotFoundError:
         raise DataError("no such file", file=str(path), event=event) from None
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError) as err:
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError, zlib.error) as err:
         raise DataError(f"cannot read CSV: {type(err).__name__}: {err}", file=str(path), event=event) from None
     missing = [c for c in columns if c not in header]
     if missing:
@@ -81,7 +82,7 @@ def read_csv_columns(path: Path, columns: dict[str, Any], event: int | None) -> 
         column = _unparsable_column(path, columns)
         raise DataError(f"values are not {np.dtype(columns.get(column, object))}: {err}", file=str(path),
                         branch=column, event=event) from None
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError) as err:
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError, zlib.error) as err:
         raise DataError(f"cannot read CSV: {type(err).__name__}: {err}", file=str(path), event=event) from None
 
 
