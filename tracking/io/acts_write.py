@@ -213,7 +213,10 @@ def _particle_chunk(event: Event) -> dict:
         "outcome": np.zeros(n),
     }
     record = ak.zip(
-        {name: ak.Array([np.asarray(values).astype(PARTICLE_VECTOR_TYPES[name])]) for name, values in columns.items()}
+        {
+            name: ak.unflatten(np.asarray(values).astype(PARTICLE_VECTOR_TYPES[name]), [n])
+            for name, values in columns.items()
+        }
     )
     return {"event_id": np.array([event.event_id], np.uint32), "particles": record}
 
