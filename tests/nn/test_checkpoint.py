@@ -1,0 +1,105 @@
+"""save_model / load_model: round trip for every model class, weights_only loading, clear errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tracking.errors import DataError
+from tracking.nn import EdgeFilter, InteractionGNN, MetricEmbedding, load_model, read_checkpoint, save_model
+from tracking.nn.checkpoint import MODEL_CLASSES, register_model
+
+MODELS = [
+    lambda: InteractionGNN(hidden=8, n_iterations=2, recurrent=False, aggregation="mean"),
+    lambda: EdgeFilter(hidden=8, n_layers=2, edge_features=0),
+    lambda: MetricEmbedding(embedding_dim=3, hidden=8, n_layers=2),
+]
+
+
+@pytest.mark.parametrize("make", MODELS)
+def test_round_trip(tmp_path, make):
+    torch.manual_seed(0)
+    model = make()
+    path = save_model(model, tmp_path / "sub" / "m.pt", extra={"epoch": 3, "metrics": {"eff": 0.9}, "t": torch.ones(2)})
+    loaded = load_model(path)
+    assert type(loaded) is type(model) and loaded.hparams == model.hparams and not loaded.training
+    for key, value in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value), key
+    assert loaded.checkpoint_extra["metrics"] == {"eff": 0.9}
+    # the raw file is a plain dict readable by torch.load(weights_only=True)
+    raw = torch.load(path, weights_only=True)
+    assert raw["format"] == 1 and raw["model"] == type(model).__name__
+    assert not list(tmp_path.glob("sub/.*"))  # no temporary left behind
+
+
+def test_load_to_device(tmp_path, device):
+    model = MODELS[0]()
+    loaded = load_model(save_model(model, tmp_path / "m.pt"), map_location=device)
+    assert next(loaded.parameters()).device.type == device
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.pt"):
+        load_model(tmp_path / "nope.pt")
+
+
+def test_corrupt_file_names_it(tmp_path):
+    path = tmp_path / "bad.pt"
+    path.write_bytes(b"this is not a checkpoint")
+    with pytest.raises(DataError, match="bad.pt"):
+        load_model(path)
+
+
+def test_pickled_objects_are_refused(tmp_path):
+    """weights_only=True: a checkpoint with an arbitrary pickled object does not load."""
+    path = tmp_path / "evil.pt"
+    torch.save({"format": 1, "model": "EdgeFilter", "hparams": {}, "state_dict": {}, "extra": {"x": object()}}, path)
+    with pytest.raises(DataError, match="evil.pt"):
+        load_model(path)
+
+
+@pytest.mark.parametrize(
+    "payload, match",
+    [
+        ({"format": 1, "model": "Transformer", "hparams": {}, "state_dict": {}, "extra": {}}, "unknown model class 'Transformer'"),
+        ({"format": 2, "model": "EdgeFilter", "hparams": {}, "state_dict": {}, "extra": {}}, "format 2"),
+        ({"model": "EdgeFilter"}, "not a trackpipe checkpoint"),
+        ({"format": 1, "model": "EdgeFilter", "hparams": {"width": 3}, "state_dict": {}, "extra": {}}, "hyperparameters"),
+        ({"format": 1, "model": "EdgeFilter", "hparams": {}, "state_dict": {}, "extra": {}}, "weights do not fit"),
+        ({"format": 1, "model": "EdgeFilter", "hparams": {}, "state_dict": {}}, "'extra'"),
+    ],
+)
+def test_bad_contents(tmp_path, payload, match):
+    path = tmp_path / "c.pt"
+    torch.save(payload, path)
+    with pytest.raises(DataError, match=match) as info:
+        load_model(path)
+    assert "c.pt" in str(info.value)
+
+
+def test_save_refuses_unregistered_models_and_non_plain_extra(tmp_path):
+    with pytest.raises(TypeError, match="registered"):
+        save_model(torch.nn.Linear(2, 2), tmp_path / "l.pt")
+    with pytest.raises(TypeError, match=r"extra\['opt'\]"):
+        save_model(MODELS[1](), tmp_path / "e.pt", extra={"opt": object()})
+    assert not list(tmp_path.iterdir())
+
+
+def test_register_a_third_party_model(tmp_path):
+    class TinyScorer(torch.nn.Module):
+        def __init__(self, width: int = 2) -> None:
+            super().__init__()
+            self.width = width
+            self.lin = torch.nn.Linear(width, 1)
+
+        @property
+        def hparams(self):
+            return {"width": self.width}
+
+    try:
+        register_model(TinyScorer)
+        loaded = load_model(save_model(TinyScorer(5), tmp_path / "t.pt"))
+        assert loaded.width == 5
+        assert read_checkpoint(tmp_path / "t.pt")["hparams"] == {"width": 5}
+    finally:
+        MODEL_CLASSES.pop("TinyScorer", None)

@@ -1,0 +1,142 @@
+"""The interaction_gnn and edge_filter plugins on a small hand-made graph."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from tracking import registry
+from tracking.errors import ConfigError, DataError
+from tracking.event import Event
+from tracking.nn import EdgeFilter, InteractionGNN, save_model
+from tracking.nn.features import edge_features, node_features
+from tracking.pipeline import Pipeline
+
+PLUGINS = {"interaction_gnn": lambda: InteractionGNN(hidden=8, n_iterations=2), "edge_filter": lambda: EdgeFilter(hidden=8, n_layers=2)}
+
+
+@pytest.fixture(autouse=True)
+def single_torch_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def hand_made_event() -> Event:
+    """Two 4-hit tracks on barrel layers r = 32, 72, 116, 172 mm plus one noise hit, with the true
+    segments and every cross-track pair between consecutive layers as edges."""
+    radii = np.array([32.0, 72.0, 116.0, 172.0])
+    phis = (0.3, -1.2)
+    x, y, z, pid = [], [], [], []
+    for track, phi in enumerate(phis):
+        x += list(radii * np.cos(phi + 0.001 * radii))
+        y += list(radii * np.sin(phi + 0.001 * radii))
+        z += list(radii * (0.5 - track))
+        pid += [track + 1] * 4
+    x, y, z, pid = x + [100.0], y + [-20.0], z + [300.0], pid + [0]
+    true = [(0, 1), (1, 2), (2, 3), (4, 5), (5, 6), (6, 7)]
+    fake = [(0, 5), (4, 1), (1, 6), (5, 2), (2, 7), (6, 3), (1, 8), (8, 3)]
+    edges = np.array(true + fake, dtype=np.int64).T
+    return Event(
+        event_id=11,
+        hit_id=np.arange(len(x), dtype=np.int64),
+        x=np.array(x, np.float32),
+        y=np.array(y, np.float32),
+        z=np.array(z, np.float32),
+        particle_id=np.array(pid, np.int64),
+        edge_index=edges,
+        edge_truth=np.array([True] * len(true) + [False] * len(fake)),
+        edge_features=np.arange(edges.shape[1] * 2, dtype=np.float32).reshape(-1, 2),
+    )
+
+
+@pytest.fixture
+def checkpoints(tmp_path):
+    torch.manual_seed(0)
+    return {name: save_model(make(), tmp_path / f"{name}.pt") for name, make in PLUGINS.items()}
+
+
+def expected_scores(model, event: Event) -> torch.Tensor:
+    ev = event.to("cpu")
+    with torch.no_grad():
+        return torch.sigmoid(model.cpu()(node_features(ev), ev.edge_index, edge_features(ev)))
+
+
+@pytest.mark.parametrize("name", list(PLUGINS))
+def test_scores_without_pruning(checkpoints, name, device):
+    stage = registry.create("edge_classifier", name, {"checkpoint": str(checkpoints[name]), "prune": False}).to(device)
+    event = hand_made_event().to(device)
+    out = stage(event)
+    assert out.edge_scores.dtype == torch.float32 and out.edge_scores.device.type == device
+    assert out.num_edges == event.num_edges
+    torch.testing.assert_close(out.edge_scores.cpu(), expected_scores(stage.model, event), rtol=1e-5, atol=1e-6)
+    out.edge_scores.add_(0)  # ordinary tensors, not inference-mode ones: later stages may modify them
+
+
+@pytest.mark.parametrize("name", list(PLUGINS))
+def test_score_cut_prunes_every_edge_field(checkpoints, name):
+    event = hand_made_event()
+    all_scores = registry.create("edge_classifier", name, {"checkpoint": checkpoints[name], "prune": False})(event).edge_scores
+    cut = float(all_scores.median())
+    out = registry.create("edge_classifier", name, {"checkpoint": checkpoints[name], "score_cut": cut})(event)
+    keep = (all_scores > cut).numpy()
+    assert 0 < keep.sum() < len(keep)
+    np.testing.assert_array_equal(out.edge_index.numpy(), event.edge_index[:, keep])
+    np.testing.assert_array_equal(out.edge_truth.numpy(), event.edge_truth[keep])
+    np.testing.assert_array_equal(out.edge_features.numpy(), event.edge_features[keep])
+    np.testing.assert_array_equal(out.edge_scores.numpy(), all_scores.numpy()[keep])
+    assert (out.edge_scores > cut).all()
+
+
+def test_cut_of_one_leaves_an_empty_graph_and_empty_graph_runs(checkpoints):
+    stage = registry.create("edge_classifier", "interaction_gnn", {"checkpoint": checkpoints["interaction_gnn"], "score_cut": 1.0})
+    out = stage(hand_made_event())
+    assert out.num_edges == 0 and out.edge_scores.shape == (0,) and out.edge_truth.shape == (0,)
+    again = stage(out)
+    assert again.num_edges == 0
+
+
+def test_edge_filter_chunks_give_the_same_scores(checkpoints):
+    event = hand_made_event()
+    whole = registry.create("edge_classifier", "edge_filter", {"checkpoint": checkpoints["edge_filter"], "prune": False})
+    chunked = registry.create(
+        "edge_classifier", "edge_filter", {"checkpoint": checkpoints["edge_filter"], "prune": False, "chunk_size": 3}
+    )
+    torch.testing.assert_close(chunked(event).edge_scores, whole(event).edge_scores)
+
+
+def test_in_a_yaml_pipeline_with_a_relative_checkpoint(checkpoints, tmp_path):
+    config = {
+        "device": "cpu",
+        "stages": [
+            {"edge_classifier": "edge_filter", "checkpoint": "edge_filter.pt", "score_cut": 0.0},
+            {"edge_classifier": "interaction_gnn", "checkpoint": "interaction_gnn.pt", "prune": False},
+        ],
+    }
+    pipeline = Pipeline.from_config(config, base_dir=tmp_path)
+    out = pipeline(hand_made_event())
+    assert out.edge_scores.shape == (out.num_edges,)
+    assert set(pipeline.mean_timings()) == {"edge_classifier:edge_filter", "edge_classifier:interaction_gnn"}
+
+
+def test_config_errors_name_the_problem(checkpoints, tmp_path):
+    with pytest.raises(ConfigError, match="missing.pt"):
+        registry.create("edge_classifier", "interaction_gnn", {"checkpoint": tmp_path / "missing.pt"})
+    with pytest.raises(ConfigError, match="holds a EdgeFilter, expected a InteractionGNN"):
+        registry.create("edge_classifier", "interaction_gnn", {"checkpoint": checkpoints["edge_filter"]})
+    with pytest.raises(ConfigError, match="score_cut"):
+        registry.create("edge_classifier", "edge_filter", {"checkpoint": checkpoints["edge_filter"], "score_cut": 1.5})
+    with pytest.raises(ConfigError, match="chunk_size"):
+        registry.create("edge_classifier", "edge_filter", {"checkpoint": checkpoints["edge_filter"], "chunk_size": 0})
+    wrong_width = save_model(InteractionGNN(node_features=3, hidden=4, n_iterations=1), tmp_path / "w.pt")
+    with pytest.raises(ConfigError, match="3 node"):
+        registry.create("edge_classifier", "interaction_gnn", {"checkpoint": wrong_width})
+
+
+def test_event_without_graph(checkpoints):
+    stage = registry.create("edge_classifier", "interaction_gnn", {"checkpoint": checkpoints["interaction_gnn"]})
+    event = hand_made_event().replace(edge_index=None, edge_truth=None, edge_features=None)
+    with pytest.raises(DataError, match="graph_builder.*event 11"):
+        stage(event)
