@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -85,8 +84,8 @@ def test_real_detectors_geometry(trackml_dir):
 
 def test_plain_csv_equals_gzip(trackml_dir, tmp_path):
     for part in ("hits", "truth", "particles"):
-        with gzip.open(trackml_dir / f"{SAMPLE}-{part}.csv.gz", "rb") as src, open(tmp_path / f"{SAMPLE}-{part}.csv", "wb") as dst:
-            shutil.copyfileobj(src, dst)
+        with gzip.open(trackml_dir / f"{SAMPLE}-{part}.csv.gz", "rb") as src:
+            (tmp_path / f"{SAMPLE}-{part}.csv").write_bytes(src.read())
     (plain,) = read_trackml_csv(tmp_path)
     (zipped,) = read_trackml_csv(trackml_dir / SAMPLE)
     for field in ("hit_id", "x", "y", "z", "volume_id", "layer_id", "module_id", "particle_id"):

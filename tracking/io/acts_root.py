@@ -222,7 +222,8 @@ class ActsRootReader(Reader):
                 )
             tree = rootfile[tree_name]
             if not isinstance(tree, uproot.TTree):
-                raise DataError(f"{tree_name!r} is a {type(tree).__name__}, not a TTree", file=str(path), tree=tree_name)
+                raise DataError(f"{tree_name!r} is a {type(tree).__name__}, not a TTree", file=str(path),
+                                tree=tree_name)
             tree.keys()  # forces reading the branch list, which a corrupt file can fail on
         return tree
 
@@ -412,13 +413,15 @@ class ActsRootReader(Reader):
             mfound = self._branch_names(mtree, mmap, MEASUREMENT_BRANCHES)
             self._require(mfound, ["volume_id", "layer_id", "surface_id", "rec_gx", "rec_gy", "rec_gz"],
                           mmap, measurements, mtree)
-            mtruth = None if cfg.truth is False else self._truth_branches(mfound, mmap, measurements, mtree, "particles_")
+            mtruth = (None if cfg.truth is False
+                      else self._truth_branches(mfound, mmap, measurements, mtree, "particles_"))
             ptree = pfound = ptruth = None
             if particles is not None:
                 ptree = self._open_tree(files, particles, cfg.particles_tree)
                 pmap = cfg.particle_branches
                 pfound = self._branch_names(ptree, pmap, PARTICLE_BRANCHES)
-                kinematics = ["pt", "eta", "phi"] if all(pfound[n] for n in ("pt", "eta", "phi")) else ["px", "py", "pz"]
+                has_pt_eta_phi = all(pfound[n] for n in ("pt", "eta", "phi"))
+                kinematics = ["pt", "eta", "phi"] if has_pt_eta_phi else ["px", "py", "pz"]
                 self._require(pfound, [*kinematics, "vx", "vy", "vz", "q"], pmap, particles, ptree)
                 ptruth = self._truth_branches(pfound, pmap, particles, ptree, "")
                 if ptruth is None:
@@ -490,9 +493,11 @@ class ActsRootReader(Reader):
         columns: dict[str, np.ndarray | None] = {}
         if end > begin:
             for name, field_name in (("rec_gx", "x"), ("rec_gy", "y"), ("rec_gz", "z")):
-                columns[field_name] = convert(name, lambda v: float_column(v, finite=True), self._flat(read(name), name, found, path, tree))
+                flat = self._flat(read(name), name, found, path, tree)
+                columns[field_name] = convert(name, lambda v: float_column(v, finite=True), flat)
             for name, field_name in (("volume_id", "volume_id"), ("layer_id", "layer_id"), ("surface_id", "module_id")):
-                columns[field_name] = convert(name, lambda v: integer_column(v, np.int32), self._flat(read(name), name, found, path, tree))
+                flat = self._flat(read(name), name, found, path, tree)
+                columns[field_name] = convert(name, lambda v: integer_column(v, np.int32), flat)
             if truth == "barcode":
                 columns["particle_id"] = self._barcode_column(
                     {f: read(f"particles_{f}") for f in BARCODE_FIELDS}, "particles_", found, path, tree, event_at)

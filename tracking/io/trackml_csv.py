@@ -8,7 +8,8 @@ the number in the file name; ``cells`` files are not read.
 
 Columns are read with explicit dtypes and the rule of the ROOT reader: an integer column accepts a value
 only when it converts losslessly (``2`` and ``2.0`` are fine; ``2.5``, text, or a value beyond int32 for
-the ids is a :class:`DataError` naming file, column and event), and hit coordinates must be finite. A hits file with a header and no rows yields an Event with zero hits.
+the ids is a :class:`DataError` naming file, column and event), and hit coordinates must be finite.
+A hits file with a header and no rows yields an Event with zero hits.
 
 Truth: ``truth`` gives each hit its ``particle_id`` (joined on ``hit_id``; every hit must have a row);
 ``particles`` gives the table with ``pt = hypot(px, py)``, ``eta`` and ``phi`` from the momentum, the
@@ -194,7 +195,8 @@ class TrackmlCsvReader(Reader):
             if not match:
                 if not path.exists():
                     raise DataError("no such file or directory", file=str(path))
-                raise DataError("not a TrackML event path (expected .../event#########[-hits.csv[.gz]])", file=str(path))
+                raise DataError("not a TrackML event path (expected .../event#########[-hits.csv[.gz]])",
+                                file=str(path))
             prefix = path.parent / match.group(1)
             event_id = int(match.group(2))
             self._part(prefix, "hits", event_id, required=True)
@@ -217,7 +219,8 @@ class TrackmlCsvReader(Reader):
                             event=event_id)
         if not candidates:
             if required:
-                raise DataError(f"missing {part} file ({prefix.name}-{part}.csv[.gz])", file=str(prefix), event=event_id)
+                raise DataError(f"missing {part} file ({prefix.name}-{part}.csv[.gz])", file=str(prefix),
+                                event=event_id)
             return None
         return candidates[0]
 
