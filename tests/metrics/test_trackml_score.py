@@ -140,3 +140,35 @@ def test_against_loop_reference(seed):
         assert trackml_score(ev, weights=w) == pytest.approx(_reference_score(pid.tolist(), labels.tolist(), w))
     random_w = rng.random(n)
     assert trackml_score(ev, weights=random_w) == pytest.approx(_reference_score(pid.tolist(), labels.tolist(), random_w))
+
+
+def test_phase2_zeroes_secondaries():
+    from tracking.io.barcode import encode_barcode
+    from tracking.metrics.trackml_score import particle_generation
+
+    trackml_secondary = (7 << 55) | (3 << 24)  # TrackML layout: generation in bits 24-35
+    assert particle_generation([trackml_secondary, 1 << 55, 0]).tolist() == [3, 0, 0]
+    acts = encode_barcode([1, 1], [0, 0], [5, 6], [0, 2], [0, 0])
+    assert particle_generation(acts, "acts").tolist() == [0, 2]
+    with pytest.raises(ValueError, match="id_layout"):
+        particle_generation([1], "cms")
+    p1, p2 = 1 << 55, (1 << 55) | (1 << 24)
+    ev = make_event([p1] * 4 + [p2] * 4, particles={p1: (2.0, 0), p2: (2.0, 0)})
+    w1, w2 = trackml_weights(ev), trackml_weights(ev, phase=2)
+    np.testing.assert_allclose(w1[:4], w1[4:])
+    np.testing.assert_allclose(w2, np.r_[2 * w1[:4], np.zeros(4)])
+
+
+def test_weights_reproduce_released_trackml_weights(trackml_dir):
+    """The real truth ``weight`` column equals phase-2 weights up to the event normalisation (the file is
+    a 5% sample of an event whose weights summed to 1), when ranked by the true ``tz`` as the library does."""
+    import pandas as pd
+
+    from tracking import registry
+
+    (event,) = registry.create("reader", "trackml_csv", {"events": [1]})(trackml_dir)
+    truth = pd.read_csv(trackml_dir / "event000000001-truth.csv.gz").set_index("hit_id").reindex(event.hit_id)
+    released = truth["weight"].to_numpy()
+    ours = trackml_weights(event.replace(z=truth["tz"].to_numpy(np.float32)), phase=2)
+    np.testing.assert_array_equal(ours > 0, released > 0)
+    np.testing.assert_allclose(ours * (released.sum() / ours.sum()), released, rtol=0, atol=1e-5 * released.max())

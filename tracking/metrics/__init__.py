@@ -8,7 +8,7 @@ from __future__ import annotations
 from ..truth import edge_truth, truth_segments
 from .edges import EdgeMetricsAccumulator, edge_metrics
 from .plots import plot_efficiency, plot_track_metrics
-from .trackml_score import order_weight, pt_weight, trackml_score, trackml_weights
+from .trackml_score import order_weight, particle_generation, pt_weight, trackml_score, trackml_weights
 from .tracks import (
     DEFAULT_ETA_BINS,
     DEFAULT_PT_BINS,
@@ -32,6 +32,7 @@ __all__ = [
     "edge_truth",
     "match_tracks",
     "order_weight",
+    "particle_generation",
     "plot_efficiency",
     "plot_track_metrics",
     "pt_weight",

@@ -25,7 +25,11 @@ Per-hit weights, when the truth has no ``weight`` column (``weight_hits_phase1``
   ``ORDER_MATRIX[nhits, ihit]``: the proposal (10, 8, 6, 5, 3, 3, 3, 5, 6) stretched over the
   particle's hits by linear interpolation and normalised to sum 1, so the first and last hits weigh
   most; particles with < 4 hits (and hits ranked 20 or later) weigh 0;
-- weight = pT weight x order weight, normalised so that the event's weights sum to 1.
+- weight = pT weight x order weight, normalised so that the event's weights sum to 1;
+- ``phase=2`` (``weight_hits_phase2``) also gives 0 to hits of secondary particles (generation != 0).
+  The weights released with the TrackML data follow phase 2: on ``event000000001`` of
+  ``../shared/data/trackml`` our phase-2 weights, ranked by the true ``tz``, equal the truth file's
+  ``weight`` column up to the event normalisation (tested).
 
 Differences from the library, both forced by what an :class:`Event` holds: the rank uses the measured
 hit ``z`` (the library uses the true ``tz``), and ``nhits`` is the particle's number of hits in the
@@ -83,11 +87,31 @@ def order_weight(ihit: Any, nhits: Any) -> np.ndarray:
     return out
 
 
-def trackml_weights(event: Event) -> np.ndarray:
-    """float64 [N]: TrackML phase-1 hit weights computed from the event's truth (module docstring).
+def particle_generation(particle_id: Any, id_layout: str = "trackml") -> np.ndarray:
+    """The generation field of particle ids: 0 = primary.
 
-    Sum to 1 unless no hit can carry weight (then all zero).
+    ``id_layout="trackml"``: TrackML ids (``trackml.utils.decode_particle_id``: bits 24-35);
+    ``"acts"``: ACTS barcodes as packed by :mod:`tracking.io.barcode`.
     """
+    u = np.asarray(particle_id, dtype=np.int64).view(np.uint64)
+    if id_layout == "trackml":
+        return ((u & np.uint64(0x0000000FFF000000)) >> np.uint64(24)).astype(np.int64)
+    if id_layout == "acts":
+        from ..io.barcode import decode_barcode
+
+        return decode_barcode(particle_id)["generation"].astype(np.int64)
+    raise ValueError(f"id_layout must be 'trackml' or 'acts', got {id_layout!r}")
+
+
+def trackml_weights(event: Event, *, phase: int = 1, id_layout: str = "trackml") -> np.ndarray:
+    """float64 [N]: TrackML hit weights computed from the event's truth (module docstring).
+
+    ``phase=1`` is ``weight_hits_phase1``; ``phase=2`` (``weight_hits_phase2``) also zeroes the hits of
+    secondary particles (generation != 0, decoded with ``id_layout``). The weights released with the
+    TrackML data follow phase 2. They sum to 1 unless no hit can carry weight (then all zero).
+    """
+    if phase not in (1, 2):
+        raise ValueError(f"trackml_weights: phase must be 1 or 2, got {phase!r}")
     if event.particle_id is None:
         raise ValueError(f"trackml_weights: event {event.event_id} has no truth (particle_id)")
     pid = _as_numpy(event.particle_id).astype(np.int64, copy=False)
@@ -109,6 +133,8 @@ def trackml_weights(event: Event) -> np.ndarray:
     nhits[pid == 0] = 0
     ihit = (frame.groupby("pid")["adz"].rank().to_numpy() - 1.0).astype(np.int64)
     w = w_pt * order_weight(ihit, nhits)
+    if phase == 2:
+        w[particle_generation(pid, id_layout) != 0] = 0.0
     total = w.sum()
     return w / total if total > 0 else w
 
