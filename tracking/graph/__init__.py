@@ -1,0 +1,11 @@
+"""Graph building from a learned connection map: module maps (GNN4ITk) and layer-pair maps.
+
+- :class:`ModuleMap`: groups (modules or layers) and their connections with windows on the cut
+  variables (:data:`tracking.ops.CUT_VARIABLES`); ``.npz`` load/save; ``build(event)`` -> edges.
+- :func:`learn_module_map`: learn a map from truth segments of training events, one event at a time.
+- :func:`group_keys`: the packed (volume, layer, module) key of each hit at a granularity.
+"""
+
+from .module_map import GRANULARITIES, MAP_VERSION, ModuleMap, MapLearner, group_keys, learn_module_map
+
+__all__ = ["GRANULARITIES", "MAP_VERSION", "MapLearner", "ModuleMap", "group_keys", "learn_module_map"]
