@@ -150,3 +150,10 @@ def test_missing_pyarrow_names_the_install_command(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
     with pytest.raises(ImportError, match=r"pip install 'trackpipe\[parquet\]'"):
         write_tracks([make(1, 2)], tmp_path / "t.parquet")
+
+
+def test_torch_events_are_written(tmp_path):
+    ev = make(9, 6)
+    write_tracks([ev.to("cpu")], tmp_path / "t.root")
+    (rec,) = read_tracks(tmp_path / "t.root")
+    np.testing.assert_array_equal(rec.track_id, ev.track_labels)

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..event import Event
 from ..truth import edge_truth, truth_segments
+from .tracks import particle_table_lookup
 
 
 def _as_numpy(a: Any) -> np.ndarray:
@@ -43,15 +44,9 @@ def _segments_above_pt(event: Event, segments: np.ndarray, pt_min: float) -> np.
             f"edge_metrics: pt_min={pt_min} needs the particle table (event {event.event_id} has none); "
             "pass pt_min=None to use every segment"
         )
-    p = event.particles.numpy()
     pid = _as_numpy(event.particle_id).astype(np.int64, copy=False)
-    seg_pid = pid[segments[0]]
-    order = np.argsort(p.particle_id, kind="stable")
-    ids = p.particle_id[order]
-    pos = np.clip(np.searchsorted(ids, seg_pid), 0, max(len(ids) - 1, 0))
-    found = (ids[pos] == seg_pid) if len(ids) else np.zeros(len(seg_pid), dtype=bool)
-    pt = np.where(found, p.pt[order][pos] if len(ids) else 0.0, np.nan)
-    return segments[:, pt > pt_min]
+    pt, _ = particle_table_lookup(event, pid[segments[0]])
+    return segments[:, pt > pt_min]  # NaN (particle not in the table) fails the cut
 
 
 def edge_metrics(

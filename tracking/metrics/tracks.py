@@ -108,7 +108,8 @@ class TrackMatching:
         }
 
 
-def _particle_table_lookup(event: Event, pids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def particle_table_lookup(event: Event, pids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(pT, eta) of each particle id from the event's particle table; NaN where the id is absent."""
     pt = np.full(len(pids), np.nan)
     eta = np.full(len(pids), np.nan)
     if event.particles is None or len(event.particles) == 0 or len(pids) == 0:
@@ -151,7 +152,7 @@ def match_tracks(event: Event, track_labels: Any = None, config: TrackMatchConfi
 
     # particles: every non-noise particle with hits in the event
     particle_ids, particle_nhits = np.unique(pid[pid != 0], return_counts=True)
-    pt, eta = _particle_table_lookup(event, particle_ids)
+    pt, eta = particle_table_lookup(event, particle_ids)
     passes = particle_nhits >= cfg.min_particle_hits
     if cfg.eta_max is not None:
         passes &= np.abs(eta) < cfg.eta_max
