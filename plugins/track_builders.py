@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
+from tracking import ops
 from tracking.errors import DataError
 from tracking.event import Event
 from tracking.registry import register
@@ -29,3 +30,78 @@ class TruthTrackBuilder(Stage):
         new_id = torch.cumsum(keep.to(torch.int64), 0) - 1
         new_id[~keep] = -1
         return event.replace(track_labels=new_id[inverse])
+
+
+def _check_cuts(config) -> None:
+    if config.min_hits < 0:
+        raise ValueError(f"min_hits must be >= 0, got {config.min_hits}")
+    for name in ("score_cut", "walk_cut"):
+        value = getattr(config, name, None)
+        if value is not None and value != value:
+            raise ValueError(f"{name} must be a number, got NaN")
+
+
+def _scored_graph(event: Event, builder: str):
+    if event.edge_index is None:
+        raise DataError(f"the {builder} track builder needs edge_index (run a graph builder first)", event=event.event_id)
+    if event.edge_scores is None:
+        raise DataError(
+            f"the {builder} track builder needs edge_scores (run an edge classifier first)", event=event.event_id
+        )
+    return event.edge_index, event.edge_scores
+
+
+@register("track_builder", "connected_components")
+class ConnectedComponentsTrackBuilder(Stage):
+    """Tracks = connected components of the edges scoring above a cut (optionally after junction removal)."""
+
+    @dataclass
+    class Config:
+        score_cut: float = 0.5  # an edge is kept when its score is > score_cut
+        min_hits: int = 3  # smaller components get -1
+        junction_removal: bool = False  # keep only each node's best in- and out-edge first (ACTS)
+
+        def __post_init__(self) -> None:
+            _check_cuts(self)
+
+    def __call__(self, event: Event) -> Event:
+        edge_index, scores = _scored_graph(event, "connected_components")
+        cfg = self.config
+        if cfg.junction_removal:
+            keep = ops.junction_removal(edge_index, scores, cfg.score_cut, event.num_hits)
+            # The mask is exactly "edge survives", so it is handed on as the scores with a cut at 0.5.
+            scores = keep.to(torch.float32) if isinstance(keep, torch.Tensor) else keep.astype("float32")
+            cut = 0.5
+        else:
+            cut = cfg.score_cut
+        labels = ops.connected_components(edge_index, event.num_hits, scores, cut=cut, min_hits=cfg.min_hits)
+        return event.replace(track_labels=labels)
+
+
+@register("track_builder", "walkthrough")
+class WalkthroughTrackBuilder(Stage):
+    """ACORN's CC-and-walk: simple-path components are tracks, others are walked from their innermost hits."""
+
+    @dataclass
+    class Config:
+        score_cut: float = 0.5  # graph edges: score > score_cut
+        walk_cut: float | None = None  # ambiguous components walk only edges above it (None = score_cut)
+        min_hits: int = 3  # shorter tracks get -1
+
+        def __post_init__(self) -> None:
+            _check_cuts(self)
+
+    def __call__(self, event: Event) -> Event:
+        edge_index, scores = _scored_graph(event, "walkthrough")
+        cfg = self.config
+        # Walks start from the innermost hits: the radius orders the starts.
+        labels = ops.walkthrough(
+            edge_index,
+            event.num_hits,
+            scores,
+            cut=cfg.score_cut,
+            walk_cut=cfg.walk_cut,
+            min_hits=cfg.min_hits,
+            order=event.r,
+        )
+        return event.replace(track_labels=labels)
