@@ -28,7 +28,7 @@ def _check(messages: torch.Tensor, index: torch.Tensor, num_nodes: int, reduce: 
     if backend not in BACKENDS:
         raise ValueError(f"backend={backend!r}: expected one of {', '.join(BACKENDS)}")
     if messages.ndim < 1:
-        raise ValueError(f"messages must have shape [E, ...], got a scalar")
+        raise ValueError("messages must have shape [E, ...], got a scalar")
     if index.ndim != 1 or index.dtype != torch.int64:
         raise ValueError(f"index must be a 1-d int64 tensor, got shape {tuple(index.shape)} dtype {index.dtype}")
     if index.shape[0] != messages.shape[0]:
