@@ -1,1 +1,139 @@
-"""Graph builders: hits -> ``edge_index`` (issue 4)."""
+"""Graph builders: hits -> ``edge_index`` (int64 [2, E], inner -> outer, on the event's device).
+
+- ``module_map``: the doublet builder over a module map (GNN4ITk);
+- ``layer_pairs``: the same over a layer-pair map (the classic geometric graph builder);
+- ``metric_learning``: an embedding model, then fixed-radius neighbours in the embedding space.
+
+Each adds ``edge_truth`` when the event carries truth (``particle_id``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tracking.errors import ConfigError
+from tracking.event import Event
+from tracking.graph import ModuleMap
+from tracking.ops import radius_graph
+from tracking.pipeline import resolve_path
+from tracking.registry import register
+from tracking.stages import Stage
+from tracking.truth import edge_truth, truth_segments
+
+__all__ = ["LayerPairGraph", "MetricLearningGraph", "ModuleMapGraph"]
+
+
+def _with_edges(event: Event, edges: torch.Tensor, **meta) -> Event:
+    truth = None
+    if event.particle_id is not None:
+        truth = torch.from_numpy(edge_truth(edges, truth_segments(event), event.num_hits)).to(edges.device)
+    return event.replace(edge_index=edges, edge_truth=truth, edge_features=None, edge_scores=None,
+                         meta={**event.meta, **meta} if meta else event.meta)
+
+
+def _as_torch(edges, device: torch.device) -> torch.Tensor:
+    return (edges if isinstance(edges, torch.Tensor) else torch.from_numpy(edges)).to(device)
+
+
+class _MapGraph(Stage):
+    granularity = "module"
+
+    def __init__(self, config) -> None:
+        super().__init__(config)
+        path = resolve_path(config.map, None)
+        self.map = ModuleMap.load(path)
+        if self.map.granularity != self.granularity:
+            raise ConfigError(
+                f"graph_builder: map {str(path)!r} has {self.map.granularity} granularity; "
+                f"use it with graph_builder: {'module_map' if self.map.granularity == 'module' else 'layer_pairs'}"
+            )
+
+    def __call__(self, event: Event) -> Event:
+        edges = self.map.build(event)
+        return _with_edges(event, _as_torch(edges, event.device))
+
+
+@register("graph_builder", "module_map")
+class ModuleMapGraph(_MapGraph):
+    """Doublets between connected modules that pass the module map's cut windows (GNN4ITk)."""
+
+    @dataclass
+    class Config:
+        map: Path = Path("builtin:module_map_default.npz")
+
+
+@register("graph_builder", "layer_pairs")
+class LayerPairGraph(_MapGraph):
+    """Doublets between connected layers that pass the layer-pair map's cut windows."""
+
+    granularity = "layer"
+
+    @dataclass
+    class Config:
+        map: Path = Path("builtin:layer_map_default.npz")
+
+
+def default_embedding(features: torch.Tensor) -> torch.Tensor:
+    """The node features themselves (r, phi, z, eta scaled to O(1)): a geometric neighbourhood."""
+    return features
+
+
+@register("graph_builder", "metric_learning")
+class MetricLearningGraph(Stage):
+    """Embed hits with a metric-learning model, connect hits within a radius in the embedding."""
+
+    @dataclass
+    class Config:
+        checkpoint: Path | None = None  # a MetricEmbedding checkpoint (tracking.nn); None = raw features
+        radius: float = 0.1
+        k_max: int | None = 64  # keep the nearest k per hit; the number of capped hits goes to meta
+        embedding_dim: int | None = None  # checked against the model when given
+
+    def __init__(self, config: Config, embedding: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
+        super().__init__(config)
+        if not config.radius > 0:
+            raise ConfigError(f"graph_builder 'metric_learning': radius must be > 0, got {config.radius}")
+        if config.k_max is not None and config.k_max < 1:
+            raise ConfigError(f"graph_builder 'metric_learning': k_max must be >= 1, got {config.k_max}")
+        if embedding is None and config.checkpoint is not None:
+            from tracking.nn.checkpoint import load_model
+
+            embedding = load_model(resolve_path(config.checkpoint, None))
+        self.embedding = embedding if embedding is not None else default_embedding
+
+    def to(self, device: torch.device) -> MetricLearningGraph:
+        super().to(device)
+        if isinstance(self.embedding, torch.nn.Module):
+            self.embedding = self.embedding.to(self.device).eval()
+        return self
+
+    @torch.no_grad()
+    def __call__(self, event: Event) -> Event:
+        from tracking.nn.features import node_features
+
+        points = self.embedding(node_features(event)).float().contiguous()
+        want = self.config.embedding_dim
+        if points.ndim != 2 or len(points) != event.num_hits or (want is not None and points.shape[1] != want):
+            raise ConfigError(
+                f"graph_builder 'metric_learning': embedding gave shape {tuple(points.shape)}, expected "
+                f"[{event.num_hits}, {want if want is not None else 'D'}]"
+            )
+        pairs, n_capped = radius_graph(points, self.config.radius, self.config.k_max)
+        edges = _orient_inner_to_outer(pairs, torch.as_tensor(event.r, device=points.device), event.num_hits)
+        return _with_edges(event, edges, graph_capped_hits=n_capped)
+
+
+def _orient_inner_to_outer(pairs: torch.Tensor, r: torch.Tensor, n: int) -> torch.Tensor:
+    """One edge per neighbour pair, from the hit at smaller radius (ties: smaller index) outwards."""
+    if pairs.shape[1] == 0:
+        return pairs
+    a, b = pairs[0], pairs[1]
+    a_inner = (r[a] < r[b]) | ((r[a] == r[b]) & (a < b))
+    src, dst = torch.where(a_inner, a, b), torch.where(a_inner, b, a)
+    key = torch.unique(src * np.int64(n) + dst)
+    return torch.stack([key // n, key % n])

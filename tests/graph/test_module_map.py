@@ -1,0 +1,142 @@
+"""Map learning, files, the graph-builder plugins and `trackpipe build-map`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from tracking import registry
+from tracking.errors import ConfigError, DataError
+from tracking.event import Event
+from tracking.graph import MapLearner, ModuleMap, group_keys, learn_module_map
+from tracking.ops import radius_graph
+from tracking.simulation import simulate_events
+from tracking.truth import edge_truth, truth_segments
+
+
+@pytest.fixture(scope="module")
+def events() -> list[Event]:
+    return list(simulate_events(3, mu=5, seed=321))
+
+
+@pytest.fixture(scope="module")
+def maps(events, tmp_path_factory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("maps")
+    paths = {}
+    for granularity in ("module", "layer"):
+        paths[granularity] = learn_module_map(events[:2], granularity, margin=0.1).save(out / f"{granularity}.npz")
+    return paths
+
+
+def segments_found(edges, event, segments=None) -> np.ndarray:
+    seg = truth_segments(event) if segments is None else segments
+    return edge_truth(seg, edges, event.num_hits)
+
+
+@pytest.mark.parametrize("granularity", ["module", "layer"])
+def test_training_segments_are_all_found(events, granularity):
+    """Every window holds the float32 values the kernel computes, so no training segment is lost."""
+    m = learn_module_map(events[:2], granularity, margin=0.0)
+    for event in events[:2]:
+        seg = truth_segments(event)
+        keys = group_keys(event, granularity)
+        seg = seg[:, keys[seg[0]] != keys[seg[1]]] if granularity == "module" else seg
+        finite = np.isfinite(event.r[seg[1]] - event.r[seg[0]]) & (event.r[seg[1]] != event.r[seg[0]])
+        assert segments_found(m.build(event), event, seg[:, finite]).all()
+
+
+def test_map_groups_and_windows(events):
+    m = learn_module_map(events[:1], "layer", margin=0.5)
+    assert m.granularity == "layer" and m.n_events == 1
+    assert np.all(np.diff(m.group_key) > 0)
+    assert (m.cut_min <= m.cut_max).all() and m.n_segments.sum() > 0
+    tight = learn_module_map(events[:1], "layer", margin=0.0)
+    assert (m.cut_max - m.cut_min >= tight.cut_max - tight.cut_min).all()
+
+
+def test_pt_min_keeps_fewer_segments(events):
+    low, high = MapLearner("module", 0.0), MapLearner("module", 1.0)
+    assert high.add(events[0]) < low.add(events[0])
+
+
+def test_save_load_roundtrip(events, tmp_path):
+    m = learn_module_map(events[:1], "module")
+    loaded = ModuleMap.load(m.save(tmp_path / "m.npz"))
+    for name in ("group_key", "src", "dst", "cut_min", "cut_max", "n_segments"):
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(m, name))
+    assert (loaded.granularity, loaded.n_events, loaded.margin) == ("module", 1, m.margin)
+    np.testing.assert_array_equal(loaded.build(events[2]), m.build(events[2]))
+
+
+def test_load_errors_name_the_file(tmp_path):
+    with pytest.raises(DataError, match="not found"):
+        ModuleMap.load(tmp_path / "missing.npz")
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(DataError, match="bad.npz"):
+        ModuleMap.load(bad)
+    partial = tmp_path / "partial.npz"
+    np.savez(partial, src=np.zeros(1, np.int32))
+    with pytest.raises(DataError, match="lacks"):
+        ModuleMap.load(partial)
+
+
+def test_event_without_layer_ids_is_a_data_error(events):
+    e = events[0]
+    bare = Event(event_id=e.event_id, hit_id=e.hit_id, x=e.x, y=e.y, z=e.z, particle_id=e.particle_id)
+    with pytest.raises(DataError, match="volume_id"):
+        MapLearner("layer").add(bare)
+
+
+@pytest.mark.parametrize(("name", "granularity"), [("module_map", "module"), ("layer_pairs", "layer")])
+def test_map_plugins(events, maps, name, granularity, device):
+    stage = registry.create("graph_builder", name, {"map": str(maps[granularity])}).to(torch.device(device))
+    event = events[2].to(device)
+    out = stage(event)
+    assert out.edge_index.device.type == device and out.edge_index.dtype == torch.int64
+    assert out.edge_truth is not None and out.edge_truth.dtype == torch.bool
+    assert out.edge_truth.any()
+    want = ModuleMap.load(maps[granularity]).build(events[2])
+    np.testing.assert_array_equal(out.edge_index.cpu().numpy(), want)
+
+
+def test_plugin_rejects_a_map_of_the_other_granularity(maps):
+    with pytest.raises(ConfigError, match="layer_pairs"):
+        registry.create("graph_builder", "module_map", {"map": str(maps["layer"])})
+
+
+def test_metric_learning_with_a_fixed_embedding(events, device):
+    from tracking.nn.features import node_features
+
+    event = events[2].to(device)
+    stage = registry.get("graph_builder", "metric_learning").cls(
+        registry.build_config(registry.get("graph_builder", "metric_learning").config_class,
+                              {"radius": 0.05, "k_max": 8}, where="test"),
+        embedding=lambda x: x[:, :3] * 2,
+    ).to(torch.device(device))
+    out = stage(event)
+    pts = (node_features(event)[:, :3] * 2).cpu().numpy()
+    pairs, capped = radius_graph(pts, 0.05, k_max=8)
+    r = events[2].r
+    inner = np.where((r[pairs[0]] < r[pairs[1]]) | ((r[pairs[0]] == r[pairs[1]]) & (pairs[0] < pairs[1])),
+                     pairs[0], pairs[1])
+    outer = pairs[0] + pairs[1] - inner
+    want = np.unique(np.stack([inner, outer]), axis=1)
+    np.testing.assert_array_equal(out.edge_index.cpu().numpy(), want)
+    assert (r[want[0]] <= r[want[1]]).all()
+    assert out.meta["graph_capped_hits"] == capped
+
+
+def test_build_map_cli(trackml_dir, tmp_path):
+    from tracking.cli import main
+
+    out = tmp_path / "layer.npz"
+    result = CliRunner().invoke(main, ["build-map", str(trackml_dir), "-o", str(out), "--granularity", "layer",
+                                       "--reader", "trackml_csv", "--margin", "0.2"])
+    assert result.exit_code == 0, result.output
+    m = ModuleMap.load(out)
+    assert m.granularity == "layer" and m.n_events == 1 and m.num_entries > 10

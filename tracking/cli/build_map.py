@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+def _guess_reader(directory: Path) -> str:
+    if any(directory.glob("*.root")):
+        return "acts_root"
+    if any(directory.glob("event*-hits.csv*")):
+        return "trackml_csv"
+    raise click.UsageError(f"{directory}: no ROOT files or TrackML CSV files found; pass --reader")
+
+
+@click.command("build-map")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Map file to write (.npz).")
+@click.option("--granularity", type=click.Choice(["module", "layer"]), default="module", show_default=True,
+              help="Connect modules (module map) or layers (layer-pair map).")
+@click.option("--margin", type=float, default=0.1, show_default=True,
+              help="Widen each window by this fraction of its width.")
+@click.option("--pt-min", type=float, default=0.0, show_default=True,
+              help="Learn only from particles with pT >= this (GeV).")
+@click.option("--events", "max_events", type=int, default=None, help="Use at most this many events.")
+@click.option("--reader", default=None, help="Reader plugin (default: acts_root or trackml_csv, by the files).")
+def build_map(directory: Path, output: Path, granularity: str, margin: float, pt_min: float,
+              max_events: int | None, reader: str | None) -> None:
+    """Learn a module map (or layer-pair map) from truth in training events."""
+    import itertools
+
+    from tqdm import tqdm
+
+    from .. import registry
+    from ..graph import MapLearner
+
+    if margin < 0:
+        raise click.BadParameter("must be >= 0", param_hint="--margin")
+    if max_events is not None and max_events < 1:
+        raise click.BadParameter("must be >= 1", param_hint="--events")
+    source = registry.create("reader", reader or _guess_reader(directory))
+    total = source.count(directory) if hasattr(source, "count") else None
+    if max_events is not None:
+        total = max_events if total is None else min(total, max_events)
+    events = itertools.islice(source(directory), max_events)
+    learner = MapLearner(granularity, pt_min)
+    segments = skipped = 0
+    for event in tqdm(events, total=total, desc=f"learning {granularity} map", unit="event"):
+        if event.particle_id is None:
+            skipped += 1  # e.g. a test event shipped without truth
+            continue
+        segments += learner.add(event)
+    if skipped:
+        click.echo(f"skipped {skipped} event(s) without truth (particle_id)", err=True)
+    if learner.n_events == 0:
+        raise click.ClickException(f"{directory}: no events with truth read")
+    connection_map = learner.finish(margin)
+    connection_map.save(output)
+    click.echo(f"{output}: {connection_map.num_entries} connections between {connection_map.num_groups} "
+               f"{granularity}s from {segments} truth segments in {learner.n_events} events")
