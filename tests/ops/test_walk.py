@@ -1,0 +1,289 @@
+"""Junction removal and walk-through against plain-Python references of their documented rules."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tracking import accel
+from tracking.ops import connected_components, junction_removal, walkthrough
+
+SCORE_VALUES = [0.0, 0.3, 0.5, 0.6, 0.6, 0.8, 0.9, -0.0, float("nan")]
+
+
+# -- references ----------------------------------------------------------------------------------------
+def reference_junction_removal(edge_index, scores, cut, num_nodes):
+    """Best out-edge per source and best in-edge per target by (score, -edge index); keep the double winners."""
+    best_out: dict[int, tuple[tuple[float, int], int]] = {}
+    best_in: dict[int, tuple[tuple[float, int], int]] = {}
+    for e, (u, v) in enumerate(edge_index.T.tolist()):
+        s = float(scores[e])
+        if not s > cut:
+            continue
+        key = (s, -e)  # -0.0 == 0.0 in Python, as the kernel requires
+        if u not in best_out or key > best_out[u][0]:
+            best_out[u] = (key, e)
+        if v not in best_in or key > best_in[v][0]:
+            best_in[v] = (key, e)
+    keep = np.zeros(edge_index.shape[1], dtype=bool)
+    for e, (u, v) in enumerate(edge_index.T.tolist()):
+        keep[e] = u in best_out and best_out[u][1] == e and best_in[v][1] == e
+    return keep
+
+
+def reference_walkthrough(edge_index, num_nodes, scores=None, cut=0.5, walk_cut=None, min_hits=1, order=None):
+    """Straight transcription of the rules in ``tracking.ops.walkthrough``'s docstring."""
+    walk_cut = cut if walk_cut is None else walk_cut
+    src, dst = edge_index.tolist()
+
+    def score(e):
+        return 1.0 if scores is None else float(scores[e])
+
+    kept = [e for e in range(len(src)) if src[e] != dst[e] and (scores is None or score(e) > cut)]
+    out_edges: dict[int, list[int]] = {v: [] for v in range(num_nodes)}
+    in_degree = [0] * num_nodes
+    neighbours: dict[int, set[int]] = {v: set() for v in range(num_nodes)}
+    for e in kept:
+        out_edges[src[e]].append(e)
+        in_degree[dst[e]] += 1
+        neighbours[src[e]].add(dst[e])
+        neighbours[dst[e]].add(src[e])
+
+    component = [-1] * num_nodes
+    members: list[list[int]] = []
+    for v in range(num_nodes):
+        if component[v] >= 0:
+            continue
+        component[v] = len(members)
+        stack, group = [v], []
+        while stack:
+            u = stack.pop()
+            group.append(u)
+            for w in neighbours[u]:
+                if component[w] < 0:
+                    component[w] = component[v]
+                    stack.append(w)
+        members.append(group)
+
+    tracks: list[list[int]] = []
+    walk_nodes = []
+    for group in members:
+        n_edges = sum(len(out_edges[v]) for v in group)
+        simple = all(len(out_edges[v]) <= 1 and in_degree[v] <= 1 for v in group) and n_edges == len(group) - 1
+        if simple:
+            tracks.append(group)
+        else:
+            walk_nodes.extend(group)
+    key = (lambda v: (float(order[v]), v)) if order is not None else (lambda v: v)
+    walk_nodes.sort(key=key)
+    used = set()
+
+    def walk(start):
+        track = [start]
+        used.add(start)
+        current = start
+        while True:
+            options = [
+                e for e in out_edges[current] if dst[e] not in used and (scores is None or score(e) > walk_cut)
+            ]
+            if not options:
+                break
+            best = max(options, key=lambda e: (score(e), -e))
+            current = dst[best]
+            used.add(current)
+            track.append(current)
+        tracks.append(track)
+
+    for v in walk_nodes:
+        if v not in used and in_degree[v] == 0:
+            walk(v)
+    for v in walk_nodes:
+        if v not in used:
+            walk(v)
+
+    labels = np.full(num_nodes, -1, dtype=np.int64)
+    long_tracks = sorted((t for t in tracks if len(t) >= min_hits), key=min)
+    for label, track in enumerate(long_tracks):
+        labels[track] = label
+    return labels
+
+
+# -- strategies ----------------------------------------------------------------------------------------
+@st.composite
+def scored_graphs(draw, max_nodes=30, max_edges=70):
+    num_nodes = draw(st.integers(0, max_nodes))
+    num_edges = 0 if num_nodes == 0 else draw(st.integers(0, max_edges))
+    nodes = st.integers(0, max(num_nodes - 1, 0))
+    forward = draw(st.booleans())  # mostly DAGs inner -> outer, like real graphs; sometimes anything
+    src, dst = [], []
+    for _ in range(num_edges):
+        a, b = draw(nodes), draw(nodes)
+        if forward and a > b:
+            a, b = b, a
+        src.append(a)
+        dst.append(b)
+    if num_edges and draw(st.booleans()):  # duplicates
+        src.append(src[0])
+        dst.append(dst[0])
+    scores = draw(st.lists(st.sampled_from(SCORE_VALUES), min_size=len(src), max_size=len(src)))
+    edge_index = np.array([src, dst], dtype=np.int64).reshape(2, len(src))
+    return edge_index, num_nodes, np.array(scores, dtype=np.float32)
+
+
+# -- junction removal ----------------------------------------------------------------------------------
+@settings(max_examples=150, deadline=None)
+@given(graph=scored_graphs(), cut=st.sampled_from([0.5, -1.0, 0.95]))
+def test_junction_removal_matches_reference(graph, cut):
+    edge_index, num_nodes, scores = graph
+    got = junction_removal(edge_index, scores, cut, num_nodes)
+    assert got.dtype == np.bool_
+    np.testing.assert_array_equal(got, reference_junction_removal(edge_index, scores, cut, num_nodes))
+
+
+def test_junction_removal_leaves_paths_only():
+    rng = np.random.default_rng(3)
+    n, e = 2000, 6000
+    edge_index = rng.integers(0, n, (2, e))
+    edge_index = np.sort(edge_index, axis=0)  # inner -> outer
+    scores = rng.random(e, dtype=np.float32)
+    keep = junction_removal(edge_index, scores, 0.2, n)
+    kept = edge_index[:, keep]
+    assert np.bincount(kept[0], minlength=n).max() <= 1
+    assert np.bincount(kept[1], minlength=n).max() <= 1
+    np.testing.assert_array_equal(keep, reference_junction_removal(edge_index, scores, 0.2, n))
+
+
+def test_junction_removal_ties_go_to_the_lower_edge_index():
+    edge_index = np.array([[0, 0, 1], [1, 2, 2]])
+    scores = np.array([0.7, 0.7, -0.0], dtype=np.float32)
+    np.testing.assert_array_equal(junction_removal(edge_index, scores, 0.5, 3), [True, False, False])
+    # -0.0 and +0.0 are equal scores: the tie goes to edge 0.
+    scores = np.array([-0.0, 0.0, 0.0], dtype=np.float32)
+    np.testing.assert_array_equal(junction_removal(edge_index, scores, -1.0, 3), [True, False, False])
+
+
+def test_junction_removal_empty_and_validation():
+    assert junction_removal(np.zeros((2, 0), np.int64), np.zeros(0, np.float32), 0.5, 0).shape == (0,)
+    with pytest.raises(ValueError, match="scores: expected shape"):
+        junction_removal(np.array([[0], [1]]), np.zeros(2, np.float32), 0.5, 2)
+    with pytest.raises(ValueError, match="num_nodes"):
+        junction_removal(np.array([[0], [1]]), np.zeros(1, np.float32), 0.5, -3)
+
+
+def test_junction_removal_torch(device):
+    rng = np.random.default_rng(5)
+    edge_index = rng.integers(0, 300, (2, 1000))
+    scores = rng.choice(np.array([0.4, 0.6, 0.7, 0.9], np.float32), 1000)
+    expected = reference_junction_removal(edge_index, scores, 0.5, 300)
+    got = junction_removal(torch.from_numpy(edge_index).to(device), torch.from_numpy(scores).to(device), 0.5, 300)
+    assert got.dtype == torch.bool and got.device.type == device
+    np.testing.assert_array_equal(got.cpu().numpy(), expected)
+
+
+@pytest.mark.skipif(not accel.cuda_available(), reason="needs a CUDA device")
+@settings(max_examples=60, deadline=None)
+@given(graph=scored_graphs(max_nodes=100, max_edges=400))
+def test_junction_removal_cuda_equals_cpu(graph):
+    edge_index, num_nodes, scores = graph
+    cpu = junction_removal(edge_index, scores, 0.5, num_nodes)
+    gpu = junction_removal(torch.from_numpy(edge_index).cuda(), torch.from_numpy(scores).cuda(), 0.5, num_nodes)
+    np.testing.assert_array_equal(gpu.cpu().numpy(), cpu)
+
+
+def test_junction_removal_then_components():
+    # Two tracks crossing at node 2: junction removal splits them where scores say.
+    edge_index = np.array([[0, 1, 2, 2], [2, 2, 3, 4]])
+    scores = np.array([0.9, 0.8, 0.7, 0.95], dtype=np.float32)
+    keep = junction_removal(edge_index, scores, 0.5, 5)
+    np.testing.assert_array_equal(keep, [True, False, False, True])
+    labels = connected_components(edge_index, 5, keep.astype(np.float32), cut=0.5)
+    np.testing.assert_array_equal(labels, [0, 1, 0, 2, 0])
+
+
+# -- walk-through --------------------------------------------------------------------------------------
+@settings(max_examples=200, deadline=None)
+@given(
+    graph=scored_graphs(),
+    cut=st.sampled_from([0.5, -1.0]),
+    walk_cut=st.sampled_from([None, 0.55, 0.85]),
+    min_hits=st.integers(0, 3),
+    with_scores=st.booleans(),
+    with_order=st.booleans(),
+    data=st.data(),
+)
+def test_walkthrough_matches_reference(graph, cut, walk_cut, min_hits, with_scores, with_order, data):
+    edge_index, num_nodes, scores = graph
+    scores = scores if with_scores else None
+    order = None
+    if with_order:
+        values = data.draw(st.lists(st.sampled_from([0.0, 1.0, 2.5, 3.0]), min_size=num_nodes, max_size=num_nodes))
+        order = np.array(values, dtype=np.float32)
+    got = walkthrough(edge_index, num_nodes, scores, cut=cut, walk_cut=walk_cut, min_hits=min_hits, order=order)
+    expected = reference_walkthrough(edge_index, num_nodes, scores, cut, walk_cut, min_hits, order)
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_walkthrough_fork_and_merge():
+    # 0 -> 1 -> 3 and 0 -> 2 -> 4 (a fork at 0), 5 -> 3 (a merge at 3), 6 -> 7 -> 8 a clean path.
+    edge_index = np.array([[0, 0, 1, 2, 5, 6, 7], [1, 2, 3, 4, 3, 7, 8]])
+    scores = np.array([0.9, 0.8, 0.9, 0.9, 0.95, 0.6, 0.6], dtype=np.float32)
+    got = walkthrough(edge_index, 9, scores, cut=0.5, min_hits=1)
+    # Starts by index: 0 walks 0-1-3, then 5 (3 used) alone; then the leftover 2 walks 2-4.
+    np.testing.assert_array_equal(got, [0, 0, 1, 0, 1, 2, 3, 3, 3])
+    # Start order by "radius": 5 first takes 3, so 0 walks 0-1 only.
+    order = np.array([0, 1, 1, 2, 2, -1, 0, 1, 2], dtype=np.float32)
+    got = walkthrough(edge_index, 9, scores, cut=0.5, min_hits=1, order=order)
+    np.testing.assert_array_equal(got, [0, 0, 1, 2, 1, 2, 3, 3, 3])
+    # min_hits 3 keeps only the path component and no walk (every walk here has <= 2 hits).
+    got = walkthrough(edge_index, 9, scores, cut=0.5, min_hits=3, order=order)
+    np.testing.assert_array_equal(got, [-1, -1, -1, -1, -1, -1, 0, 0, 0])
+
+
+def test_walk_cut_applies_to_ambiguous_components_only():
+    # Component A (0..3) forks at 0; component B (4 -> 5 -> 6) is a path with low scores.
+    edge_index = np.array([[0, 0, 1, 4, 5], [1, 2, 3, 5, 6]])
+    scores = np.array([0.9, 0.8, 0.6, 0.6, 0.6], dtype=np.float32)
+    got = walkthrough(edge_index, 7, scores, cut=0.5, walk_cut=0.7, min_hits=1)
+    # The walk from 0 stops at 1 (1 -> 3 is below walk_cut); 2 and 3 are left over as singles.
+    np.testing.assert_array_equal(got, [0, 0, 1, 2, 3, 3, 3])
+
+
+def test_walkthrough_cycle_and_degenerates():
+    cycle = np.array([[0, 1, 2], [1, 2, 0]])
+    np.testing.assert_array_equal(walkthrough(cycle, 3, min_hits=3), [0, 0, 0])
+    assert walkthrough(np.zeros((2, 0), np.int64), 0).shape == (0,)
+    np.testing.assert_array_equal(walkthrough(np.zeros((2, 0), np.int64), 3, min_hits=1), [0, 1, 2])
+    np.testing.assert_array_equal(walkthrough(np.array([[1], [1]]), 2, min_hits=1), [0, 1])  # self-loop ignored
+
+
+def test_walkthrough_validation():
+    with pytest.raises(ValueError, match=r"order: expected shape \[3\]"):
+        walkthrough(np.array([[0], [1]]), 3, order=np.zeros(2, np.float32))
+    with pytest.raises(ValueError, match="order: contains NaN"):
+        walkthrough(np.array([[0], [1]]), 2, order=np.array([0.0, np.nan]))
+    with pytest.raises(ValueError, match="walk_cut"):
+        walkthrough(np.array([[0], [1]]), 2, walk_cut=float("nan"))
+    with pytest.raises(ValueError, match="order is on cpu"):
+        walkthrough(np.array([[0], [1]]), 2, order=torch.zeros(2))
+
+
+def test_walkthrough_torch(device):
+    rng = np.random.default_rng(11)
+    edge_index = np.sort(rng.integers(0, 400, (2, 900)), axis=0)
+    scores = rng.random(900, dtype=np.float32)
+    order = rng.random(400).astype(np.float32)
+    expected = reference_walkthrough(edge_index, 400, scores, 0.4, 0.6, 2, order)
+    got = walkthrough(
+        torch.from_numpy(edge_index).to(device),
+        400,
+        torch.from_numpy(scores).to(device),
+        cut=0.4,
+        walk_cut=0.6,
+        min_hits=2,
+        order=torch.from_numpy(order).to(device),
+    )
+    assert isinstance(got, torch.Tensor) and got.device.type == device
+    np.testing.assert_array_equal(got.cpu().numpy(), expected)
