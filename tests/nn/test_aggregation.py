@@ -151,3 +151,15 @@ def test_auto_dispatches_to_torch_scatter_when_probed(monkeypatch):
     torch.testing.assert_close(out, aggregate(messages, index, 9, "mean", backend="native"))
     aggregate(messages, index, 9, "sum", backend="native")
     assert len(calls) == 1  # an explicit native backend never goes to torch-scatter
+
+
+def test_benchmark_baselines_compute_the_same_thing():
+    """bench_aggregation compares like with like: its baselines give aggregate()'s answers."""
+    from benchmarks.bench_aggregation import _dense_matmul, _segment_max, _sparse_matmul
+
+    messages, index = random_case(200, 50, 4, dtype=torch.float32)
+    for reduce in ("sum", "mean"):
+        want = aggregate(messages, index, 50, reduce, backend="native")
+        torch.testing.assert_close(_sparse_matmul(messages, index, 50, reduce), want)
+        torch.testing.assert_close(_dense_matmul(messages, index, 50, reduce), want)
+    torch.testing.assert_close(_segment_max(messages, index, 50, "max"), aggregate(messages, index, 50, "max"))

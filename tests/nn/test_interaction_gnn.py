@@ -167,3 +167,14 @@ def test_overfits_a_separable_labelling():
     accuracy = ((model(x, ei, ea) > 0).float() == y).float().mean().item()
     assert losses[-1] < 0.2 * losses[0], (losses[0], losses[-1])
     assert accuracy > 0.97
+
+
+@pytest.mark.parametrize("aggregation", ["sum", "max"])
+def test_bf16_autocast_forward_and_backward(aggregation):
+    model = small(aggregation=aggregation, checkpoint_iterations=True)
+    x, ei, ea = toy_graph()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(x, ei, ea)
+    out.float().sum().backward()
+    assert torch.isfinite(out.float()).all()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters())
