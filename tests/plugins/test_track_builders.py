@@ -1,0 +1,116 @@
+"""Track-builder plugins: truth, connected_components, walkthrough."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from tracking import registry
+from tracking.errors import ConfigError, DataError
+from tracking.event import Event
+from tracking.truth import truth_segments
+
+
+def same_partition(a, b) -> bool:
+    a, b = np.asarray(a), np.asarray(b)
+    key = (a + 1) * (int(b.max(initial=0)) + 2) + (b + 1)
+    return len(a) == len(b) and len(np.unique(key)) == len(np.unique(a)) == len(np.unique(b))
+
+
+def toy_event(particle_id) -> Event:
+    n = len(particle_id)
+    x = np.linspace(10.0, 100.0, n, dtype=np.float32)
+    return Event(
+        event_id=3,
+        hit_id=np.arange(n, dtype=np.int64),
+        x=x,
+        y=np.zeros(n, np.float32),
+        z=np.zeros(n, np.float32),
+        particle_id=np.asarray(particle_id, dtype=np.int64),
+    )
+
+
+@pytest.fixture(scope="module")
+def scored_event() -> Event:
+    """A simulated event whose graph is its truth segments (score 0.9) plus random fakes (score 0.3)."""
+    simulation = pytest.importorskip("tracking.simulation")
+    event = simulation.simulate_event(mu=5, seed=4)
+    truth = truth_segments(event)
+    rng = np.random.default_rng(0)
+    fakes = np.sort(rng.integers(0, event.num_hits, (2, truth.shape[1])), axis=0)
+    edge_index = np.concatenate([truth, fakes], axis=1)
+    scores = np.concatenate([np.full(truth.shape[1], 0.9), np.full(fakes.shape[1], 0.3)]).astype(np.float32)
+    perm = rng.permutation(edge_index.shape[1])
+    return event.replace(edge_index=np.ascontiguousarray(edge_index[:, perm]), edge_scores=scores[perm])
+
+
+def test_truth_builder():
+    event = toy_event([0, 5, 5, 7, 7, 7, 9])
+    out = registry.create("track_builder", "truth", {"min_hits": 2})(event)
+    np.testing.assert_array_equal(np.asarray(out.track_labels), [-1, 0, 0, 1, 1, 1, -1])
+    with pytest.raises(DataError, match="particle_id"):
+        registry.create("track_builder", "truth")(toy_event([0, 1]).replace(particle_id=None))
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [("connected_components", {}), ("connected_components", {"junction_removal": True}), ("walkthrough", {})],
+)
+def test_builders_recover_truth_when_scores_separate(scored_event, device, name, options):
+    event = scored_event.to(device)
+    builder = registry.create("track_builder", name, {"score_cut": 0.5, "min_hits": 3, **options})
+    out = builder(event)
+    labels = out.track_labels
+    assert isinstance(labels, torch.Tensor) and labels.device.type == device and labels.dtype == torch.int64
+    expected = registry.create("track_builder", "truth", {"min_hits": 3})(scored_event).track_labels
+    assert same_partition(labels.cpu().numpy(), np.asarray(expected))
+
+
+def test_junction_removal_cleans_a_low_cut(scored_event):
+    # With the cut below the fakes' score, plain components merge particles; junction removal (truth
+    # edges win every junction) gives the particles back, apart from fakes joining two track ends.
+    plain = registry.create("track_builder", "connected_components", {"score_cut": 0.1, "min_hits": 1})
+    cleaned = registry.create(
+        "track_builder", "connected_components", {"score_cut": 0.1, "min_hits": 1, "junction_removal": True}
+    )
+    n_plain = int(np.asarray(plain(scored_event).track_labels).max()) + 1
+    n_cleaned = int(np.asarray(cleaned(scored_event).track_labels).max()) + 1
+    assert n_cleaned > n_plain
+
+
+def test_walkthrough_orders_starts_by_radius(scored_event):
+    from tracking.ops import walkthrough
+
+    out = registry.create("track_builder", "walkthrough", {"score_cut": 0.2, "walk_cut": 0.5, "min_hits": 2})(
+        scored_event
+    )
+    expected = walkthrough(
+        scored_event.edge_index,
+        scored_event.num_hits,
+        scored_event.edge_scores,
+        cut=0.2,
+        walk_cut=0.5,
+        min_hits=2,
+        order=scored_event.r,
+    )
+    np.testing.assert_array_equal(out.track_labels, expected)
+
+
+@pytest.mark.parametrize("name", ["connected_components", "walkthrough"])
+def test_builders_need_a_scored_graph(name):
+    builder = registry.create("track_builder", name)
+    event = toy_event([1, 1, 1])
+    with pytest.raises(DataError, match="edge_index"):
+        builder(event)
+    with pytest.raises(DataError, match="edge_scores"):
+        builder(event.replace(edge_index=np.array([[0, 1], [1, 2]])))
+
+
+def test_config_errors():
+    with pytest.raises(ConfigError, match="min_hits"):
+        registry.create("track_builder", "connected_components", {"min_hits": -2})
+    with pytest.raises(ConfigError, match="junction_removal"):
+        registry.create("track_builder", "connected_components", {"junction_removal": "yes"})
+    with pytest.raises(ConfigError, match="walk_cut"):
+        registry.create("track_builder", "walkthrough", {"walk_cut": "high"})
