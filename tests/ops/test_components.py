@@ -117,9 +117,9 @@ def test_one_giant_component_is_a_chain_in_reverse_order():
 
 
 def test_parallel_and_serial_agree(threads):
-    # Above the kernel's parallel threshold (2^18 edges), so 2 threads take the lock-free path.
+    # Above the kernel's parallel threshold (2^21 edges), so 2 threads take the lock-free path.
     rng = np.random.default_rng(7)
-    n, e = 200_000, 400_000
+    n, e = 1_000_000, 2_200_000
     edge_index = rng.integers(0, n, (2, e))
     scores = rng.random(e, dtype=np.float32)
     got = connected_components(edge_index, n, scores, cut=0.3, min_hits=2)
