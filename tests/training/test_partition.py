@@ -1,0 +1,171 @@
+"""Partitioned training steps: the loss and every parameter gradient equal the full graph's."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import shortest_path
+
+from tracking import registry
+from tracking.nn import EdgeFilter, InteractionGNN, edge_features, node_features
+from tracking.simulation import simulate_event
+from tracking.training import (
+    GraphSample,
+    build_partitions,
+    graph_loss,
+    k_hop_nodes,
+    partition_graph,
+    plan_partitions,
+    region_of_edges,
+)
+from tracking.truth import edge_truth, truth_segments
+
+
+def _sample(mu: float) -> GraphSample:
+    event = simulate_event(mu, 7, 0)
+    graph = registry.create("graph_builder", "training_test_eta_phi_pairs")(event)
+    ei = graph.edge_index
+    y = torch.from_numpy(edge_truth(ei, truth_segments(event), event.num_hits))
+    return GraphSample(0, node_features(graph).double(), ei, edge_features(graph, ei).double(), y)
+
+
+@pytest.fixture(scope="module")
+def mu50_sample(toy_builder) -> GraphSample:
+    return _sample(50)
+
+
+@pytest.fixture(scope="module")
+def mu10_sample(toy_builder) -> GraphSample:
+    return _sample(10)
+
+
+def _loss_and_grads(model, sample, partitions, pos_weight=3.0):
+    model.zero_grad(set_to_none=True)
+    loss, _ = graph_loss(model, sample, pos_weight, partitions, backward=True)
+    return loss, {name: p.grad.clone() for name, p in model.named_parameters()}
+
+
+def _random_graph(n, e, seed):
+    g = torch.Generator().manual_seed(seed)
+    ei = torch.randint(0, n, (2, e), generator=g)
+    return ei[:, ei[0] != ei[1]]
+
+
+@pytest.mark.parametrize("k", [0, 1, 2, 4])
+def test_k_hop_nodes_match_shortest_paths(k):
+    n = 60
+    ei = _random_graph(n, 70, seed=k)
+    seeds = torch.zeros(n, dtype=torch.bool)
+    seeds[[0, 5, 17]] = True
+    adjacency = coo_matrix((np.ones(ei.shape[1]), (ei[0].numpy(), ei[1].numpy())), shape=(n, n))
+    dist = shortest_path(adjacency, directed=False, unweighted=True, indices=[0, 5, 17]).min(axis=0)
+    assert np.array_equal(k_hop_nodes(seeds, ei, k).numpy(), dist <= k)
+
+
+def test_regions_are_balanced_and_cover_every_edge():
+    g = torch.Generator().manual_seed(0)
+    eta, phi = torch.randn(1000, generator=g), torch.rand(1000, generator=g) * 6 - 3
+    for n in (1, 2, 4, 5, 9):
+        region = region_of_edges(eta, phi, n)
+        counts = torch.bincount(region)
+        assert len(torch.unique(region)) >= n
+        assert counts[counts > 0].max() - counts[counts > 0].min() <= 2 * (1000 // len(counts) // 10 + 1) or n == 1
+    assert region_of_edges(eta[:0], phi[:0], 4).numel() == 0
+
+
+def test_partitions_own_each_edge_once_and_are_induced():
+    n = 80
+    ei = _random_graph(n, 150, seed=3)
+    region = torch.arange(ei.shape[1]) % 5
+    parts = build_partitions(ei, n, region, hops=2)
+    owned = torch.cat([p.edges[p.owned] for p in parts])
+    assert torch.equal(torch.sort(owned).values, torch.arange(ei.shape[1]))
+    for p in parts:
+        inside = torch.zeros(n, dtype=torch.bool)
+        inside[p.nodes] = True
+        induced = torch.nonzero(inside[ei[0]] & inside[ei[1]]).squeeze(1)
+        assert torch.equal(p.edges, induced)
+        assert torch.equal(p.nodes[p.edge_index], ei[:, p.edges])
+
+
+def test_empty_and_within_budget_graphs_are_one_partition():
+    ei = torch.zeros((2, 0), dtype=torch.int64)
+    parts = partition_graph(ei, 5, torch.zeros(5), torch.zeros(5), 2, max_edges=10)
+    assert len(parts) == 1 and parts[0].num_edges == 0
+    ei = _random_graph(20, 30, seed=1)
+    parts = partition_graph(ei, 20, torch.randn(20), torch.randn(20), 2, max_edges=1000)
+    assert len(parts) == 1 and parts[0].num_owned == ei.shape[1]
+
+
+def _check_exact(model, sample, hops, n_regions):
+    full_loss, full_grads = _loss_and_grads(model, sample, plan_partitions(sample, hops, None))
+    parts = plan_partitions(sample, hops, None, n_regions=n_regions)
+    assert len(parts) >= 4
+    assert sum(p.num_owned for p in parts) == sample.num_edges
+    assert all(p.num_edges < sample.num_edges for p in parts)
+    loss, grads = _loss_and_grads(model, sample, parts)
+    assert loss == pytest.approx(full_loss, rel=1e-12)
+    for name, grad in full_grads.items():
+        torch.testing.assert_close(grads[name], grad, rtol=1e-10, atol=1e-13, msg=name)
+
+
+def test_partitioned_loss_and_gradients_equal_full_graph_mu50(mu50_sample):
+    torch.manual_seed(0)
+    model = InteractionGNN(hidden=8, n_iterations=3, recurrent=False).double()
+    _check_exact(model, mu50_sample, hops=3, n_regions=6)
+
+
+@pytest.mark.parametrize("aggregation", ["mean", "max"])
+def test_partitioned_gradients_exact_for_every_aggregation(mu10_sample, aggregation):
+    torch.manual_seed(0)
+    model = InteractionGNN(hidden=8, n_iterations=3, aggregation=aggregation).double()
+    _check_exact(model, mu10_sample, hops=3, n_regions=4)
+
+
+def test_a_halo_one_hop_short_is_not_exact(mu50_sample):
+    """The control: the tests above have teeth because a shallower halo changes the gradients."""
+    torch.manual_seed(0)
+    model = InteractionGNN(hidden=8, n_iterations=3).double()
+    _, full_grads = _loss_and_grads(model, mu50_sample, plan_partitions(mu50_sample, 3, None))
+    _, short_grads = _loss_and_grads(model, mu50_sample, plan_partitions(mu50_sample, 2, None, n_regions=6))
+    assert any(not torch.allclose(short_grads[k], g, rtol=1e-8, atol=1e-12) for k, g in full_grads.items())
+
+
+def test_edge_budget_partitions_are_exact_and_within_budget(mu10_sample):
+    torch.manual_seed(1)
+    model = InteractionGNN(hidden=8, n_iterations=2, mlp_layers=1, output_layers=1).double()
+    budget = mu10_sample.num_edges // 3
+    parts = plan_partitions(mu10_sample, 2, budget)
+    assert len(parts) >= 4 and max(p.num_edges for p in parts) <= budget
+    full_loss, full_grads = _loss_and_grads(model, mu10_sample, plan_partitions(mu10_sample, 2, None))
+    loss, grads = _loss_and_grads(model, mu10_sample, parts)
+    assert loss == pytest.approx(full_loss, rel=1e-12)
+    for name, grad in full_grads.items():
+        torch.testing.assert_close(grads[name], grad, rtol=1e-10, atol=1e-13, msg=name)
+
+
+def test_edge_filter_needs_no_halo(mu10_sample):
+    torch.manual_seed(2)
+    model = EdgeFilter(hidden=16, n_layers=3).double()
+    full_loss, full_grads = _loss_and_grads(model, mu10_sample, plan_partitions(mu10_sample, 0, None))
+    parts = plan_partitions(mu10_sample, 0, None, n_regions=4)
+    assert all(p.num_edges == p.num_owned for p in parts)
+    loss, grads = _loss_and_grads(model, mu10_sample, parts)
+    assert loss == pytest.approx(full_loss, rel=1e-12)
+    for name, grad in full_grads.items():
+        torch.testing.assert_close(grads[name], grad, rtol=1e-10, atol=1e-13, msg=name)
+
+
+def test_partitioned_scores_equal_full_graph_scores(mu10_sample):
+    torch.manual_seed(3)
+    model = InteractionGNN(hidden=8, n_iterations=2).double().eval()
+    sample = mu10_sample
+    with torch.no_grad():
+        full = model(sample.x, sample.edge_index, sample.edge_attr)
+        loss_full, logits_full = graph_loss(model, sample, 1.0, plan_partitions(sample, 2, None), backward=False)
+        loss, logits = graph_loss(model, sample, 1.0, plan_partitions(sample, 2, None, n_regions=5), backward=False)
+    torch.testing.assert_close(logits, full.float())
+    torch.testing.assert_close(logits_full, full.float())
+    assert loss == pytest.approx(loss_full, rel=1e-12)

@@ -1,0 +1,191 @@
+"""Training graphs: events -> graph builder (-> pre-filter) -> features and edge truth, built once per
+event and cached.
+
+A :class:`GraphSample` is what one training step consumes. Labels come from
+:func:`tracking.truth.edge_truth`, the same truth graph the metrics use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .. import registry
+from ..errors import DataError
+from ..event import Event
+from ..nn.features import edge_features, node_features
+from ..pipeline import build_stage
+from ..truth import edge_truth, truth_segments
+from .config import SourceConfig, TrainConfig
+
+
+@dataclass
+class GraphSample:
+    """One event's training graph (CPU tensors).
+
+    ``x`` float32 ``[N, 4]`` node features (columns ``r, phi, z, eta`` scaled as in
+    :mod:`tracking.nn.features`), ``edge_index`` int64 ``[2, E]``, ``edge_attr`` float32 ``[E, 7]``,
+    ``y`` bool ``[E]`` edge truth.
+    """
+
+    event_id: int
+    x: torch.Tensor
+    edge_index: torch.Tensor
+    edge_attr: torch.Tensor
+    y: torch.Tensor
+
+    @property
+    def num_edges(self) -> int:
+        return int(self.edge_index.shape[1])
+
+    def to(self, device: torch.device) -> GraphSample:
+        return GraphSample(
+            self.event_id, self.x.to(device), self.edge_index.to(device), self.edge_attr.to(device), self.y.to(device)
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"event_id": self.event_id, "x": self.x, "edge_index": self.edge_index, "edge_attr": self.edge_attr, "y": self.y}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> GraphSample:
+        return cls(int(d["event_id"]), d["x"], d["edge_index"], d["edge_attr"], d["y"])
+
+
+def iter_source(source: SourceConfig, indices: set[int] | None = None) -> Iterator[tuple[int, Event]]:
+    """``(index, event)`` of a split's events, in source order; only ``indices`` when given (simulated
+    events are generated on their own, file events are read in order and skipped)."""
+    if source.simulate is not None:
+        from ..simulation import simulate_event
+
+        sim = source.simulate
+        for i in range(sim["n"]):
+            if indices is None or i in indices:
+                yield i, simulate_event(sim["mu"], sim["seed"], sim["first_event"] + i)
+        return
+    from ..io.detect import reader_for
+
+    if not Path(source.path).exists():
+        raise DataError("training data not found", file=str(source.path))
+    reader = registry.create("reader", reader_for(source.path))
+    index = -1
+    for position, event in enumerate(reader(source.path)):
+        if position < source.first:
+            continue
+        index += 1
+        if source.n is not None and index >= source.n:
+            return
+        if indices is None or index in indices:
+            yield index, event
+
+
+def source_length(source: SourceConfig) -> int:
+    """Number of events of a split (reads the file's event count for path sources)."""
+    if source.simulate is not None:
+        return int(source.simulate["n"])
+    from ..io.detect import reader_for
+
+    if not Path(source.path).exists():
+        raise DataError("training data not found", file=str(source.path))
+    reader = registry.create("reader", reader_for(source.path))
+    total = reader.count(source.path)
+    if total is None:
+        total = sum(1 for _ in reader(source.path))
+    total = max(total - source.first, 0)
+    return total if source.n is None else min(total, source.n)
+
+
+class GraphBuilder:
+    """The config's graph-builder stage (+ optional pre-filter) turned into ``Event -> GraphSample``."""
+
+    def __init__(self, config: TrainConfig, device: torch.device) -> None:
+        self.device = device
+        self.stages = [build_stage(config.graph_builder, index=0, base_dir=config.base_dir)[1]]
+        if config.pre_filter is not None:
+            self.stages.append(build_stage(config.pre_filter, index=1, base_dir=config.base_dir)[1])
+        self.stages = [s.to(device) if hasattr(s, "to") else s for s in self.stages]
+
+    def __call__(self, event: Event) -> GraphSample:
+        if event.particle_id is None:
+            raise DataError("training needs truth (particle_id) for the edge labels", event=event.event_id)
+        segments = truth_segments(event)
+        graph = event.to(self.device)
+        for stage in self.stages:
+            graph = stage(graph)
+        if graph.edge_index is None:
+            raise DataError("the graph_builder stage produced no edge_index", event=event.event_id)
+        edge_index = torch.as_tensor(graph.edge_index).to(self.device)
+        with torch.no_grad():
+            x = node_features(graph, self.device)
+            attr = edge_features(graph, edge_index, self.device)
+        y = torch.from_numpy(edge_truth(edge_index, segments, event.num_hits))
+        return GraphSample(event.event_id, x.cpu(), edge_index.cpu(), attr.cpu(), y)
+
+
+class GraphDataset:
+    """The graphs of one split, by index: built on first use, cached on disk or in memory.
+
+    Disk cache: ``<output>/cache/<split>-<key>/<index>.pt`` where the key hashes the source and the
+    graph-building stages, so changing either builds new graphs; files are written atomically.
+    """
+
+    def __init__(self, config: TrainConfig, split: str, source: SourceConfig) -> None:
+        self.config, self.split, self.source = config, split, source
+        self.length = source_length(source)
+        identity = json.dumps({"graphs": config.graph_key(), "source": source.describe()}, sort_keys=True, default=str)
+        self.key = hashlib.sha256(identity.encode()).hexdigest()[:16]
+        self.cache_dir = Path(config.output) / "cache" / f"{split}-{self.key}"
+        self._memory: dict[int, GraphSample] = {}
+
+    def __len__(self) -> int:
+        return self.length
+
+    def _path(self, index: int) -> Path:
+        return self.cache_dir / f"{index:06d}.pt"
+
+    def prepare(self, builder: GraphBuilder, indices: list[int], progress: bool = False) -> None:
+        """Build the graphs of ``indices`` that are not cached yet."""
+        from tqdm.auto import tqdm
+
+        if self.config.data.cache == "disk":
+            missing = {i for i in indices if not self._path(i).is_file()}
+        else:
+            missing = {i for i in indices if i not in self._memory}
+        if not missing:
+            return
+        bar = tqdm(total=len(missing), desc=f"building {self.split} graphs", unit="event", disable=not progress)
+        for index, event in iter_source(self.source, missing):
+            sample = builder(event)
+            if self.config.data.cache == "disk":
+                from ..stages import atomic_output
+
+                with atomic_output(self._path(index)) as tmp:
+                    torch.save(sample.as_dict(), tmp)
+            else:
+                self._memory[index] = sample
+            bar.update(1)
+        bar.close()
+
+    def __getitem__(self, index: int) -> GraphSample:
+        if self.config.data.cache == "memory":
+            return self._memory[index]
+        path = self._path(index)
+        try:
+            return GraphSample.from_dict(torch.load(path, map_location="cpu", weights_only=True))
+        except FileNotFoundError:
+            raise DataError(f"graph {index} of split {self.split!r} was not built", file=str(path)) from None
+
+    def label_counts(self, indices: list[int]) -> tuple[int, int]:
+        """``(true edges, false edges)`` over ``indices``."""
+        n_true = n_all = 0
+        for i in indices:
+            y = self[i].y
+            n_true += int(y.sum())
+            n_all += int(y.numel())
+        return n_true, n_all - n_true
+
