@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "run": ("run", "run", "Reconstruct tracks from ACTS ROOT or TrackML CSV input and write tracks.root."),
     "plugins": ("plugins", "plugins", "List registered plugins: kind, name, origin package, description."),
     "simulate": ("simulate", "simulate", "Generate TrackML-like events with truth (ACTS ROOT or TrackML CSV)."),
+    "train": ("train", "train", "Train an edge classifier from a YAML config (single process, --nproc N, or torchrun)."),
 }
 
 
