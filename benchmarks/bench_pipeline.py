@@ -1,0 +1,430 @@
+"""The default pipeline, stage by stage, beside the ACORN-equivalent reference path (:mod:`.reference`).
+
+Inputs: simulated events at mu = 20, 50, 100, 200 (``--quick``: 20, 50), seeds fixed, and the full
+real TrackML event ``../shared/data/trackml/event000001000-hits.csv.gz`` (120k hits; not in quick
+mode). Truth is stripped before timing: production inference has none, and the graph builders would
+otherwise also label edges. Both paths get the same event, the same map and the same model.
+
+The pipeline is the shipped default (``builtin:default_pipeline.yaml``) when it exists. Otherwise an
+equivalent one is built here: ``module_map`` with the shipped map (or one learned from simulated
+events, seeds disjoint from the benchmark's), ``interaction_gnn`` with a randomly initialised model of
+the default size (timing does not depend on the weights), and ``connected_components``. A random
+model scores edges arbitrarily, so its score cut is set to keep the fraction of edges that are true
+on a calibration event: the track builder then sees as many edges as with a trained model.
+
+Reported per stage and end to end: best-of-N latency of both paths and the ratio; the growth exponent
+k of latency ~ hits^k (least squares on log-log over the simulated sizes); peak memory.
+
+Peak memory method: each (path, stage) runs once in a fresh Python subprocess that unpickles the
+stage and its input event, resets the kernel's RSS high-water mark (``/proc/self/clear_refs`` = 5),
+runs the stage and reads ``VmHWM`` - ``VmRSS``-before: the extra resident memory the stage needed,
+whatever allocated it (numpy, pandas, torch, OpenMP, C++). ``MALLOC_MMAP_THRESHOLD_`` is fixed so
+glibc returns large freed blocks instead of recycling them, which would hide allocations.
+(tracemalloc sees only Python's allocator and misses torch and C++.)
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import math
+import os
+import pickle
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .common import Row, best_time, format_table, skipped_row
+from .reference import ReferenceStage, reference_stage, run_reference
+
+SIM_SEED = 20_000  # benchmark events: seed SIM_SEED + mu
+MAP_SEED = 30_000  # map-learning events, disjoint from the above
+MU_FULL = (20, 50, 100, 200)
+MU_QUICK = (20, 50)
+REAL_EVENT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "trackml" / "event000001000-hits.csv.gz"
+LATENCY_KIND = "stage_latency"
+# Importable name of this module, also when run as `python -m benchmarks.bench_pipeline` (__main__).
+MODULE_NAME = __spec__.name if __spec__ is not None else __name__
+END_TO_END = "end to end"
+
+
+def _real_event_path() -> Path:
+    """The real TrackML event: $TRACKPIPE_DATA/trackml/... or ../shared/data/trackml/... of the checkout."""
+    root = os.environ.get("TRACKPIPE_DATA")
+    return Path(root) / "trackml" / REAL_EVENT.name if root else REAL_EVENT
+
+
+@dataclass
+class PipelineSetup:
+    stages: list[Any]  # trackpipe stages (plugins), in order
+    labels: list[str]
+    source: str  # where the pipeline came from, in words
+    notes: dict[str, Any] = field(default_factory=dict)
+    tmpdir: tempfile.TemporaryDirectory | None = None
+
+
+def _strip_truth(event):
+    return event.replace(particle_id=None, particles=None, edge_truth=None)
+
+
+def _label(stage: Any) -> str:
+    return f"{getattr(stage, 'plugin_kind', 'stage')}:{getattr(stage, 'plugin_name', type(stage).__name__)}"
+
+
+def build_pipeline(quick: bool) -> PipelineSetup:
+    """The shipped default pipeline, or the equivalent built in code (see the module docstring)."""
+    from tracking import registry
+    from tracking.pipeline import DATA_DIR, Pipeline
+    from tracking.run import DEFAULT_PIPELINE
+
+    default_yaml = DATA_DIR / DEFAULT_PIPELINE.removeprefix("builtin:")
+    if default_yaml.is_file():
+        pipeline = Pipeline.from_yaml(DEFAULT_PIPELINE, device="cpu")
+        return PipelineSetup(pipeline.stages, list(pipeline.labels), f"shipped {DEFAULT_PIPELINE}")
+
+    import torch
+
+    from tracking.graph import ModuleMap, learn_module_map
+    from tracking.nn import InteractionGNN
+    from tracking.nn.checkpoint import save_model
+    from tracking.simulation import simulate_event
+
+    notes: dict[str, Any] = {}
+    tmp = tempfile.TemporaryDirectory(prefix="trackpipe-bench-")
+    shipped_map = DATA_DIR / "module_map_default.npz"
+    if shipped_map.is_file():
+        map_path = shipped_map
+        notes["map"] = f"shipped {shipped_map.name}"
+    else:
+        n_map_events = 3 if quick else 20
+        learned = learn_module_map(simulate_event(mu=200, seed=MAP_SEED + i) for i in range(n_map_events))
+        map_path = learned.save(Path(tmp.name) / "module_map.npz")
+        notes["map"] = f"learned from {n_map_events} simulated mu=200 events (seeds {MAP_SEED}+)"
+    module_map = ModuleMap.load(map_path)
+    notes["map_entries"] = module_map.num_entries
+
+    torch.manual_seed(0)
+    model = InteractionGNN()  # default size: the timing of a trained model of the same shape
+    checkpoint = save_model(model, Path(tmp.name) / "gnn.pt")
+    notes["model"] = f"random InteractionGNN{model.hparams}"
+
+    graph = registry.create("graph_builder", "module_map", {"map": map_path})
+    scorer = registry.create("edge_classifier", "interaction_gnn", {"checkpoint": checkpoint, "prune": False})
+    calibration_mu = 50 if quick else 200
+    calibration = graph(simulate_event(mu=calibration_mu, seed=MAP_SEED - 1).to("cpu"))
+    scores = scorer(calibration).edge_scores.numpy()
+    true_fraction = float(np.asarray(calibration.edge_truth).mean()) if calibration.num_edges else 0.5
+    score_cut = float(np.quantile(scores, 1 - true_fraction)) if len(scores) else 0.5
+    score_cut = min(max(score_cut, 0.0), 1.0)
+    notes["score_cut"] = f"{score_cut:.6f} (keeps the true-edge fraction {true_fraction:.3f} of a mu={calibration_mu} graph)"
+    classifier = registry.create("edge_classifier", "interaction_gnn", {"checkpoint": checkpoint, "score_cut": score_cut})
+    tracks = registry.create("track_builder", "connected_components", {"score_cut": score_cut, "min_hits": 3})
+    stages = [graph, classifier, tracks]
+    return PipelineSetup(stages, [_label(s) for s in stages], "built in code (no shipped default pipeline)", notes, tmp)
+
+
+def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two label arrays (-1 = none) group the hits identically."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape or not np.array_equal(a < 0, b < 0):
+        return False
+    pairs = np.unique(np.stack([a[a >= 0], b[b >= 0]]), axis=1) if (a >= 0).any() else np.zeros((2, 0))
+    return pairs.shape[1] == len(np.unique(pairs[0])) == len(np.unique(pairs[1]))
+
+
+def _edge_set(edge_index, n: int) -> np.ndarray:
+    e = edge_index.cpu().numpy() if hasattr(edge_index, "cpu") else np.asarray(edge_index)
+    return np.sort(e[0].astype(np.int64) * n + e[1])
+
+
+def _sync(device) -> Callable[[], None]:
+    import torch
+
+    if getattr(device, "type", str(device)) == "cuda":
+        return lambda: torch.cuda.synchronize(device)
+    return lambda: None
+
+
+@dataclass
+class Measurement:
+    name: str  # "mu=20" or "TrackML event 1000"
+    mu: int | None
+    hits: int
+    stage_ours: dict[str, float]
+    stage_ref: dict[str, float]
+    end_to_end: tuple[float, float]
+    counts: dict[str, Any]
+    inputs: dict[str, tuple[Any, Any]]  # stage label -> (ours input event, reference input event)
+
+
+def measure(event, stages: list[Any], labels: list[str], references: list[ReferenceStage], repeat: int,
+            name: str, mu: int | None, device="cpu", warmup: int = 1) -> Measurement:
+    """Latency of every stage of both paths on ``event`` (best of ``repeat`` after ``warmup`` calls),
+    each stage fed the previous stage's output of its own path, plus end to end, plus agreement checks."""
+    from tracking.pipeline import Pipeline
+
+    sync = _sync(device)
+    event = _strip_truth(event.numpy())
+    ours_in, ref_in = event.to(device), event
+    stage_ours, stage_ref, inputs = {}, {}, {}
+    outputs: dict[str, tuple[Any, Any]] = {}
+    for label, stage, ref in zip(labels, stages, references):
+        inputs[label] = (ours_in, ref_in)
+
+        def ours_call(stage=stage, ev=ours_in):
+            out = stage(ev)
+            sync()
+            return out
+
+        # interleaved, so both paths see the same machine state
+        stage_ours[label] = best_time(ours_call, repeat=repeat, warmup=warmup)
+        stage_ref[label] = best_time(lambda ref=ref, ev=ref_in: ref(ev), repeat=repeat, warmup=warmup)
+        ours_in, ref_in = ours_call(), ref(ref_in)
+        outputs[label] = (ours_in, ref_in)
+    pipeline = Pipeline(stages, device=device, labels=labels)
+    e2e_repeat = max(1, repeat - 1)
+    e2e_ours = best_time(lambda: (pipeline(event), sync()), repeat=e2e_repeat, warmup=0)
+    e2e_ref = best_time(lambda: run_reference(references, event), repeat=e2e_repeat, warmup=0)
+
+    counts: dict[str, Any] = {"hits": event.num_hits}
+    n = event.num_hits
+    for label, (ours_out, ref_out) in outputs.items():
+        if label.startswith("graph_builder"):
+            counts["edges"] = int(ours_out.num_edges)
+            counts["graph_edges_equal"] = bool(np.array_equal(_edge_set(ours_out.edge_index, n),
+                                                              _edge_set(ref_out.edge_index, n)))
+        elif label.startswith("edge_classifier"):
+            counts["edges_after_gnn"] = int(ours_out.num_edges)
+            counts["edges_after_gnn_reference"] = int(ref_out.num_edges)
+        elif label.startswith("track_builder"):
+            labels_ours = ours_out.track_labels.cpu().numpy()
+            counts["tracks"] = int(labels_ours.max() + 1) if len(labels_ours) else 0
+            counts["tracks_reference"] = int(np.asarray(ref_out.track_labels).max() + 1) if n else 0
+            counts["same_tracks"] = _same_partition(labels_ours, ref_out.track_labels)
+    return Measurement(name, mu, event.num_hits, stage_ours, stage_ref, (e2e_ours, e2e_ref), counts, inputs)
+
+
+def growth_exponent(hits: list[int], seconds: list[float]) -> float:
+    """k of seconds ~ hits^k: least-squares slope on log-log (NaN with fewer than 2 sizes)."""
+    ok = [(h, s) for h, s in zip(hits, seconds) if h > 0 and s > 0 and math.isfinite(s)]
+    if len(ok) < 2:
+        return math.nan
+    x, y = np.log([h for h, _ in ok]), np.log([s for _, s in ok])
+    return float(np.polyfit(x, y, 1)[0])
+
+
+# -- peak memory in fresh subprocesses ----------------------------------------------------------------
+
+
+def _proc_status_kib(field_name: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field_name + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {field_name}")
+
+
+def _memory_child(payload_path: str, result_path: str) -> None:
+    """Run in a fresh process: the extra resident memory one stage needs on its input."""
+    import torch
+
+    with open(payload_path, "rb") as f:
+        stage, event, threads = pickle.load(f)
+    torch.set_num_threads(threads)
+    gc.collect()
+    Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
+    before = _proc_status_kib("VmRSS")
+    start = time.perf_counter()
+    stage(event)
+    seconds = time.perf_counter() - start
+    peak = _proc_status_kib("VmHWM")
+    Path(result_path).write_text(json.dumps({"rss_before_kib": before, "peak_kib": peak, "seconds": seconds}))
+
+
+def _package_root() -> Path:
+    # The directory from which this module's top-level package imports (the checkout for `benchmarks`).
+    depth = MODULE_NAME.count(".")
+    return Path(__file__).resolve().parents[depth]
+
+
+def peak_memory_mib(stage: Any, event: Any, timeout: float = 600) -> float:
+    """Extra resident MiB that ``stage(event)`` needs, measured in a fresh subprocess (see module doc)."""
+    import torch
+
+    with tempfile.TemporaryDirectory(prefix="trackpipe-mem-") as tmp:
+        payload, result = Path(tmp) / "payload.pkl", Path(tmp) / "result.json"
+        with open(payload, "wb") as f:
+            pickle.dump((stage, event, torch.get_num_threads()), f, protocol=pickle.HIGHEST_PROTOCOL)
+        env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072",
+                   PYTHONPATH=os.pathsep.join(filter(None, [str(_package_root()), os.environ.get("PYTHONPATH")])))
+        code = "import importlib, sys; importlib.import_module(sys.argv[1])._memory_child(sys.argv[2], sys.argv[3])"
+        proc = subprocess.run([sys.executable, "-c", code, MODULE_NAME, str(payload), str(result)], env=env,
+                              capture_output=True, text=True, timeout=timeout)
+        if proc.returncode != 0:
+            tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+            raise RuntimeError(f"memory subprocess failed ({proc.returncode}): {tail}")
+        data = json.loads(result.read_text())
+    return (data["peak_kib"] - data["rss_before_kib"]) / 1024
+
+
+def _memory_rows(m: Measurement, labels: list[str], stages: list[Any], references: list[ReferenceStage]) -> list[Row]:
+    rows = []
+    size = f"{m.name}, {m.hits} hits"
+    for label, stage, ref in zip(labels, stages, references):
+        ours_in, ref_in = m.inputs[label]
+        try:
+            ours_mib = peak_memory_mib(stage, ours_in)
+            ref_mib = peak_memory_mib(ref, ref_in)
+        except (RuntimeError, OSError, subprocess.TimeoutExpired) as err:
+            rows.append(skipped_row(f"{label} peak memory", f"{type(err).__name__}: {err}", size))
+            continue
+        rows.append(Row(f"{label} peak memory", size, ours_mib, "ACORN-equivalent", ref_mib, unit="MiB",
+                        extra={"kind": "stage_memory", "stage": label, "hits": m.hits, "mu": m.mu,
+                               "method": "RSS high-water delta in a fresh subprocess (/proc clear_refs, VmHWM)"}))
+    return rows
+
+
+# -- rows --------------------------------------------------------------------------------------------
+
+
+def _latency_rows(m: Measurement, labels: list[str], device: str, ref_device: str = "cpu") -> list[Row]:
+    size = f"{m.name}, {m.hits} hits, {m.counts.get('edges', '?')} edges"
+    suffix = "" if device == "cpu" else f" [{device}]"
+    baseline = "ACORN-equivalent" + ("" if device == ref_device else f" ({ref_device})")
+    rows = []
+    for label in labels:
+        rows.append(Row(f"{label}{suffix}", size, m.stage_ours[label], baseline, m.stage_ref[label],
+                        extra={"kind": LATENCY_KIND, "stage": label, "hits": m.hits, "mu": m.mu, "device": device}))
+    rows.append(Row(f"{END_TO_END}{suffix}", size, m.end_to_end[0], baseline, m.end_to_end[1],
+                    extra={"kind": LATENCY_KIND, "stage": END_TO_END, "hits": m.hits, "mu": m.mu, "device": device,
+                           "checks": m.counts}))
+    return rows
+
+
+def _growth_rows(measured: list[Measurement], labels: list[str], device: str) -> list[Row]:
+    simulated = [m for m in measured if m.mu is not None]
+    if len(simulated) < 2:
+        return []
+    hits = [m.hits for m in simulated]
+    span = f"mu {simulated[0].mu}-{simulated[-1].mu}, {min(hits)}-{max(hits)} hits"
+    suffix = "" if device == "cpu" else f" [{device}]"
+    rows = []
+    for label in [*labels, END_TO_END]:
+        ours = [m.end_to_end[0] if label == END_TO_END else m.stage_ours[label] for m in simulated]
+        ref = [m.end_to_end[1] if label == END_TO_END else m.stage_ref[label] for m in simulated]
+        rows.append(Row(f"{label} growth exponent k (t ~ hits^k){suffix}", span, growth_exponent(hits, ours),
+                        "ACORN-equivalent", growth_exponent(hits, ref), unit="",
+                        extra={"kind": "growth_exponent", "stage": label, "device": device}))
+    return rows
+
+
+def _events(quick: bool):
+    """(name, mu, event) for every simulated benchmark input."""
+    from tracking.simulation import simulate_event
+
+    for mu in MU_QUICK if quick else MU_FULL:
+        yield f"mu={mu}", mu, simulate_event(mu=mu, seed=SIM_SEED + mu)
+
+
+def _real_event():
+    from tracking import registry
+
+    path = _real_event_path()
+    if not path.is_file():
+        return None, f"real event not found at {path}"
+    reader = registry.create("reader", "trackml_csv")
+    return next(iter(reader(path))), None
+
+
+def run(quick: bool = False, progress: Callable[[str], None] | None = None) -> list[Row]:
+    """Per-stage and end-to-end latency, growth exponents and peak memory, ours vs the reference."""
+    import torch
+
+    from tracking import accel
+
+    say = progress or (lambda msg: print(msg, file=sys.stderr))
+    setup = build_pipeline(quick)
+    stages, labels = setup.stages, setup.labels
+    references = [reference_stage(s) for s in stages]
+    repeat = 1 if quick else 3
+    rows: list[Row] = [Row("pipeline under test", setup.source, math.nan, unit="",
+                           extra={"kind": "setup", "labels": labels, **setup.notes})]
+    measured: list[Measurement] = []
+    for name, mu, event in _events(quick):
+        say(f"  pipeline: {name} ({event.num_hits} hits)")
+        # quick: no warm-up, so first-call costs (thread pools, lazy init) land in the smallest size
+        measured.append(measure(event, stages, labels, references, repeat if (mu or 0) < 200 else max(1, repeat - 1),
+                                name, mu, warmup=0 if quick else 1))
+    real = None
+    if quick:
+        real_reason = "--quick"
+    else:
+        real_event, real_reason = _real_event()
+        if real_event is not None:
+            say(f"  pipeline: TrackML event 1000 ({real_event.num_hits} hits)")
+            real = measure(real_event, stages, labels, references, max(1, repeat - 1), "TrackML event 1000", None)
+            measured.append(real)
+    for m in measured:
+        rows.extend(_latency_rows(m, labels, "cpu"))
+    if real is None:
+        rows.append(skipped_row("real TrackML event 1000 (120k hits), all stages", real_reason))
+    rows.extend(_growth_rows(measured, labels, "cpu"))
+
+    memory_inputs = [m for m in measured if m.mu == (50 if quick else 200) or m is real]
+    for m in memory_inputs:
+        say(f"  pipeline: peak memory, {m.name}")
+        rows.extend(_memory_rows(m, labels, stages, references))
+
+    if accel.cuda_available():
+        rows.extend(_gpu_rows(quick, stages, labels, references, measured, say))
+    else:
+        rows.append(skipped_row("pipeline stages on GPU", "no CUDA device (or trackpipe built without CUDA)"))
+    if setup.tmpdir is not None:
+        setup.tmpdir.cleanup()
+    return rows
+
+
+def _gpu_rows(quick: bool, stages, labels, references, cpu_measured: list[Measurement], say) -> list[Row]:
+    """Our stages on the GPU, the reference on the CPU (ACORN's graph building and components are CPU
+    code); plus peak GPU memory per stage."""
+    import copy
+
+    import torch
+
+    device = torch.device("cuda", 0)
+    gpu_stages = [copy.deepcopy(s).to(device) for s in stages]
+    rows: list[Row] = []
+    measured = []
+    for m in cpu_measured:
+        event = m.inputs[labels[0]][1]
+        say(f"  pipeline [cuda]: {m.name}")
+        g = measure(event, gpu_stages, labels, references, 1 if quick else 3, m.name, m.mu, device=device)
+        measured.append(g)
+        rows.extend(_latency_rows(g, labels, "cuda"))
+    rows.extend(_growth_rows(measured, labels, "cuda"))
+    last = measured[-1]
+    for label, stage in zip(labels, gpu_stages):
+        ours_in = last.inputs[label][0]
+        torch.cuda.synchronize(device)
+        base = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        stage(ours_in)
+        torch.cuda.synchronize(device)
+        peak = (torch.cuda.max_memory_allocated(device) - base) / 2**20
+        rows.append(Row(f"{label} peak GPU memory [cuda]", f"{last.name}, {last.hits} hits", peak, unit="MiB",
+                        extra={"kind": "stage_memory", "stage": label, "device": "cuda",
+                               "method": "torch.cuda.max_memory_allocated delta (torch allocations only)"}))
+    return rows
+
+
+if __name__ == "__main__":
+    quick_run = "--quick" in sys.argv
+    result = run(quick=quick_run)
+    print(format_table(result))
+    print(json.dumps([r.as_dict() for r in result], indent=2, default=str))

@@ -1,0 +1,254 @@
+"""An ACORN-equivalent reference path, run beside trackpipe on the same events and the same model.
+
+What ACORN (and Exa.TrkX before it) does in Python, written the way ACORN writes it:
+
+- **module map graph building** (ACORN's ``PyModuleMap``): the hits table is merged with the module
+  map on the inner module, then with the hits again on the outer module (pandas joins), and the cut
+  windows are applied to the joined pairs with vectorised numpy. The map is processed in chunks of
+  entries so that the joined table stays bounded (ACORN batches the map the same way); the result is
+  the same edge set as :func:`tracking.ops.build_doublets` (the benchmark checks it).
+- **radius search** (metric learning): ``scipy.spatial.cKDTree.query_pairs`` (CPU) or a blocked
+  ``torch.cdist`` (what PyG's ``radius_graph`` does without torch-cluster), both directions.
+- **edge classification**: the same :class:`tracking.nn.InteractionGNN` and the same features, in
+  torch (ACORN's GNN is torch as well), then the edges under the cut are dropped.
+- **track building** (ACORN's ``CCandWalk`` first step): keep edges above the score cut, build a
+  ``scipy.sparse`` matrix from the edge list (the CSR build is part of the cost),
+  ``scipy.sparse.csgraph.connected_components``, drop components below ``min_hits``, relabel.
+
+Reference stages take and return :class:`tracking.event.Event` with numpy arrays (torch only inside
+the GNN), so one stage's output feeds the next like in trackpipe's pipeline.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from tracking.event import Event
+from tracking.graph import ModuleMap, group_keys
+
+#: Joined hit pairs per chunk of map entries: bounds the pandas tables (about 100 bytes per pair).
+MAX_PAIRS_PER_CHUNK = 2_000_000
+_TWO_PI = np.float32(6.28318530717959)
+
+
+def _hits_frame(event: Event, granularity: str) -> pd.DataFrame:
+    return pd.DataFrame({
+        "key": group_keys(event, granularity),
+        "hit": np.arange(event.num_hits, dtype=np.int64),
+        **{c: np.asarray(getattr(event, c), dtype=np.float32) for c in ("r", "phi", "z", "eta")},
+    })
+
+
+def _map_frame(module_map: ModuleMap) -> pd.DataFrame:
+    frame = pd.DataFrame({"src_key": module_map.group_key[module_map.src],
+                          "dst_key": module_map.group_key[module_map.dst]})
+    return frame
+
+
+def _chunks(sizes: np.ndarray, limit: int) -> list[slice]:
+    """Consecutive slices of entries whose summed ``sizes`` stay under ``limit`` (at least one each)."""
+    bounds = [0]
+    total = 0
+    for i, size in enumerate(sizes):
+        if total and total + size > limit:
+            bounds.append(i)
+            total = 0
+        total += int(size)
+    bounds.append(len(sizes))
+    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+
+def pandas_module_map_edges(module_map: ModuleMap, event: Event, max_pairs: int = MAX_PAIRS_PER_CHUNK) -> np.ndarray:
+    """int64 [2, E] edges of ``event`` through ``module_map``, by pandas joins (ACORN's PyModuleMap).
+
+    Cut variables are computed with the same float32 operations as the kernels, so the edge set
+    equals :meth:`ModuleMap.build`'s (order differs: sorted by map entry, then pandas' join order).
+    """
+    hits = _hits_frame(event, module_map.granularity)
+    entries = _map_frame(module_map)
+    entries["entry"] = np.arange(len(entries), dtype=np.int64)
+    per_key = hits["key"].value_counts()
+    pairs = (entries["src_key"].map(per_key).fillna(0) * entries["dst_key"].map(per_key).fillna(0)).to_numpy()
+    lo_all, hi_all = module_map.cut_min, module_map.cut_max
+    found: list[np.ndarray] = []
+    for part in _chunks(pairs, max_pairs):
+        joined = (
+            entries.iloc[part]
+            .merge(hits, left_on="src_key", right_on="key")
+            .merge(hits, left_on="dst_key", right_on="key", suffixes=("_a", "_b"))
+        )
+        if joined.empty:
+            continue
+        r_a, r_b = joined["r_a"].to_numpy(), joined["r_b"].to_numpy()
+        z_a, z_b = joined["z_a"].to_numpy(), joined["z_b"].to_numpy()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dphi = joined["phi_b"].to_numpy() - joined["phi_a"].to_numpy()
+            dphi = np.where(dphi > np.float32(math.pi), dphi - _TWO_PI, dphi)
+            dphi = np.where(dphi < -np.float32(math.pi), dphi + _TWO_PI, dphi).astype(np.float32)
+            dr = r_b - r_a
+            dzdr = (z_b - z_a) / dr
+            values = (z_a - r_a * dzdr, dphi / dr, dzdr, joined["eta_b"].to_numpy() - joined["eta_a"].to_numpy(), dphi)
+        entry = joined["entry"].to_numpy()
+        keep = np.ones(len(joined), dtype=bool)
+        for k, value in enumerate(values):
+            keep &= (value >= lo_all[entry, k]) & (value <= hi_all[entry, k])
+        found.append(np.stack([joined["hit_a"].to_numpy()[keep], joined["hit_b"].to_numpy()[keep]]))
+    return np.concatenate(found, axis=1) if found else np.zeros((2, 0), dtype=np.int64)
+
+
+def ckdtree_radius_pairs(points: np.ndarray, radius: float) -> np.ndarray:
+    """int64 [2, E]: both directions of every pair within ``radius`` (``cKDTree.query_pairs``)."""
+    from scipy.spatial import cKDTree
+
+    pairs = cKDTree(np.asarray(points, dtype=np.float64)).query_pairs(radius, output_type="ndarray")
+    if len(pairs) == 0:
+        return np.zeros((2, 0), dtype=np.int64)
+    both = np.concatenate([pairs, pairs[:, ::-1]]).astype(np.int64)
+    return both[np.lexsort((both[:, 1], both[:, 0]))].T.copy()
+
+
+def torch_radius_pairs(points: torch.Tensor, radius: float, block: int = 4096) -> torch.Tensor:
+    """int64 [2, E]: ordered pairs i != j within ``radius``, by blocked ``torch.cdist`` (brute force on any device)."""
+    src, dst = [], []
+    for start in range(0, len(points), block):
+        d = torch.cdist(points[start:start + block], points)
+        i, j = torch.nonzero(d <= radius, as_tuple=True)
+        i = i + start
+        off = i != j
+        src.append(i[off])
+        dst.append(j[off])
+    if not src:
+        return torch.zeros((2, 0), dtype=torch.int64, device=points.device)
+    return torch.stack([torch.cat(src), torch.cat(dst)])
+
+
+def scipy_connected_components(edge_index: np.ndarray, num_nodes: int, scores: np.ndarray | None = None,
+                               cut: float = 0.5, min_hits: int = 3) -> np.ndarray:
+    """int64 [N] track labels the ACORN way: score cut, COO -> CSR, scipy components, size cut."""
+    import scipy.sparse as sps
+    from scipy.sparse.csgraph import connected_components
+
+    edge_index = np.asarray(edge_index)
+    if scores is not None:
+        edge_index = edge_index[:, np.asarray(scores) > cut]
+    ones = np.ones(edge_index.shape[1], dtype=np.int8)
+    graph = sps.coo_matrix((ones, (edge_index[0], edge_index[1])), shape=(num_nodes, num_nodes)).tocsr()
+    _, labels = connected_components(graph, directed=False, return_labels=True)
+    sizes = np.bincount(labels)
+    big = sizes[labels] >= min_hits
+    _, compact = np.unique(labels[big], return_inverse=True)
+    out = np.full(num_nodes, -1, dtype=np.int64)
+    out[big] = compact
+    return out
+
+
+# -- reference stages --------------------------------------------------------------------------------
+
+
+class ReferenceStage:
+    """One stage of the reference path: a label and ``__call__(event) -> event`` on numpy events."""
+
+    def __init__(self, label: str, fn: Callable[[Event], Event]) -> None:
+        self.label = label
+        self.fn = fn
+
+    def __call__(self, event: Event) -> Event:
+        return self.fn(event)
+
+    def __repr__(self) -> str:
+        return f"ReferenceStage({self.label})"
+
+
+class _MapGraph:
+    def __init__(self, module_map: ModuleMap) -> None:
+        self.map = module_map
+
+    def __call__(self, event: Event) -> Event:
+        edges = pandas_module_map_edges(self.map, event)
+        return event.replace(edge_index=edges, edge_scores=None, edge_features=None, edge_truth=None)
+
+
+class _RadiusGraph:
+    def __init__(self, embedding: Any, radius: float) -> None:
+        self.embedding = embedding
+        self.radius = radius
+
+    def __call__(self, event: Event) -> Event:
+        from tracking.nn.features import node_features
+
+        with torch.inference_mode():
+            points = self.embedding(node_features(event.to("cpu"))).float().numpy()
+        pairs = ckdtree_radius_pairs(points, self.radius)
+        r = np.asarray(event.r)
+        a, b = pairs
+        inner = (r[a] < r[b]) | ((r[a] == r[b]) & (a < b))
+        keep = np.unique(np.where(inner, a, b) * np.int64(event.num_hits) + np.where(inner, b, a))
+        edges = np.stack([keep // event.num_hits, keep % event.num_hits])
+        return event.replace(edge_index=edges, edge_scores=None, edge_features=None, edge_truth=None)
+
+
+class _GNNScores:
+    def __init__(self, model: torch.nn.Module, score_cut: float, prune: bool) -> None:
+        self.model = model
+        self.score_cut = score_cut
+        self.prune = prune
+
+    def __call__(self, event: Event) -> Event:
+        from tracking.nn.features import edge_features, node_features
+
+        tensors = event.to("cpu")
+        edge_index = torch.as_tensor(tensors.edge_index)
+        with torch.inference_mode():
+            x = node_features(tensors)
+            attr = edge_features(tensors, edge_index) if getattr(self.model, "edge_features", 0) else None
+            scores = torch.sigmoid(self.model(x, edge_index, attr).float()).numpy()
+        edges = np.asarray(event.edge_index)
+        if self.prune:
+            keep = scores > self.score_cut
+            edges, scores = edges[:, keep], scores[keep]
+        return event.replace(edge_index=edges, edge_scores=scores, edge_truth=None, edge_features=None)
+
+
+class _ScipyComponents:
+    def __init__(self, score_cut: float, min_hits: int) -> None:
+        self.score_cut = score_cut
+        self.min_hits = min_hits
+
+    def __call__(self, event: Event) -> Event:
+        labels = scipy_connected_components(event.edge_index, event.num_hits, event.edge_scores,
+                                            self.score_cut, self.min_hits)
+        return event.replace(track_labels=labels)
+
+
+def reference_stage(stage: Any) -> ReferenceStage:
+    """The ACORN-equivalent of one trackpipe pipeline stage (same map, model and cuts).
+
+    Raises ``NotImplementedError`` naming the plugin when there is no reference for it.
+    """
+    kind = getattr(stage, "plugin_kind", "")
+    name = getattr(stage, "plugin_name", type(stage).__name__)
+    label = f"{kind}:{name}"
+    cfg = stage.config
+    if kind == "graph_builder" and name in ("module_map", "layer_pairs"):
+        return ReferenceStage(label, _MapGraph(stage.map))
+    if kind == "graph_builder" and name == "metric_learning":
+        return ReferenceStage(label, _RadiusGraph(stage.embedding, cfg.radius))
+    if kind == "edge_classifier" and name == "interaction_gnn":
+        return ReferenceStage(label, _GNNScores(stage.model, cfg.score_cut, cfg.prune))
+    if kind == "track_builder" and name == "connected_components" and not cfg.junction_removal:
+        return ReferenceStage(label, _ScipyComponents(cfg.score_cut, cfg.min_hits))
+    raise NotImplementedError(f"no ACORN-equivalent reference for {label}")
+
+
+def run_reference(stages: list[ReferenceStage], event: Event) -> Event:
+    """The whole reference path on a numpy event."""
+    event = event.numpy()
+    for stage in stages:
+        event = stage(event)
+    return event
