@@ -13,6 +13,7 @@ import click
 # name -> (module in tracking.cli, function, one-line help shown by `trackpipe --help`)
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "build-map": ("build_map", "build_map", "Learn a module map (or layer-pair map) from truth in training events."),
+    "bench": ("bench", "bench", "Run the benchmark suite: ours vs baselines, table + JSON (+ plot)."),
     "demo": ("demo", "demo", "Simulate events, run the default pipeline, evaluate and plot, in one command."),
     "evaluate": ("evaluate", "evaluate", "Score a tracks file against truth: efficiency, fake and duplicate rates, TrackML score, plots."),
     "info": ("info", "info", "Show version, CUDA build and devices, torch, torch-scatter and threads."),
