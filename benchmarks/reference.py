@@ -8,7 +8,7 @@ What ACORN (and Exa.TrkX before it) does in Python, written the way ACORN writes
   entries so that the joined table stays bounded (ACORN batches the map the same way); the result is
   the same edge set as :func:`tracking.ops.build_doublets` (the benchmark checks it).
 - **radius search** (metric learning): ``scipy.spatial.cKDTree.query_pairs`` (CPU) or a blocked
-  ``torch.cdist`` (what PyG's ``radius_graph`` does without torch-cluster), both directions.
+  ``torch.cdist`` (brute force, runs on a GPU too), both directions.
 - **edge classification**: the same :class:`tracking.nn.InteractionGNN` and the same features, in
   torch (ACORN's GNN is torch as well), then the edges under the cut are dropped.
 - **track building** (ACORN's ``CCandWalk`` first step): keep edges above the score cut, build a
@@ -21,7 +21,6 @@ the GNN), so one stage's output feeds the next like in trackpipe's pipeline.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -31,46 +30,37 @@ import torch
 
 from tracking.event import Event
 from tracking.graph import ModuleMap, group_keys
+from tracking.ops import doublet_cut_variables
 
 #: Joined hit pairs per chunk of map entries: bounds the pandas tables (about 100 bytes per pair).
 MAX_PAIRS_PER_CHUNK = 2_000_000
-_TWO_PI = np.float32(6.28318530717959)
-
-
-def _hits_frame(event: Event, granularity: str) -> pd.DataFrame:
-    return pd.DataFrame({
-        "key": group_keys(event, granularity),
-        "hit": np.arange(event.num_hits, dtype=np.int64),
-        **{c: np.asarray(getattr(event, c), dtype=np.float32) for c in ("r", "phi", "z", "eta")},
-    })
 
 
 def _map_frame(module_map: ModuleMap) -> pd.DataFrame:
-    frame = pd.DataFrame({"src_key": module_map.group_key[module_map.src],
-                          "dst_key": module_map.group_key[module_map.dst]})
-    return frame
+    return pd.DataFrame({"src_key": module_map.group_key[module_map.src],
+                         "dst_key": module_map.group_key[module_map.dst]})
 
 
 def _chunks(sizes: np.ndarray, limit: int) -> list[slice]:
-    """Consecutive slices of entries whose summed ``sizes`` stay under ``limit`` (at least one each)."""
-    bounds = [0]
-    total = 0
-    for i, size in enumerate(sizes):
-        if total and total + size > limit:
-            bounds.append(i)
-            total = 0
-        total += int(size)
-    bounds.append(len(sizes))
-    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    """Consecutive slices of entries of about ``limit`` summed ``sizes`` each (an entry is never split)."""
+    if len(sizes) == 0:
+        return []
+    start = np.cumsum(sizes) - sizes  # joined rows before each entry
+    chunk = (start // max(limit, 1)).astype(np.int64)
+    bounds = np.concatenate([[0], np.flatnonzero(np.diff(chunk)) + 1, [len(sizes)]])
+    return [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 def pandas_module_map_edges(module_map: ModuleMap, event: Event, max_pairs: int = MAX_PAIRS_PER_CHUNK) -> np.ndarray:
     """int64 [2, E] edges of ``event`` through ``module_map``, by pandas joins (ACORN's PyModuleMap).
 
-    Cut variables are computed with the same float32 operations as the kernels, so the edge set
-    equals :meth:`ModuleMap.build`'s (order differs: sorted by map entry, then pandas' join order).
+    The joins carry hit indices only; the cut variables of the joined pairs come from
+    :func:`tracking.ops.doublet_cut_variables` (vectorised numpy, the kernels' float32 arithmetic), so
+    the edge set equals :meth:`ModuleMap.build`'s (order differs: map entry, then pandas' join order).
     """
-    hits = _hits_frame(event, module_map.granularity)
+    hits = pd.DataFrame({"key": group_keys(event, module_map.granularity),
+                         "hit": np.arange(event.num_hits, dtype=np.int64)})
+    r, phi, z, eta = (np.asarray(getattr(event, c), dtype=np.float32) for c in ("r", "phi", "z", "eta"))
     entries = _map_frame(module_map)
     entries["entry"] = np.arange(len(entries), dtype=np.int64)
     per_key = hits["key"].value_counts()
@@ -85,20 +75,13 @@ def pandas_module_map_edges(module_map: ModuleMap, event: Event, max_pairs: int 
         )
         if joined.empty:
             continue
-        r_a, r_b = joined["r_a"].to_numpy(), joined["r_b"].to_numpy()
-        z_a, z_b = joined["z_a"].to_numpy(), joined["z_b"].to_numpy()
-        with np.errstate(divide="ignore", invalid="ignore"):
-            dphi = joined["phi_b"].to_numpy() - joined["phi_a"].to_numpy()
-            dphi = np.where(dphi > np.float32(math.pi), dphi - _TWO_PI, dphi)
-            dphi = np.where(dphi < -np.float32(math.pi), dphi + _TWO_PI, dphi).astype(np.float32)
-            dr = r_b - r_a
-            dzdr = (z_b - z_a) / dr
-            values = (z_a - r_a * dzdr, dphi / dr, dzdr, joined["eta_b"].to_numpy() - joined["eta_a"].to_numpy(), dphi)
+        hit_a, hit_b = joined["hit_a"].to_numpy(), joined["hit_b"].to_numpy()
+        values = doublet_cut_variables(r, phi, z, eta, hit_a, hit_b)
         entry = joined["entry"].to_numpy()
         keep = np.ones(len(joined), dtype=bool)
-        for k, value in enumerate(values):
-            keep &= (value >= lo_all[entry, k]) & (value <= hi_all[entry, k])
-        found.append(np.stack([joined["hit_a"].to_numpy()[keep], joined["hit_b"].to_numpy()[keep]]))
+        for k in range(values.shape[1]):
+            keep &= (values[:, k] >= lo_all[entry, k]) & (values[:, k] <= hi_all[entry, k])
+        found.append(np.stack([hit_a[keep], hit_b[keep]]))
     return np.concatenate(found, axis=1) if found else np.zeros((2, 0), dtype=np.int64)
 
 
