@@ -43,7 +43,9 @@ def _check_cuts(config) -> None:
 
 def _scored_graph(event: Event, builder: str):
     if event.edge_index is None:
-        raise DataError(f"the {builder} track builder needs edge_index (run a graph builder first)", event=event.event_id)
+        raise DataError(
+            f"the {builder} track builder needs edge_index (run a graph builder first)", event=event.event_id
+        )
     if event.edge_scores is None:
         raise DataError(
             f"the {builder} track builder needs edge_scores (run an edge classifier first)", event=event.event_id

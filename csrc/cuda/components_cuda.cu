@@ -17,6 +17,9 @@ namespace {
 
 constexpr int kThreads = 256;
 
+__device__ inline int64_t first_index() { return blockIdx.x * int64_t{blockDim.x} + threadIdx.x; }
+__device__ inline int64_t grid_stride() { return int64_t{gridDim.x} * blockDim.x; }
+
 inline unsigned grid_for(int64_t n) {
   const int64_t blocks = (n + kThreads - 1) / kThreads;
   return static_cast<unsigned>(blocks < (int64_t{1} << 20) ? blocks : (int64_t{1} << 20));
@@ -40,7 +43,7 @@ struct DeviceBuffer {
 __device__ inline int atomic_cas(int* p, int expected, int desired) { return atomicCAS(p, expected, desired); }
 template <class Index>
 __global__ void init_parent(Index* parent, int64_t num_nodes) {
-  for (int64_t v = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; v < num_nodes; v += int64_t{gridDim.x} * blockDim.x) {
+  for (int64_t v = first_index(); v < num_nodes; v += grid_stride()) {
     parent[v] = static_cast<Index>(v);
   }
 }
@@ -64,7 +67,7 @@ __device__ Index representative(Index* parent, Index x) {
 template <class Index>
 __global__ void hook_edges(const int64_t* src, const int64_t* dst, int64_t num_edges, const float* scores, float cut,
                            Index* parent) {
-  for (int64_t e = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; e < num_edges; e += int64_t{gridDim.x} * blockDim.x) {
+  for (int64_t e = first_index(); e < num_edges; e += grid_stride()) {
     if (scores != nullptr && !(scores[e] > cut)) continue;
     const Index u = static_cast<Index>(src[e]);
     const Index v = static_cast<Index>(dst[e]);
@@ -88,7 +91,7 @@ __global__ void hook_edges(const int64_t* src, const int64_t* dst, int64_t num_e
 
 template <class Index>
 __global__ void flatten(Index* parent, int64_t num_nodes) {
-  for (int64_t v = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; v < num_nodes; v += int64_t{gridDim.x} * blockDim.x) {
+  for (int64_t v = first_index(); v < num_nodes; v += grid_stride()) {
     Index root = parent[v];
     while (root != parent[root]) root = parent[root];
     parent[v] = root;
@@ -97,7 +100,7 @@ __global__ void flatten(Index* parent, int64_t num_nodes) {
 
 template <class Index>
 __global__ void count_sizes(const Index* parent, int64_t num_nodes, int64_t* sizes) {
-  for (int64_t v = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; v < num_nodes; v += int64_t{gridDim.x} * blockDim.x) {
+  for (int64_t v = first_index(); v < num_nodes; v += grid_stride()) {
     atomicAdd(reinterpret_cast<unsigned long long*>(sizes + parent[v]), 1ULL);
   }
 }
@@ -106,7 +109,7 @@ __global__ void count_sizes(const Index* parent, int64_t num_nodes, int64_t* siz
 // writes only its own entry).
 template <class Index>
 __global__ void root_flags(const Index* parent, int64_t num_nodes, int64_t min_hits, int64_t* sizes_then_flags) {
-  for (int64_t v = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; v < num_nodes; v += int64_t{gridDim.x} * blockDim.x) {
+  for (int64_t v = first_index(); v < num_nodes; v += grid_stride()) {
     const bool root = parent[v] == static_cast<Index>(v);
     const bool large = min_hits <= 1 || sizes_then_flags[v] >= min_hits;
     sizes_then_flags[v] = (root && large) ? 1 : 0;
@@ -117,7 +120,7 @@ __global__ void root_flags(const Index* parent, int64_t num_nodes, int64_t min_h
 // label is rank[r] - 1.
 template <class Index>
 __global__ void write_labels(const Index* parent, const int64_t* rank, int64_t num_nodes, int64_t* labels) {
-  for (int64_t v = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; v < num_nodes; v += int64_t{gridDim.x} * blockDim.x) {
+  for (int64_t v = first_index(); v < num_nodes; v += grid_stride()) {
     const int64_t r = static_cast<int64_t>(parent[v]);
     const int64_t here = rank[r];
     const int64_t before = r > 0 ? rank[r - 1] : 0;

@@ -11,6 +11,9 @@ namespace {
 
 constexpr int kThreads = 256;
 
+__device__ inline int64_t first_index() { return blockIdx.x * int64_t{blockDim.x} + threadIdx.x; }
+__device__ inline int64_t grid_stride() { return int64_t{gridDim.x} * blockDim.x; }
+
 inline unsigned grid_for(int64_t n) {
   const int64_t blocks = (n + kThreads - 1) / kThreads;
   return static_cast<unsigned>(blocks < (int64_t{1} << 20) ? blocks : (int64_t{1} << 20));
@@ -18,7 +21,7 @@ inline unsigned grid_for(int64_t n) {
 
 __global__ void best_edges(const int64_t* src, const int64_t* dst, int64_t num_edges, const float* scores, float cut,
                            unsigned long long* best_out, unsigned long long* best_in) {
-  for (int64_t e = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; e < num_edges; e += int64_t{gridDim.x} * blockDim.x) {
+  for (int64_t e = first_index(); e < num_edges; e += grid_stride()) {
     const float score = scores[e];
     if (!(score > cut)) continue;
     const unsigned long long key = detail::junction_key(score, e);
@@ -29,7 +32,7 @@ __global__ void best_edges(const int64_t* src, const int64_t* dst, int64_t num_e
 
 __global__ void keep_winners(const int64_t* src, const int64_t* dst, int64_t num_edges, const float* scores, float cut,
                              const unsigned long long* best_out, const unsigned long long* best_in, bool* keep) {
-  for (int64_t e = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; e < num_edges; e += int64_t{gridDim.x} * blockDim.x) {
+  for (int64_t e = first_index(); e < num_edges; e += grid_stride()) {
     const float score = scores[e];
     bool kept = false;
     if (score > cut) {

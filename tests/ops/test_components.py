@@ -68,7 +68,12 @@ def threads(request):
 
 
 @settings(max_examples=150, deadline=None)
-@given(graph=scored_graphs(), cut=st.sampled_from([0.5, -1.0, 2.0]), min_hits=st.integers(0, 4), with_scores=st.booleans())
+@given(
+    graph=scored_graphs(),
+    cut=st.sampled_from([0.5, -1.0, 2.0]),
+    min_hits=st.integers(0, 4),
+    with_scores=st.booleans(),
+)
 def test_matches_scipy_on_random_graphs(graph, cut, min_hits, with_scores):
     edge_index, num_nodes, scores = graph
     scores = scores if with_scores else None
