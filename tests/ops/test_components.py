@@ -131,6 +131,15 @@ def test_parallel_and_serial_agree(threads):
     np.testing.assert_array_equal(got, reference_labels(edge_index, n, scores, 0.3, 2))
 
 
+def test_parallel_giant_chain(threads):
+    # One component spanning every node, edges in random order: the most contended case for the CAS links.
+    n = 2_200_000
+    chain = np.stack([np.arange(n - 1), np.arange(1, n)]).astype(np.int64)
+    edge_index = np.ascontiguousarray(chain[:, np.random.default_rng(9).permutation(n - 1)])
+    got = connected_components(edge_index, n + 1, min_hits=2)
+    assert (got[:n] == 0).all() and got[n] == -1
+
+
 def test_torch_in_torch_out(device):
     rng = np.random.default_rng(1)
     edge_index = rng.integers(0, 500, (2, 800))
