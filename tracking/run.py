@@ -27,6 +27,7 @@ class RunReport:
     seconds_read: float = 0.0
     stage_mean_s: dict[str, float] = field(default_factory=dict)
     total_s: float = 0.0
+    input_indices: list[int] = field(default_factory=list)  # input position of each written event
 
 
 def writer_for(path: str | os.PathLike) -> str:
@@ -102,6 +103,7 @@ def run(
                         return
                     continue
                 report.events_written += 1
+                report.input_indices.append(index)
                 yield track_output(out)
         finally:
             bar.close()
@@ -110,6 +112,104 @@ def run(
     report.stage_mean_s = pipeline.mean_timings()
     report.total_s = time.perf_counter() - start
     return report
+
+
+def _part_path(output_path: Path, rank: int, world: int) -> Path:
+    # Same suffix as the output, so the same writer and reader handle it.
+    return output_path.parent / f".{output_path.stem}.part{rank}of{world}.{os.getpid()}{output_path.suffix}"
+
+
+def _merge_parts(parts: list[tuple[Path, list[int]]], output_path: Path) -> int:
+    """Interleave the ranks' part files into ``output_path`` (atomically) by input position."""
+    import heapq
+
+    import numpy as np
+
+    from .io.tracks import TracksFile
+
+    def records(path: Path, indices: list[int]):
+        tracks = TracksFile(path)
+        if len(tracks) != len(indices):
+            raise RuntimeError(f"part file {path} holds {len(tracks)} events, its rank wrote {len(indices)}")
+        for index, record in zip(indices, tracks):
+            yield index, record
+
+    def events():
+        for _, rec in heapq.merge(*(records(p, idx) for p, idx in parts), key=lambda item: item[0]):
+            zeros = np.zeros(len(rec), dtype=np.float32)
+            yield Event(event_id=rec.event_nr, hit_id=rec.measurement_id, x=zeros, y=zeros, z=zeros,
+                        r=zeros, phi=zeros, eta=zeros, track_labels=rec.track_id)
+
+    writer = registry.create("writer", writer_for(output_path))
+    return writer.write(events(), output_path)
+
+
+def run_sharded(
+    input_path: str | os.PathLike,
+    output_path: str | os.PathLike,
+    pipeline: Pipeline,
+    *,
+    on_error: OnError = "stop",
+    max_events: int | None = None,
+    progress: bool = True,
+) -> RunReport:
+    """:func:`run` as one rank of a job (torchrun's RANK / WORLD_SIZE in the environment).
+
+    Rank ``r`` of ``w`` processes input events ``r, r + w, ...`` into a temporary part file beside
+    the output; after a barrier, rank 0 merges the parts into ``output_path`` in input order
+    (atomically: the output appears complete or not at all) and removes them. Every rank returns
+    the job's combined report. With one process this is :func:`run`. ``on_error="stop"`` stops
+    only the rank that met the failing event; the events the others finished are kept.
+    """
+    import torch.distributed as dist
+
+    from .training.distributed import all_gather_object, barrier, env_context
+
+    ctx = env_context()
+    if not ctx.distributed:
+        return run(input_path, output_path, pipeline, on_error=on_error, max_events=max_events, progress=progress)
+    own_group = not dist.is_initialized()
+    if own_group:
+        # gloo even beside CUDA: only barriers and small objects travel between ranks here.
+        dist.init_process_group(backend="gloo", rank=ctx.rank, world_size=ctx.world)
+    output_path = Path(output_path)
+    part = _part_path(output_path, ctx.rank, ctx.world)
+    start = time.perf_counter()
+    try:
+        report = run(input_path, part, pipeline, on_error=on_error, max_events=max_events,
+                     shard=(ctx.rank, ctx.world), progress=progress and ctx.is_main)
+        reports = all_gather_object(report, ctx)
+        parts = all_gather_object((str(part), report.input_indices), ctx)
+        if ctx.is_main:
+            try:
+                _merge_parts([(Path(p), idx) for p, idx in parts], output_path)
+            finally:
+                for p, _ in parts:
+                    Path(p).unlink(missing_ok=True)
+        barrier(ctx)
+    finally:
+        part.unlink(missing_ok=True)
+        if own_group:
+            import gc
+
+            gc.collect()
+            dist.destroy_process_group()
+    combined = RunReport(
+        events_written=sum(r.events_written for r in reports),
+        failed=sorted(f for r in reports for f in r.failed),
+        stopped_early=any(r.stopped_early for r in reports),
+        seconds_read=sum(r.seconds_read for r in reports) / len(reports),  # every rank reads every event
+        total_s=time.perf_counter() - start,
+        input_indices=sorted(i for r in reports for i in r.input_indices),
+    )
+    weights: dict[str, float] = {}
+    for r in reports:
+        n = r.events_written + len(r.failed)
+        for label, mean in r.stage_mean_s.items():
+            combined.stage_mean_s[label] = combined.stage_mean_s.get(label, 0.0) + mean * n
+            weights[label] = weights.get(label, 0.0) + n
+    combined.stage_mean_s = {k: v / max(weights[k], 1) for k, v in combined.stage_mean_s.items()}
+    return combined
 
 
 def format_timings(report: RunReport) -> str:

@@ -20,7 +20,7 @@ def toy_builder() -> str:
     return str(TOY_BUILDER)
 
 
-def tiny_config(**overrides) -> dict:
+def tiny_config(cache_dir: str | None = None, **overrides) -> dict:
     """A training config that trains in about a second per epoch on this machine."""
     config = {
         "seed": 3,
@@ -36,18 +36,27 @@ def tiny_config(**overrides) -> dict:
         "optimizer": {"name": "adamw", "lr": 0.003, "weight_decay": 0.0},
         "schedule": {"epochs": 3, "kind": "constant"},
     }
+    if cache_dir is not None:
+        config["data"]["cache_dir"] = cache_dir
     for key, value in overrides.items():
         config[key] = value
     return config
 
 
+@pytest.fixture(scope="session")
+def graph_cache(tmp_path_factory) -> str:
+    """One graph cache for the whole session: the tiny configs' graphs are built once."""
+    return str(tmp_path_factory.mktemp("graph_cache"))
+
+
 @pytest.fixture
-def write_config(tmp_path):
-    """``write_config(name="cfg.yaml", **overrides) -> path`` of a tiny config in ``tmp_path``."""
+def write_config(tmp_path, graph_cache):
+    """``write_config(name="cfg.yaml", **overrides) -> path`` of a tiny config in ``tmp_path``
+    (graphs in the session's shared cache)."""
 
     def write(name: str = "cfg.yaml", **overrides) -> Path:
         path = tmp_path / name
-        path.write_text(yaml.safe_dump(tiny_config(**overrides)))
+        path.write_text(yaml.safe_dump(tiny_config(graph_cache, **overrides)))
         return path
 
     return write

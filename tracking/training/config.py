@@ -10,8 +10,9 @@ Every key, with its default (``configs/README.md`` has worked examples)::
     data:
       train: {simulate: {n: 64, mu: 200, seed: 1}}         # a simulation spec ...
       val:   {path: data/acts, first: 80, n: 10}           # ... or a reader input (ACTS dir/file, TrackML CSV dir)
-      cache: disk                 # disk: output/cache/*.pt, built once (sharded over ranks), reused by
+      cache: disk                 # disk: CACHE_DIR/*.pt, built once (sharded over ranks), reused by
                                   # reruns; memory: every rank builds and keeps all graphs in RAM
+      cache_dir: null             # default OUTPUT/cache; runs sharing it share graphs (keyed by content)
 
     graph_builder:                # a pipeline stage spec: the graphs the model is trained on
       graph_builder: module_map
@@ -79,6 +80,7 @@ class DataConfig:
     train: SourceConfig
     val: SourceConfig | None = None
     cache: Literal["disk", "memory"] = "disk"
+    cache_dir: Path | None = None
 
 
 @dataclass
@@ -133,11 +135,27 @@ class TrainConfig:
     base_dir: Path | None = None
 
     def graph_key(self) -> str:
-        """Hash of everything that determines the cached graphs (not the model or optimiser)."""
+        """Hash of everything that determines the cached graphs (not the model or optimiser).
+
+        A stage value naming an existing file (a module map, a filter checkpoint) enters as its
+        resolved path, size and modification time, so replacing the file builds new graphs.
+        """
+        from ..pipeline import resolve_path
+
+        def identify(value: Any) -> Any:
+            if isinstance(value, str):
+                try:
+                    path = resolve_path(value, self.base_dir)
+                    if path.is_file():
+                        stat = path.stat()
+                        return [str(path.resolve()), stat.st_size, stat.st_mtime_ns]
+                except (OSError, ValueError):
+                    pass
+            return value
+
         identity = {
-            "graph_builder": self.graph_builder,
-            "pre_filter": self.pre_filter,
-            "base_dir": str(self.base_dir),
+            "graph_builder": {k: identify(v) for k, v in self.graph_builder.items()},
+            "pre_filter": {k: identify(v) for k, v in (self.pre_filter or {}).items()},
             "version": 1,
         }
         text = json.dumps(identity, sort_keys=True, default=str)
@@ -237,7 +255,7 @@ def parse_config(raw: Any, *, base_dir: Path | None = None) -> TrainConfig:
             raise ConfigError(f"training config: key {key!r} is required")
 
     data = _mapping(top["data"], "data")
-    _only(data, {"train", "val", "cache"}, "data")
+    _only(data, {"train", "val", "cache", "cache_dir"}, "data")
     if "train" not in data:
         raise ConfigError("data: key 'train' is required")
     cache = data.get("cache", "disk")
@@ -247,6 +265,7 @@ def parse_config(raw: Any, *, base_dir: Path | None = None) -> TrainConfig:
         train=_source(data["train"], "data.train", base_dir),
         val=_source(data["val"], "data.val", base_dir) if data.get("val") is not None else None,
         cache=cache,
+        cache_dir=_resolve(data["cache_dir"], base_dir, "data.cache_dir") if data.get("cache_dir") else None,
     )
 
     model = _mapping(top.get("model"), "model")

@@ -130,7 +130,7 @@ class GraphBuilder:
 class GraphDataset:
     """The graphs of one split, by index: built on first use, cached on disk or in memory.
 
-    Disk cache: ``<output>/cache/<split>-<key>/<index>.pt`` where the key hashes the source and the
+    Disk cache: ``<cache_dir>/<split>-<key>/<index>.pt`` (default ``cache_dir``: ``<output>/cache``) where the key hashes the source and the
     graph-building stages, so changing either builds new graphs; files are written atomically.
     """
 
@@ -139,7 +139,8 @@ class GraphDataset:
         self.length = source_length(source)
         identity = json.dumps({"graphs": config.graph_key(), "source": source.describe()}, sort_keys=True, default=str)
         self.key = hashlib.sha256(identity.encode()).hexdigest()[:16]
-        self.cache_dir = Path(config.output) / "cache" / f"{split}-{self.key}"
+        root = config.data.cache_dir if config.data.cache_dir is not None else Path(config.output) / "cache"
+        self.cache_dir = Path(root) / f"{split}-{self.key}"
         self._memory: dict[int, GraphSample] = {}
 
     def __len__(self) -> int:
