@@ -164,12 +164,17 @@ class Measurement:
     end_to_end: tuple[float, float]
     counts: dict[str, Any]
     inputs: dict[str, tuple[Any, Any]]  # stage label -> (ours input event, reference input event)
+    outputs: dict[str, tuple[Any, Any]]  # stage label -> (ours output event, reference output event)
 
 
 def measure(event, stages: list[Any], labels: list[str], references: list[ReferenceStage], repeat: int,
-            name: str, mu: int | None, device="cpu", warmup: int = 1) -> Measurement:
+            name: str, mu: int | None, device="cpu", warmup: int = 1,
+            reference_from: Measurement | None = None) -> Measurement:
     """Latency of every stage of both paths on ``event`` (best of ``repeat`` after ``warmup`` calls),
-    each stage fed the previous stage's output of its own path, plus end to end, plus agreement checks."""
+    each stage fed the previous stage's output of its own path, plus end to end, plus agreement checks.
+
+    ``reference_from``: a measurement of the same event whose reference figures and outputs are
+    reused instead of running the reference again (our GPU path against the CPU reference)."""
     from tracking.pipeline import Pipeline
 
     sync = _sync(device)
@@ -187,13 +192,19 @@ def measure(event, stages: list[Any], labels: list[str], references: list[Refere
 
         # interleaved, so both paths see the same machine state
         stage_ours[label], next_ours = timed(ours_call, repeat=repeat, warmup=warmup)
-        stage_ref[label], next_ref = timed(lambda ref=ref, ev=ref_in: ref(ev), repeat=repeat, warmup=warmup)
+        if reference_from is None:
+            stage_ref[label], next_ref = timed(lambda ref=ref, ev=ref_in: ref(ev), repeat=repeat, warmup=warmup)
+        else:
+            stage_ref[label], next_ref = reference_from.stage_ref[label], reference_from.outputs[label][1]
         ours_in, ref_in = next_ours, next_ref
         outputs[label] = (ours_in, ref_in)
     pipeline = Pipeline(stages, device=device, labels=labels)
     e2e_repeat = max(1, repeat - 1)
     e2e_ours = timed(lambda: (pipeline(event), sync()), repeat=e2e_repeat, warmup=0)[0]
-    e2e_ref = timed(lambda: run_reference(references, event), repeat=e2e_repeat, warmup=0)[0]
+    if reference_from is None:
+        e2e_ref = timed(lambda: run_reference(references, event), repeat=e2e_repeat, warmup=0)[0]
+    else:
+        e2e_ref = reference_from.end_to_end[1]
 
     counts: dict[str, Any] = {"hits": event.num_hits}
     n = event.num_hits
@@ -210,7 +221,7 @@ def measure(event, stages: list[Any], labels: list[str], references: list[Refere
             counts["tracks"] = int(labels_ours.max() + 1) if len(labels_ours) else 0
             counts["tracks_reference"] = int(np.asarray(ref_out.track_labels).max() + 1) if n else 0
             counts["same_tracks"] = _same_partition(labels_ours, ref_out.track_labels)
-    return Measurement(name, mu, event.num_hits, stage_ours, stage_ref, (e2e_ours, e2e_ref), counts, inputs)
+    return Measurement(name, mu, event.num_hits, stage_ours, stage_ref, (e2e_ours, e2e_ref), counts, inputs, outputs)
 
 
 def timed(fn: Callable[[], Any], repeat: int, warmup: int) -> tuple[float, Any]:
@@ -422,7 +433,8 @@ def _gpu_rows(quick: bool, stages, labels, references, cpu_measured: list[Measur
     for m in cpu_measured:
         event = m.inputs[labels[0]][1]
         say(f"  pipeline [cuda]: {m.name}")
-        g = measure(event, gpu_stages, labels, references, 1 if quick else 3, m.name, m.mu, device=device)
+        g = measure(event, gpu_stages, labels, references, 1 if quick else 3, m.name, m.mu, device=device,
+                    reference_from=m)
         measured.append(g)
         rows.extend(_latency_rows(g, labels, "cuda"))
     rows.extend(_growth_rows(measured, labels, "cuda"))

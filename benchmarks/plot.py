@@ -63,7 +63,7 @@ def plot_stage_latency(result: dict[str, Any], path: str | os.PathLike) -> Path 
         ax.set_ylabel("latency per event [s]")
         ax.set_title(f"per-stage latency on {device}: trackpipe (solid) vs ACORN-equivalent (dashed)", fontsize=10)
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7, loc="upper left")
+        ax.legend(fontsize=7, loc="best")
     machine = result.get("machine", {})
     fig.suptitle(f"{machine.get('cpu_model', '')}, {machine.get('usable_cpus', '?')} CPUs", fontsize=9)
     fig.tight_layout()
