@@ -72,3 +72,13 @@ def test_learning_rate_schedules(tmp_path):
     assert lr_factor(cosine, 10) == pytest.approx(0.1)
     step = parse_config(tiny_config(schedule={"epochs": 10, "kind": "step", "step_size": 3, "gamma": 0.5}), base_dir=tmp_path)
     assert [lr_factor(step, e) for e in (0, 2.9, 3, 6, 9)] == [1, 1, 0.5, 0.25, 0.125]
+
+
+def test_repository_configs_parse():
+    from pathlib import Path
+
+    configs = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
+    assert configs
+    for path in configs:
+        config = load_config(path)
+        assert config.schedule.epochs >= 1 and config.graph_builder

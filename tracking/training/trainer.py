@@ -12,6 +12,7 @@ import json
 import math
 import sys
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -250,6 +251,10 @@ def train(config: TrainConfig, *, resume: bool = True, progress: bool = True) ->
         torch.use_deterministic_algorithms(True)
     try:
         return _train(config, ctx, device, resume, progress and ctx.is_main, holders)
+    except BaseException as err:
+        # The traceback keeps _train's frame, and with it the DDP model, alive through shutdown.
+        traceback.clear_frames(err.__traceback__)
+        raise
     finally:
         torch.use_deterministic_algorithms(deterministic_before)
         shutdown(*holders)
