@@ -179,6 +179,12 @@ def machine_info() -> dict[str, Any]:
     if torch.cuda.is_available():
         gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    baselines = {}
+    for name in ("scipy", "pandas"):  # what the baselines run on
+        try:
+            baselines[name] = importlib.import_module(name).__version__
+        except ImportError:
+            baselines[name] = None
     return {
         "cpu_model": _cpu_model(),
         "logical_cpus": os.cpu_count(),
@@ -187,6 +193,7 @@ def machine_info() -> dict[str, Any]:
         "hostname": platform.node(),
         "omp_num_threads_env": os.environ.get("OMP_NUM_THREADS"),
         **info,
+        **baselines,
     }
 
 
