@@ -158,12 +158,21 @@ def evaluate_maps(maps: dict[str, ModuleMap], events, pt_cut: float = 1.0) -> di
 
 def physics(mu: float, n_train: int, n_test: int, margin: float, module_pt_mins: list[float],
             layer_pt_mins: list[float], save_dir=None) -> dict:
-    learners = {("module", pt): MapLearner("module", pt) for pt in module_pt_mins}
+    """Module maps: connectivity from particles above each of ``module_pt_mins``, dilated to the 4 and
+    8 nearest modules, windows of the layer pair learned from pT >= 0.5 GeV; layer-pair maps above
+    each of ``layer_pt_mins``. Learned on seed 1000, evaluated on seed 2000."""
+    learners = {("module", pt): MapLearner("module", pt, window_pt_min=0.5) for pt in module_pt_mins}
     learners.update({("layer", pt): MapLearner("layer", pt) for pt in layer_pt_mins})
     for event in simulate_events(n_train, mu=mu, seed=1000):
         for learner in learners.values():
             learner.add(event)
-    maps = {f"{g}_pt{pt}": learner.finish(margin) for (g, pt), learner in learners.items()}
+    maps = {}
+    for (g, pt), learner in learners.items():
+        if g == "module":
+            for k in (4, 8):
+                maps[f"module_pt{pt}_k{k}"] = learner.finish(margin, neighbours=k, windows="layer")
+        else:
+            maps[f"layer_pt{pt}"] = learner.finish(margin)
     if save_dir is not None:
         for name, m in maps.items():
             m.save(f"{save_dir}/{name}.npz")
@@ -183,7 +192,7 @@ def main() -> None:
     ap.add_argument("--test", type=int, default=5)
     ap.add_argument("--margin", type=float, default=0.1)
     ap.add_argument("--module-pt-min", type=float, nargs="+", default=[0.0])
-    ap.add_argument("--layer-pt-min", type=float, nargs="+", default=[0.9])
+    ap.add_argument("--layer-pt-min", type=float, nargs="+", default=[0.8])
     ap.add_argument("--save-dir", default=None)
     args = ap.parse_args()
     core.set_max_threads(args.threads)

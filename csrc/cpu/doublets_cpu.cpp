@@ -42,7 +42,7 @@ void entry_edges(const DoubletInput& in, int64_t m, std::vector<int64_t>& src, s
                                           first, last);
     for (int p = 0; p < pieces; ++p) {
       for (int64_t j = first[p]; j < last[p]; ++j) {
-        if (detail::doublet_passes(ra, phia, za, etaa, in.r[j], in.phi[j], in.z[j], in.eta[j], lo, hi)) {
+        if (j != i && detail::doublet_passes(ra, phia, za, etaa, in.r[j], in.phi[j], in.z[j], in.eta[j], lo, hi)) {
           src.push_back(in.hit_index[i]);
           dst.push_back(in.hit_index[j]);
         }

@@ -57,7 +57,9 @@ __device__ void visit_item(const DoubletInput& in, const int64_t* entry_item_off
                                         lower, upper, first, last);
   for (int p = 0; p < pieces; ++p) {
     for (int64_t j = first[p]; j < last[p]; ++j) {
-      if (detail::doublet_passes(ra, phia, za, etaa, in.r[j], in.phi[j], in.z[j], in.eta[j], lo, hi)) visit(i, j);
+      if (j != i && detail::doublet_passes(ra, phia, za, etaa, in.r[j], in.phi[j], in.z[j], in.eta[j], lo, hi)) {
+        visit(i, j);
+      }
     }
   }
 }

@@ -22,7 +22,7 @@ def reference(r, phi, z, eta, group, src_group, dst_group, cut_min, cut_max):
     edges = []
     for m in range(len(src_group)):
         for a in members.get(int(src_group[m]), []):
-            outer = members.get(int(dst_group[m]), [])
+            outer = [b for b in members.get(int(dst_group[m]), []) if b != a]  # never a self-loop
             if not outer:
                 continue
             values = doublet_cut_variables(r, phi, z, eta, np.full(len(outer), a), np.array(outer))
@@ -106,7 +106,7 @@ def test_one_hit_and_all_in_one_module():
     one = [np.array([v], dtype=np.float32) for v in (100.0, 0.5, 10.0, 0.1)]
     everything = (np.full((1, V), -np.inf, np.float32), np.full((1, V), np.inf, np.float32))
     same = (np.array([0], np.int32), np.array([0], np.int32))
-    # a hit paired with itself has dr = 0: NaN cut variables never pass
+    # a hit is never paired with itself, whatever the windows
     assert build_doublets(*one, np.array([0]), *same, *everything).shape == (2, 0)
     rng = np.random.default_rng(3)
     r, phi, z, eta, _ = random_hits(rng, 60, 1)

@@ -23,10 +23,17 @@ def _guess_reader(directory: Path) -> str:
               help="Widen each window by this fraction of its width.")
 @click.option("--pt-min", type=float, default=0.0, show_default=True,
               help="Learn only from particles with pT >= this (GeV).")
+@click.option("--neighbours", type=int, default=0, show_default=True,
+              help="Module maps: also connect each target module's N nearest modules of its layer.")
+@click.option("--windows", type=click.Choice(["entry", "layer"]), default="entry", show_default=True,
+              help="Cut windows per map entry, or per layer pair (module pairs then only give connectivity).")
+@click.option("--window-pt-min", type=float, default=None,
+              help="Learn the windows only from particles with pT >= this (GeV; default: --pt-min).")
 @click.option("--events", "max_events", type=int, default=None, help="Use at most this many events.")
 @click.option("--reader", default=None, help="Reader plugin (default: acts_root or trackml_csv, by the files).")
 def build_map(directory: Path, output: Path, granularity: str, margin: float, pt_min: float,
-              max_events: int | None, reader: str | None) -> None:
+              neighbours: int, windows: str, window_pt_min: float | None, max_events: int | None,
+              reader: str | None) -> None:
     """Learn a module map (or layer-pair map) from truth in training events."""
     import itertools
 
@@ -44,7 +51,9 @@ def build_map(directory: Path, output: Path, granularity: str, margin: float, pt
     if max_events is not None:
         total = max_events if total is None else min(total, max_events)
     events = itertools.islice(source(directory), max_events)
-    learner = MapLearner(granularity, pt_min)
+    if neighbours < 0:
+        raise click.BadParameter("must be >= 0", param_hint="--neighbours")
+    learner = MapLearner(granularity, pt_min, window_pt_min)
     segments = skipped = 0
     for event in tqdm(events, total=total, desc=f"learning {granularity} map", unit="event"):
         if event.particle_id is None:
@@ -55,7 +64,7 @@ def build_map(directory: Path, output: Path, granularity: str, margin: float, pt
         click.echo(f"skipped {skipped} event(s) without truth (particle_id)", err=True)
     if learner.n_events == 0:
         raise click.ClickException(f"{directory}: no events with truth read")
-    connection_map = learner.finish(margin)
+    connection_map = learner.finish(margin, neighbours=neighbours, windows=windows)
     connection_map.save(output)
     click.echo(f"{output}: {connection_map.num_entries} connections between {connection_map.num_groups} "
                f"{granularity}s from {segments} truth segments in {learner.n_events} events")

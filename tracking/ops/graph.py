@@ -21,6 +21,7 @@ CUT_VARIABLES: tuple[str, ...] = ("z0", "phi_slope", "dzdr", "deta", "dphi")
 assert len(CUT_VARIABLES) == core.NUM_CUT_VARIABLES
 
 MAX_DIM = 16
+MIN_DR = np.float32(1e-3)  # mm; the kernels' detail::kMinDr
 _FLOAT_KINDS = ("float32",)
 _INT_KINDS = ("int32", "int64")
 
@@ -67,6 +68,7 @@ def _all_finite(a: Any) -> bool:
 def doublet_cut_variables(r, phi, z, eta, src, dst) -> np.ndarray:
     """float32 [E, 5]: the cut variables (:data:`CUT_VARIABLES`) of hit pairs ``src -> dst``.
 
+    ``dr`` is kept at least 1e-3 mm in magnitude, so the slopes of hits at equal radius are finite.
     The same float32 operations as the kernels, so a value computed here passes a window exactly when
     the kernel's does (map learning uses it to set the windows).
     """
@@ -77,6 +79,8 @@ def doublet_cut_variables(r, phi, z, eta, src, dst) -> np.ndarray:
         dphi = np.where(dphi > np.float32(math.pi), dphi - np.float32(6.28318530717959), dphi)
         dphi = np.where(dphi < -np.float32(math.pi), dphi + np.float32(6.28318530717959), dphi).astype(np.float32)
         dr = r[dst] - r[src]
+        # as detail::safe_dr: |dr| >= 1e-3 mm with its sign (+0 -> +1e-3), equal radii give finite slopes
+        dr = np.where(dr >= 0, np.maximum(dr, MIN_DR), np.minimum(dr, -MIN_DR)).astype(np.float32)
         dzdr = (z[dst] - z[src]) / dr
         z0 = z[src] - r[src] * dzdr
         phi_slope = dphi / dr

@@ -1,6 +1,7 @@
 // Graph building kernels: the doublet builder (module map / layer pairs with cut windows) and
 // fixed-radius neighbours. Raw pointers and sizes only; CUDA streams cross as void*.
 //
+// A hit is never paired with itself (a map entry may join a group to itself).
 // Output order is part of the contract so that GPU results equal CPU results element by element:
 // doublets come ordered by (map entry, inner hit position, outer hit position) in the (group, phi)
 // sorted hit order; neighbours by (source point, target point).
@@ -18,7 +19,8 @@
 namespace trackpipe {
 
 // Cut variables of a hit pair (inner a -> outer b), in this order in every cut array:
-// z0 of the line through both hits, phi slope dphi/dr, dz/dr (cot theta), deta, dphi.
+// z0 of the line through both hits, phi slope dphi/dr, dz/dr (cot theta), deta, dphi; dr is kept
+// at least 1e-3 mm in magnitude (detail::safe_dr).
 inline constexpr int kNumCutVariables = 5;
 
 // Hits sorted by (group, phi); group g holds sorted positions [group_offsets[g], group_offsets[g+1]).
@@ -128,7 +130,17 @@ TRACKPIPE_HD float wrap_phi(float dphi) {
 }
 
 TRACKPIPE_HD bool in_window(float value, const float* lo, const float* hi, int v) {
-  return value >= lo[v] && value <= hi[v];  // false for NaN (dr = 0)
+  return value >= lo[v] && value <= hi[v];
+}
+
+// Radius difference used in the slopes: at least kMinDr in magnitude (sign kept, +0 -> +kMinDr), so
+// that hits at equal radius (overlapping modules of one barrel layer) give large but finite slopes
+// and a map can hold them.
+inline constexpr float kMinDr = 1e-3f;
+
+TRACKPIPE_HD float safe_dr(float dr) {
+  if (dr >= 0.0f) return dr < kMinDr ? kMinDr : dr;
+  return dr > -kMinDr ? -kMinDr : dr;
 }
 
 // Whether the pair (a inner, b outer) passes every window of one map entry.
@@ -137,7 +149,7 @@ TRACKPIPE_HD bool doublet_passes(float ra, float phia, float za, float etaa, flo
   const float dphi = wrap_phi(sub_rn(phib, phia));
   if (!in_window(dphi, lo, hi, 4)) return false;
   if (!in_window(sub_rn(etab, etaa), lo, hi, 3)) return false;
-  const float dr = sub_rn(rb, ra);
+  const float dr = safe_dr(sub_rn(rb, ra));
   const float dzdr = div_rn(sub_rn(zb, za), dr);
   if (!in_window(dzdr, lo, hi, 2)) return false;
   if (!in_window(sub_rn(za, mul_rn(ra, dzdr)), lo, hi, 0)) return false;
