@@ -140,3 +140,25 @@ def test_build_map_cli(trackml_dir, tmp_path):
     assert result.exit_code == 0, result.output
     m = ModuleMap.load(out)
     assert m.granularity == "layer" and m.n_events == 1 and m.num_entries > 10
+
+
+def test_layer_windows_and_neighbour_dilation(events):
+    learner = MapLearner("module", 0.0, window_pt_min=0.0)
+    for event in events[:2]:
+        learner.add(event)
+    plain = learner.finish(0.0)
+    dilated = learner.finish(0.0, neighbours=3, windows="layer")
+    assert dilated.num_entries > plain.num_entries
+    pairs = {(a, b) for a, b in zip(plain.group_key[plain.src], plain.group_key[plain.dst])}
+    assert pairs <= set(zip(dilated.group_key[dilated.src], dilated.group_key[dilated.dst]))
+    # every entry carries its layer pair's window: one window per layer pair
+    layer_pair = (dilated.group_key[dilated.src] >> 20) * (1 << 40) + (dilated.group_key[dilated.dst] >> 20)
+    for lp in np.unique(layer_pair)[:20]:
+        rows = dilated.cut_min[layer_pair == lp]
+        assert (rows == rows[0]).all()
+    # a superset of the plain map's edges, which already hold every training segment
+    for event in events[:2]:
+        plain_edges = set(map(tuple, plain.build(event).T))
+        assert plain_edges <= set(map(tuple, dilated.build(event).T))
+    with pytest.raises(ValueError, match="windows"):
+        learner.finish(windows="module")
