@@ -20,35 +20,45 @@ namespace trackpipe {
 
 namespace {
 
+constexpr int kMaxHash = 6;
+
 struct Grid {
   int n_hash = 1;
-  int dim_sort = -1;  // coordinate sorted within a cell, -1 when dim <= 3
-  double origin[3] = {0, 0, 0};
-  double cell[3] = {1, 1, 1};
-  int64_t extent[3] = {1, 1, 1};
-  int64_t stride[3] = {0, 0, 0};
+  int dim_sort = -1;  // coordinate sorted within a cell, -1 when every dimension is hashed
+  double origin[kMaxHash] = {};
+  double cell[kMaxHash] = {};
+  int64_t extent[kMaxHash] = {};
+  int64_t stride[kMaxHash] = {};
   std::vector<int64_t> keys;     // sorted unique cell keys
   std::vector<int64_t> offsets;  // [keys.size() + 1]
   std::vector<int64_t> order;    // sorted position -> point index
   std::vector<float> sorted;     // points in sorted order [n, dim]
+  // When the grid has few enough cells, a dense key -> first sorted position table ([cells + 1])
+  // replaces the binary search over occupied cells: O(1) per neighbour cell.
+  std::vector<int64_t> dense_start;
 
   int64_t coord(const float* p, int k) const {
     const double c = std::floor((static_cast<double>(p[k]) - origin[k]) / cell[k]);
     return std::clamp<int64_t>(static_cast<int64_t>(c), 0, extent[k] - 1);
   }
-  int64_t find(int64_t key) const {
+  // Sorted positions [first, last) of the points in cell `key` (empty when none).
+  std::pair<int64_t, int64_t> cell_range(int64_t key) const {
+    if (!dense_start.empty()) return {dense_start[key], dense_start[key + 1]};
     auto it = std::lower_bound(keys.begin(), keys.end(), key);
-    return (it != keys.end() && *it == key) ? it - keys.begin() : -1;
+    if (it == keys.end() || *it != key) return {0, 0};
+    const int64_t c = it - keys.begin();
+    return {offsets[c], offsets[c + 1]};
   }
 };
 
-// At most 2^20 cells per hashed dimension keeps keys in 60 bits; cells never smaller than the radius
-// (times a little, so that float rounding cannot put a neighbour two cells away).
+// Cells never smaller than the radius (times a little, so that float rounding cannot put a neighbour
+// two cells away). The number of hashed leading dimensions h (<= 6) minimises the expected work per
+// point, 3^h neighbour cells times (1 + points per cell), so clustered high-dimensional embeddings
+// hash on more dimensions than uniform 3-d points; the total number of cells stays below 2^62.
 Grid build_grid(const float* points, int64_t n, int dim, float radius) {
   Grid g;
-  g.n_hash = std::min(dim, 3);
-  g.dim_sort = dim > 3 ? 3 : -1;
-  for (int k = 0; k < g.n_hash; ++k) {
+  const int max_hash = std::min(dim, kMaxHash);
+  for (int k = 0; k < max_hash; ++k) {
     double lo = points[k], hi = points[k];
     for (int64_t i = 1; i < n; ++i) {
       lo = std::min<double>(lo, points[i * dim + k]);
@@ -60,6 +70,19 @@ Grid build_grid(const float* points, int64_t n, int dim, float radius) {
     g.cell[k] = cell;
     g.extent[k] = static_cast<int64_t>(std::floor((hi - lo) / cell)) + 1;
   }
+  g.n_hash = 1;
+  double best = -1, cells = 1, neighbour_cells = 1;
+  for (int h = 1; h <= max_hash; ++h) {
+    cells *= static_cast<double>(g.extent[h - 1]);
+    neighbour_cells *= 3;
+    if (cells > 4e18) break;
+    const double cost = neighbour_cells * (1.0 + static_cast<double>(n) / cells);
+    if (best < 0 || cost < best) {
+      best = cost;
+      g.n_hash = h;
+    }
+  }
+  g.dim_sort = dim > g.n_hash ? g.n_hash : -1;
   int64_t stride = 1;
   for (int k = g.n_hash - 1; k >= 0; --k) {
     g.stride[k] = stride;
@@ -88,51 +111,62 @@ Grid build_grid(const float* points, int64_t n, int dim, float radius) {
     }
   }
   g.offsets.push_back(n);
+  if (stride <= 4 * n + 4096) {
+    g.dense_start.assign(stride + 1, 0);
+    for (size_t c = 0; c < g.keys.size(); ++c) g.dense_start[g.keys[c] + 1] = g.offsets[c + 1] - g.offsets[c];
+    for (int64_t k = 0; k < stride; ++k) g.dense_start[k + 1] += g.dense_start[k];
+  }
   return g;
 }
 
 // Appends (squared distance, target) of every neighbour of point p (index self) to cand.
 void gather(const Grid& g, const float* p, int64_t self, int dim, float r2,
             std::vector<std::pair<float, int64_t>>& cand) {
-  int64_t c[3] = {0, 0, 0};
-  for (int k = 0; k < g.n_hash; ++k) c[k] = g.coord(p, k);
-  int64_t lo[3] = {0, 0, 0}, hi[3] = {0, 0, 0};
-  for (int k = 0; k < g.n_hash; ++k) {
-    lo[k] = std::max<int64_t>(c[k] - 1, 0);
-    hi[k] = std::min<int64_t>(c[k] + 1, g.extent[k] - 1);
+  const int h = g.n_hash;
+  int64_t lo[kMaxHash], hi[kMaxHash], at[kMaxHash];
+  for (int k = 0; k < h; ++k) {
+    const int64_t c = g.coord(p, k);
+    lo[k] = std::max<int64_t>(c - 1, 0);
+    hi[k] = std::min<int64_t>(c + 1, g.extent[k] - 1);
+    at[k] = lo[k];
   }
   const int ds = g.dim_sort;
-  for (int64_t a = lo[0]; a <= hi[0]; ++a)
-    for (int64_t b = lo[1]; b <= hi[1]; ++b)
-      for (int64_t d = lo[2]; d <= hi[2]; ++d) {
-        const int64_t cell = g.find(a * g.stride[0] + b * g.stride[1] + d * g.stride[2]);
-        if (cell < 0) continue;
-        int64_t s = g.offsets[cell];
-        const int64_t end = g.offsets[cell + 1];
-        if (ds >= 0) {
-          // first point whose sorted coordinate is not too far below p's (monotone in that coordinate)
-          const float x = p[ds];
-          auto too_low = [&](int64_t t) {
-            const float diff = detail::sub_rn(g.sorted[t * dim + ds], x);
-            return diff < 0 && detail::mul_rn(diff, diff) > r2;
-          };
-          int64_t lo_s = s, hi_s = end;
-          while (lo_s < hi_s) {
-            const int64_t mid = lo_s + (hi_s - lo_s) / 2;
-            if (too_low(mid)) lo_s = mid + 1; else hi_s = mid;
-          }
-          s = lo_s;
-        }
-        for (; s < end; ++s) {
-          const float* q = g.sorted.data() + s * dim;
-          if (ds >= 0) {
-            const float diff = detail::sub_rn(q[ds], p[ds]);
-            if (diff > 0 && detail::mul_rn(diff, diff) > r2) break;
-          }
-          const float d2 = detail::dist2_bounded(p, q, dim, r2);
-          if (d2 <= r2 && g.order[s] != self) cand.emplace_back(d2, g.order[s]);
-        }
+  for (;;) {
+    int64_t key = 0;
+    for (int k = 0; k < h; ++k) key += at[k] * g.stride[k];
+    auto [s, end] = g.cell_range(key);
+    if (ds >= 0) {
+      // first point whose sorted coordinate is not too far below p's (monotone in that coordinate)
+      const float x = p[ds];
+      auto too_low = [&](int64_t t) {
+        const float diff = detail::sub_rn(g.sorted[t * dim + ds], x);
+        return diff < 0 && detail::mul_rn(diff, diff) > r2;
+      };
+      int64_t lo_s = s, hi_s = end;
+      while (lo_s < hi_s) {
+        const int64_t mid = lo_s + (hi_s - lo_s) / 2;
+        if (too_low(mid)) lo_s = mid + 1; else hi_s = mid;
       }
+      s = lo_s;
+    }
+    for (; s < end; ++s) {
+      const float* q = g.sorted.data() + s * dim;
+      if (ds >= 0) {
+        const float diff = detail::sub_rn(q[ds], p[ds]);
+        if (diff > 0 && detail::mul_rn(diff, diff) > r2) break;
+      }
+      const float d2 = detail::dist2_bounded(p, q, dim, r2);
+      if (d2 <= r2 && g.order[s] != self) cand.emplace_back(d2, g.order[s]);
+    }
+    // next neighbour cell (odometer over the 3^h block)
+    int k = h - 1;
+    while (k >= 0 && at[k] == hi[k]) {
+      at[k] = lo[k];
+      --k;
+    }
+    if (k < 0) break;
+    ++at[k];
+  }
 }
 
 }  // namespace

@@ -122,3 +122,18 @@ def test_gpu_equals_cpu(device, k):
 def test_validation_names_the_argument(args, message):
     with pytest.raises(ValueError, match=message):
         radius_graph(*args)
+
+
+def test_clustered_embedding_hashes_more_dimensions():
+    """20k points in tight 8-d clusters make the grid hash on 4 dimensions (cost model); still exact."""
+    from benchmarks.bench_graph import clustered_embedding
+
+    points = clustered_embedding(20000, 8, np.random.default_rng(5))
+    got, capped = radius_graph(points, 0.1)
+    pairs = cKDTree(points.astype(np.float64)).query_pairs(0.1, output_type="ndarray")
+    want = np.concatenate([pairs, pairs[:, ::-1]]).T
+    np.testing.assert_array_equal(got, want[:, np.lexsort((want[1], want[0]))])
+    capped_edges, n_capped = radius_graph(points, 0.1, k_max=3)
+    degree = np.bincount(got[0], minlength=len(points))
+    assert n_capped == int((degree > 3).sum()) > 0
+    assert (np.bincount(capped_edges[0], minlength=len(points)) == np.minimum(degree, 3)).all()
