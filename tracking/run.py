@@ -163,7 +163,9 @@ def run_sharded(
     """
     import torch.distributed as dist
 
-    from .training.distributed import all_gather_object, barrier, env_context
+    import torch
+
+    from .training.distributed import all_gather_object, barrier, env_context, init_process_group
 
     ctx = env_context()
     if not ctx.distributed:
@@ -171,7 +173,7 @@ def run_sharded(
     own_group = not dist.is_initialized()
     if own_group:
         # gloo even beside CUDA: only barriers and small objects travel between ranks here.
-        dist.init_process_group(backend="gloo", rank=ctx.rank, world_size=ctx.world)
+        init_process_group(ctx, torch.device("cpu"))
     output_path = Path(output_path)
     part = _part_path(output_path, ctx.rank, ctx.world)
     start = time.perf_counter()

@@ -61,12 +61,37 @@ def env_context() -> DistContext:
     return DistContext(rank, world, read("LOCAL_RANK", rank), read("LOCAL_WORLD_SIZE", world))
 
 
+def _job_store(ctx: DistContext) -> dist.Store | None:
+    """The rendezvous store, namespaced by torchrun's restart count.
+
+    Measured with torch 2.13: after a ``torchrun --max-restarts`` restart, gloo sometimes read the
+    previous attempt's peer addresses from the agent's store and failed with "connectFullMesh ...
+    Connection refused" (pytorch/pytorch#167288 reports the same with NCCL). A prefix per attempt
+    keeps each attempt's keys apart.
+    """
+    addr, port = os.environ.get("MASTER_ADDR"), os.environ.get("MASTER_PORT")
+    if not addr or not port:
+        return None  # let torch's env:// init report what is missing
+    from datetime import timedelta
+
+    # Under torchrun the agent hosts the store; under our launcher (or by hand) rank 0 does.
+    agent_hosts = os.environ.get("TORCHELASTIC_USE_AGENT_STORE", "").lower() == "true"
+    store = dist.TCPStore(
+        addr, int(port), ctx.world, is_master=not agent_hosts and ctx.rank == 0, timeout=timedelta(minutes=10)
+    )
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    return dist.PrefixStore(f"trackpipe/attempt{attempt}", store)
+
+
 def init_process_group(ctx: DistContext, device: torch.device) -> None:
     """Join the job's process group (NCCL for CUDA devices, gloo otherwise); no-op for one process."""
     if not ctx.distributed or dist.is_initialized():
         return
     backend = "nccl" if device.type == "cuda" else "gloo"
-    kwargs = {"device_id": device} if device.type == "cuda" else {}
+    kwargs: dict = {"device_id": device} if device.type == "cuda" else {}
+    store = _job_store(ctx)
+    if store is not None:
+        kwargs["store"] = store
     dist.init_process_group(backend=backend, rank=ctx.rank, world_size=ctx.world, **kwargs)
 
 
