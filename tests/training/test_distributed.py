@@ -76,3 +76,33 @@ def test_sharded_inference_writes_what_one_process_writes(tmp_path):
     for a, b in zip(one, two):
         assert np.array_equal(a.measurement_id, b.measurement_id) and np.array_equal(a.track_id, b.track_id)
     assert sorted(p.name for p in tmp_path.iterdir() if ".part" in p.name) == []
+
+
+@pytest.mark.slow
+def test_a_killed_job_resumes_from_its_last_checkpoint(write_config, tmp_path):
+    """SIGKILL the whole job (launcher and ranks, as a batch system does) once epoch 1 is saved;
+    the rerun continues from that epoch."""
+    import signal
+    import time
+
+    from tracking.nn import read_checkpoint
+
+    config = write_config(schedule={"epochs": 4, "kind": "constant"})
+    checkpoint = tmp_path / "out" / "checkpoint.pt"
+    job = subprocess.Popen(
+        [sys.executable, "-m", "tracking", "train", str(config), "--nproc", "2", "--quiet"],
+        cwd=tmp_path, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while not checkpoint.exists() and job.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert job.poll() is None, "the job ended before it could be killed"
+        os.killpg(job.pid, signal.SIGKILL)
+    finally:
+        job.wait()
+    saved = read_checkpoint(checkpoint)["extra"]["epoch"]
+    assert 1 <= saved < 4
+    _run([sys.executable, "-m", "tracking", "train", str(config), "--nproc", "2", "--quiet"], tmp_path)
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["resumed_from"] == saved and summary["epochs"] == 4 and summary["params_in_sync"]

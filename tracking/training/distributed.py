@@ -144,7 +144,8 @@ def launch_local(module: str, args: Sequence[str], nproc: int, *, env: dict[str,
     status (0 when every rank succeeded, else the first failure's). ``module`` may also be the path
     of a ``.py`` script, run as ``python script *args``.
 
-    When a rank fails, the others are terminated (they would block in a collective otherwise).
+    When a rank fails, the others are terminated (they would block in a collective otherwise); a
+    SIGTERM to the launcher is passed on to every rank.
     Threads are shared out: each rank gets ``cpu_count // nproc`` intra-op threads unless
     ``OMP_NUM_THREADS`` is set.
     """
@@ -167,6 +168,13 @@ def launch_local(module: str, args: Sequence[str], nproc: int, *, env: dict[str,
         target = [module] if module.endswith(".py") else ["-m", module]
         procs.append(subprocess.Popen([sys.executable, *target, *args], env=rank_env))
     status = 0
+
+    def forward(signum, _frame):
+        # A scheduler stopping the launcher must stop its ranks too (they would outlive it).
+        for p in procs:
+            p.send_signal(signum)
+
+    previous = signal.signal(signal.SIGTERM, forward)
     try:
         while procs:
             for p in list(procs):
@@ -185,4 +193,6 @@ def launch_local(module: str, args: Sequence[str], nproc: int, *, env: dict[str,
         for p in procs:
             p.wait()
         raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return status
