@@ -67,8 +67,8 @@ def test_k_hop_nodes_match_shortest_paths(k):
 def test_regions_are_balanced_and_cover_every_edge():
     g = torch.Generator().manual_seed(0)
     eta, phi = torch.randn(1000, generator=g), torch.rand(1000, generator=g) * 6 - 3
-    for n in (1, 2, 4, 5, 9):
-        region = region_of_edges(eta, phi, n)
+    for n, bands in ((1, 1), (2, 1), (4, 2), (5, 1), (9, 3)):
+        region = region_of_edges(eta, phi, n, eta_bands=bands)
         counts = torch.bincount(region)
         assert len(torch.unique(region)) >= n
         assert counts[counts > 0].max() - counts[counts > 0].min() <= 2 * (1000 // len(counts) // 10 + 1) or n == 1

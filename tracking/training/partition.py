@@ -1,6 +1,7 @@
 r"""Exact training on graphs larger than memory: spatial partitions with k-hop halos.
 
-A graph's edges are divided among η–φ regions by the position of their source hit; a region *owns*
+A graph's edges are divided among η–φ regions (by default φ sectors, see :func:`region_of_edges`)
+by the position of their source hit; a region *owns*
 those edges. Its partition is the subgraph induced by every node within ``k`` undirected hops of an
 owned edge's endpoints, with ``k`` = the number of message-passing iterations.
 
@@ -47,16 +48,20 @@ class Partition:
         return int(self.owned.sum())
 
 
-def region_of_edges(eta: torch.Tensor, phi: torch.Tensor, n_regions: int) -> torch.Tensor:
+def region_of_edges(eta: torch.Tensor, phi: torch.Tensor, n_regions: int, eta_bands: int = 1) -> torch.Tensor:
     """int64 ``[E]`` region label of each edge from its source hit's ``(eta, phi)``.
 
-    ``n_eta x n_phi >= n_regions`` cells with equal-count (quantile) bins in η, then in φ within each
-    η band, so regions own nearly equal numbers of edges whatever the occupancy.
+    ``eta_bands`` equal-count bands in η, each cut into φ sectors, ``>= n_regions`` regions in all;
+    equal-count (quantile) bins give regions nearly equal numbers of owned edges. The default is
+    φ sectors alone: measured on a mu = 200 module-map graph (1.28M edges), 8 φ sectors with 8-hop
+    halos have a largest partition of 35% of the graph, 2 η bands x 4 φ sectors 48%, 8 η bands
+    98% (η from the origin is not conserved along a track whose vertex is off z = 0, and the map's
+    inner-layer windows are wide in η), while φ sectors follow high-pT tracks.
     """
     e = eta.numel()
     if n_regions <= 1 or e == 0:
         return torch.zeros(e, dtype=torch.int64, device=eta.device)
-    n_eta = max(1, int(math.floor(math.sqrt(n_regions))))
+    n_eta = max(1, min(eta_bands, n_regions))
     n_phi = int(math.ceil(n_regions / n_eta))
     eta_rank = torch.empty(e, dtype=torch.int64, device=eta.device)
     eta_rank[torch.argsort(eta, stable=True)] = torch.arange(e, device=eta.device)
