@@ -125,7 +125,7 @@ def test_validation_names_the_argument(args, message):
 
 
 def test_clustered_embedding_hashes_more_dimensions():
-    """20k points in tight 8-d clusters make the grid hash on 4 dimensions (cost model); still exact."""
+    """20k points in tight 8-d clusters make the grid hash on several dimensions (cost model); still exact."""
     from benchmarks.bench_graph import clustered_embedding
 
     points = clustered_embedding(20000, 8, np.random.default_rng(5))
@@ -137,3 +137,47 @@ def test_clustered_embedding_hashes_more_dimensions():
     degree = np.bincount(got[0], minlength=len(points))
     assert n_capped == int((degree > 3).sum()) > 0
     assert (np.bincount(capped_edges[0], minlength=len(points)) == np.minimum(degree, 3)).all()
+
+
+@pytest.mark.parametrize("dim", [2, 3, 5, 8])
+def test_lattice_pairs_at_exactly_the_radius(dim):
+    """Points on a lattice of spacing r sit on cell boundaries and have neighbours at exactly r: kept."""
+    rng = np.random.default_rng(dim)
+    r = 0.25
+    points = (rng.integers(0, 3, (400, dim)) * r).astype(np.float32)
+    points[:, 3:] = rng.integers(0, 2, (400, max(dim - 3, 0))) * r  # denser: more pairs at exactly r
+    points[::7] += np.float32(r / 2)  # some off the lattice, in the middle of a cell
+    got, _ = radius_graph(points, r)
+    want, _ = brute_force(points, r)
+    np.testing.assert_array_equal(got, want)
+    assert got.shape[1] > 100
+
+
+def test_sparse_clusters_use_many_cells():
+    """A radius tiny against the spread makes far more grid cells than points (hashed cell lookup)."""
+    from benchmarks.bench_graph import clustered_embedding
+
+    points = clustered_embedding(1500, 8, np.random.default_rng(8), sigma=0.001)
+    for k in (None, 2):
+        got, capped = radius_graph(points, 0.005, k_max=k)
+        want, want_capped = brute_force(points, 0.005, k)
+        np.testing.assert_array_equal(got, want)
+        assert capped == want_capped
+    assert got.shape[1] > 0 and capped > 0
+
+
+def test_result_does_not_depend_on_threads():
+    from benchmarks.bench_graph import clustered_embedding
+    from tracking._native import core
+
+    points = clustered_embedding(5000, 6, np.random.default_rng(3))
+    before = core.max_threads()
+    try:
+        core.set_max_threads(1)
+        one = radius_graph(points, 0.1, k_max=4)
+        core.set_max_threads(2)
+        two = radius_graph(points, 0.1, k_max=4)
+    finally:
+        core.set_max_threads(before)
+    np.testing.assert_array_equal(one[0], two[0])
+    assert one[1] == two[1]
