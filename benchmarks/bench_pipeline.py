@@ -84,10 +84,16 @@ def build_pipeline(quick: bool) -> PipelineSetup:
     from tracking.pipeline import DATA_DIR, Pipeline
     from tracking.run import DEFAULT_PIPELINE
 
+    from tracking.errors import ConfigError, DataError
+
     default_yaml = DATA_DIR / DEFAULT_PIPELINE.removeprefix("builtin:")
+    fallback_reason = f"{default_yaml.name} is not shipped"
     if default_yaml.is_file():
-        pipeline = Pipeline.from_yaml(DEFAULT_PIPELINE, device="cpu")
-        return PipelineSetup(pipeline.stages, list(pipeline.labels), f"shipped {DEFAULT_PIPELINE}")
+        try:
+            pipeline = Pipeline.from_yaml(DEFAULT_PIPELINE, device="cpu")
+            return PipelineSetup(pipeline.stages, list(pipeline.labels), f"shipped {DEFAULT_PIPELINE}")
+        except (ConfigError, DataError, FileNotFoundError) as err:  # e.g. its model not produced yet
+            fallback_reason = f"{DEFAULT_PIPELINE} does not load: {err}"
 
     import torch
 
@@ -96,7 +102,7 @@ def build_pipeline(quick: bool) -> PipelineSetup:
     from tracking.nn.checkpoint import save_model
     from tracking.simulation import simulate_event
 
-    notes: dict[str, Any] = {}
+    notes: dict[str, Any] = {"why_built_in_code": fallback_reason}
     tmp = tempfile.TemporaryDirectory(prefix="trackpipe-bench-")
     shipped_map = DATA_DIR / "module_map_default.npz"
     if shipped_map.is_file():
@@ -129,7 +135,7 @@ def build_pipeline(quick: bool) -> PipelineSetup:
     classifier = registry.create("edge_classifier", "interaction_gnn", {"checkpoint": checkpoint, "score_cut": score_cut})
     tracks = registry.create("track_builder", "connected_components", {"score_cut": score_cut, "min_hits": 3})
     stages = [graph, classifier, tracks]
-    return PipelineSetup(stages, [_label(s) for s in stages], "built in code (no shipped default pipeline)", notes, tmp)
+    return PipelineSetup(stages, [_label(s) for s in stages], "built in code (default pipeline unavailable)", notes, tmp)
 
 
 def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:

@@ -13,7 +13,8 @@ What ACORN (and Exa.TrkX before it) does in Python, written the way ACORN writes
   torch (ACORN's GNN is torch as well), then the edges under the cut are dropped.
 - **track building** (ACORN's ``CCandWalk`` first step): keep edges above the score cut, build a
   ``scipy.sparse`` matrix from the edge list (the CSR build is part of the cost),
-  ``scipy.sparse.csgraph.connected_components``, drop components below ``min_hits``, relabel.
+  ``scipy.sparse.csgraph.connected_components``, drop components below ``min_hits``, relabel; with
+  ``junction_removal`` (the ACTS cleaning step) first a vectorised numpy version of it.
 
 Reference stages take and return :class:`tracking.event.Event` with numpy arrays (torch only inside
 the GNN), so one stage's output feeds the next like in trackpipe's pipeline.
@@ -131,6 +132,19 @@ def scipy_connected_components(edge_index: np.ndarray, num_nodes: int, scores: n
     return out
 
 
+def numpy_junction_removal(edge_index: np.ndarray, scores: np.ndarray, cut: float) -> np.ndarray:
+    """bool [E]: edges above ``cut`` that are the best kept out-edge of their source and the best kept
+    in-edge of their target (ties: lower edge index), vectorised numpy (as ACTS' cleaning step)."""
+    edge_index, scores = np.asarray(edge_index), np.asarray(scores)
+    kept = np.flatnonzero(scores > cut)
+    order = kept[np.lexsort((kept, -scores[kept].astype(np.float64)))]  # best first, ties by index
+    best_out = np.zeros(len(scores), dtype=bool)
+    best_in = np.zeros(len(scores), dtype=bool)
+    best_out[order[np.unique(edge_index[0, order], return_index=True)[1]]] = True
+    best_in[order[np.unique(edge_index[1, order], return_index=True)[1]]] = True
+    return best_out & best_in
+
+
 # -- reference stages --------------------------------------------------------------------------------
 
 
@@ -199,13 +213,16 @@ class _GNNScores:
 
 
 class _ScipyComponents:
-    def __init__(self, score_cut: float, min_hits: int) -> None:
+    def __init__(self, score_cut: float, min_hits: int, junction_removal: bool = False) -> None:
         self.score_cut = score_cut
         self.min_hits = min_hits
+        self.junction_removal = junction_removal
 
     def __call__(self, event: Event) -> Event:
-        labels = scipy_connected_components(event.edge_index, event.num_hits, event.edge_scores,
-                                            self.score_cut, self.min_hits)
+        scores, cut = event.edge_scores, self.score_cut
+        if self.junction_removal:
+            scores, cut = numpy_junction_removal(event.edge_index, scores, cut).astype(np.float32), 0.5
+        labels = scipy_connected_components(event.edge_index, event.num_hits, scores, cut, self.min_hits)
         return event.replace(track_labels=labels)
 
 
@@ -224,8 +241,8 @@ def reference_stage(stage: Any) -> ReferenceStage:
         return ReferenceStage(label, _RadiusGraph(stage.embedding, cfg.radius))
     if kind == "edge_classifier" and name == "interaction_gnn":
         return ReferenceStage(label, _GNNScores(stage.model, cfg.score_cut, cfg.prune))
-    if kind == "track_builder" and name == "connected_components" and not cfg.junction_removal:
-        return ReferenceStage(label, _ScipyComponents(cfg.score_cut, cfg.min_hits))
+    if kind == "track_builder" and name == "connected_components":
+        return ReferenceStage(label, _ScipyComponents(cfg.score_cut, cfg.min_hits, cfg.junction_removal))
     raise NotImplementedError(f"no ACORN-equivalent reference for {label}")
 
 

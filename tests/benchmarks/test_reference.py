@@ -83,3 +83,15 @@ def test_same_partition_and_growth_exponent():
     hits = [1000, 2000, 4000]
     assert growth_exponent(hits, [2e-3 * (h / 1000) ** 1.5 for h in hits]) == pytest.approx(1.5)
     assert np.isnan(growth_exponent([1000], [1.0]))
+
+
+def test_junction_removal_reference_matches_ours():
+    from tracking.benchmarks.reference import numpy_junction_removal
+    from tracking.ops import junction_removal
+
+    rng = np.random.default_rng(2)
+    n = 300
+    edges = rng.integers(0, n, size=(2, 1200)).astype(np.int64)
+    scores = rng.choice(np.array([0.2, 0.6, 0.7, 0.9], dtype=np.float32), size=1200)  # many ties
+    assert np.array_equal(numpy_junction_removal(edges, scores, 0.5), junction_removal(edges, scores, 0.5, n))
+    assert not numpy_junction_removal(edges[:, :0], scores[:0], 0.5).any()
