@@ -50,3 +50,15 @@ def edge_truth(edge_index, segments: np.ndarray, num_hits: int) -> np.ndarray:
     seg_key = np.unique(np.minimum(segments[0], segments[1]) * n + np.maximum(segments[0], segments[1]))
     key = np.minimum(ei[0], ei[1]) * n + np.maximum(ei[0], ei[1])
     return np.isin(key, seg_key)
+
+
+def segments_above_pt(event: Event, segments: np.ndarray, pt_min: float) -> np.ndarray:
+    """The columns of ``segments`` whose particle has pT > ``pt_min`` (needs the particle table;
+    a particle missing from it fails the cut)."""
+    from .metrics.tracks import particle_table_lookup
+
+    if event.particles is None:
+        raise ValueError(f"a pT threshold ({pt_min} GeV) needs the particle table; event {event.event_id} has none")
+    pid = _as_numpy(event.particle_id).astype(np.int64, copy=False)
+    pt, _ = particle_table_lookup(event, pid[segments[0]])
+    return segments[:, pt > pt_min]

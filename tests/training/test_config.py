@@ -82,3 +82,12 @@ def test_repository_configs_parse():
     for path in configs:
         config = load_config(path)
         assert config.schedule.epochs >= 1 and config.graph_builder
+
+
+def test_target_pt_min_parsed_and_part_of_the_graph_cache_key(tmp_path):
+    plain = parse_config(tiny_config(), base_dir=tmp_path)
+    target = parse_config(tiny_config(loss={"pos_weight": "auto", "target_pt_min": 0.9}), base_dir=tmp_path)
+    assert plain.target_pt_min is None and target.target_pt_min == 0.9
+    assert plain.graph_key() != target.graph_key()
+    with pytest.raises(ConfigError, match="target_pt_min"):
+        parse_config(tiny_config(loss={"target_pt_min": "high"}), base_dir=tmp_path)

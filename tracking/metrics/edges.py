@@ -20,8 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..event import Event
-from ..truth import edge_truth, truth_segments
-from .tracks import particle_table_lookup
+from ..truth import edge_truth, segments_above_pt, truth_segments
 
 
 def _as_numpy(a: Any) -> np.ndarray:
@@ -36,17 +35,6 @@ def _ratio(num: float, den: float) -> float:
 def _segment_keys(pairs: np.ndarray, n: int) -> np.ndarray:
     n64 = np.int64(max(n, 1))
     return np.minimum(pairs[0], pairs[1]) * n64 + np.maximum(pairs[0], pairs[1])
-
-
-def _segments_above_pt(event: Event, segments: np.ndarray, pt_min: float) -> np.ndarray:
-    if event.particles is None:
-        raise ValueError(
-            f"edge_metrics: pt_min={pt_min} needs the particle table (event {event.event_id} has none); "
-            "pass pt_min=None to use every segment"
-        )
-    pid = _as_numpy(event.particle_id).astype(np.int64, copy=False)
-    pt, _ = particle_table_lookup(event, pid[segments[0]])
-    return segments[:, pt > pt_min]  # NaN (particle not in the table) fails the cut
 
 
 def edge_metrics(
@@ -87,7 +75,7 @@ def edge_metrics(
         n = event.num_hits if num_hits is None else int(num_hits)
         if segments is None:
             segments = truth_segments(event)
-        target = segments if pt_min is None else _segments_above_pt(event, segments, pt_min)
+        target = segments if pt_min is None else segments_above_pt(event, segments, pt_min)
     else:
         if pt_min is not None:
             raise ValueError("edge_metrics: pt_min needs an Event (the particle table gives pT)")

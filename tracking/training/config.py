@@ -27,6 +27,9 @@ Every key, with its default (``configs/README.md`` has worked examples)::
     optimizer: {name: adamw, lr: 1.0e-3, weight_decay: 1.0e-4}
     schedule:  {epochs: 20, kind: cosine, warmup_epochs: 1, step_size: 10, gamma: 0.5, min_lr_factor: 0.01}
     loss:      {pos_weight: auto} # auto (n_false / n_true of the training graphs), a number, or 1
+               # target_pt_min: 0.9 -> only segments of particles above this pT (GeV) are true edges
+               # (ACORN's target tracks): the model learns to cut low-pT particles, whose fragments
+               # would otherwise become fake tracks
     score_cut: 0.5                # validation edge efficiency / purity at this score
     memory:
       max_edges: null             # split a training graph whose partitions would exceed this many edges
@@ -129,6 +132,7 @@ class TrainConfig:
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     pos_weight: float | Literal["auto"] = "auto"
+    target_pt_min: float | None = None
     score_cut: float = 0.5
     memory: MemoryConfig = field(default_factory=MemoryConfig)
     crash_after_epoch: int | None = None
@@ -156,6 +160,7 @@ class TrainConfig:
         identity = {
             "graph_builder": {k: identify(v) for k, v in self.graph_builder.items()},
             "pre_filter": {k: identify(v) for k, v in (self.pre_filter or {}).items()},
+            "target_pt_min": self.target_pt_min,
             "version": 1,
         }
         text = json.dumps(identity, sort_keys=True, default=str)
@@ -286,7 +291,10 @@ def parse_config(raw: Any, *, base_dir: Path | None = None) -> TrainConfig:
         raise ConfigError(f"schedule: key 'kind' must be one of {', '.join(SCHEDULES)}, got {kind!r}")
 
     loss = _mapping(top.get("loss"), "loss")
-    _only(loss, {"pos_weight"}, "loss")
+    _only(loss, {"pos_weight", "target_pt_min"}, "loss")
+    target_pt_min = loss.get("target_pt_min")
+    if target_pt_min is not None:
+        target_pt_min = _number(loss, "target_pt_min", None, "loss", float, 0)
     pos_weight = loss.get("pos_weight", "auto")
     if pos_weight != "auto":
         pos_weight = _number(loss, "pos_weight", None, "loss", float, 0)
@@ -332,6 +340,7 @@ def parse_config(raw: Any, *, base_dir: Path | None = None) -> TrainConfig:
             min_lr_factor=_number(sched, "min_lr_factor", 0.01, "schedule", float, 0),
         ),
         pos_weight=pos_weight,
+        target_pt_min=target_pt_min,
         score_cut=score_cut,
         memory=MemoryConfig(
             max_edges=_number(memory, "max_edges", None, "memory", int, 1),

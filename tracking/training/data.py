@@ -21,7 +21,7 @@ from ..errors import DataError
 from ..event import Event
 from ..nn.features import edge_features, node_features
 from ..pipeline import build_stage
-from ..truth import edge_truth, truth_segments
+from ..truth import edge_truth, segments_above_pt, truth_segments
 from .config import SourceConfig, TrainConfig
 
 
@@ -105,6 +105,7 @@ class GraphBuilder:
 
     def __init__(self, config: TrainConfig, device: torch.device) -> None:
         self.device = device
+        self.target_pt_min = config.target_pt_min
         self.stages = [build_stage(config.graph_builder, index=0, base_dir=config.base_dir)[1]]
         if config.pre_filter is not None:
             self.stages.append(build_stage(config.pre_filter, index=1, base_dir=config.base_dir)[1])
@@ -114,6 +115,8 @@ class GraphBuilder:
         if event.particle_id is None:
             raise DataError("training needs truth (particle_id) for the edge labels", event=event.event_id)
         segments = truth_segments(event)
+        if self.target_pt_min is not None:
+            segments = segments_above_pt(event, segments, self.target_pt_min)
         graph = event.to(self.device)
         for stage in self.stages:
             graph = stage(graph)
