@@ -10,20 +10,16 @@
 #include <stdexcept>
 
 #include "cuda_check.cuh"
+#include "grid_stride.cuh"
 #include "trackpipe/components.hpp"
 
 namespace trackpipe {
 namespace {
 
-constexpr int kThreads = 256;
-
-__device__ inline int64_t first_index() { return blockIdx.x * int64_t{blockDim.x} + threadIdx.x; }
-__device__ inline int64_t grid_stride() { return int64_t{gridDim.x} * blockDim.x; }
-
-inline unsigned grid_for(int64_t n) {
-  const int64_t blocks = (n + kThreads - 1) / kThreads;
-  return static_cast<unsigned>(blocks < (int64_t{1} << 20) ? blocks : (int64_t{1} << 20));
-}
+using detail::first_index;
+using detail::grid_for;
+using detail::grid_stride;
+using detail::kThreads;
 
 // Stream-ordered device buffer, freed on every exit path (including a throwing CUDA check).
 template <class T>

@@ -16,14 +16,6 @@ from tracking.pipeline import Pipeline
 PLUGINS = {"interaction_gnn": lambda: InteractionGNN(hidden=8, n_iterations=2), "edge_filter": lambda: EdgeFilter(hidden=8, n_layers=2)}
 
 
-@pytest.fixture(autouse=True)
-def single_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def hand_made_event() -> Event:
     """Two 4-hit tracks on barrel layers r = 32, 72, 116, 172 mm plus one noise hit, with the true
     segments and every cross-track pair between consecutive layers as edges."""
