@@ -39,7 +39,8 @@ def oracle_edges(ev: Event) -> np.ndarray:
         safe = dr if abs(dr) >= 1e-3 else math.copysign(1e-3, dr if dr != 0 else 1.0)
         out.append([
             dr / 1000, dphi / math.pi, dz / 1000, (eta[d] - eta[s]) / 4,
-            1000 * dphi / safe, 0.5 * (r[s] + r[d]) * dphi / safe, (z[s] - r[s] * dz / safe) / 1000,
+            np.clip(1000 * dphi / safe, -10, 10), np.clip(0.5 * (r[s] + r[d]) * dphi / safe, -10, 10),
+            np.clip((z[s] - r[s] * dz / safe) / 1000, -1, 1),
         ])
     return np.array(out).reshape(-1, 7)
 

@@ -52,6 +52,14 @@ PHI_SCALE = math.pi
 ETA_SCALE = 4.0
 PHI_SLOPE_SCALE = 1000.0  # rad/mm -> rad/m
 MIN_ABS_DR = 1e-3  # mm
+# Slopes and z0 diverge for pairs at (nearly) the same radius (overlapping modules of one layer);
+# clamping keeps those outliers from dominating the encoders. |phi_slope| of a 0.3 GeV track is
+# ~2 rad/m, so +-10 rad/m loses no physics; |z0| <= 1 m covers the luminous region many times over.
+PHI_SLOPE_CLAMP = 10.0  # rad/m, after scaling
+RPHI_SLOPE_CLAMP = 10.0
+Z0_CLAMP = 1.0  # after scaling (m)
+# Bump when the features change: cached training graphs are keyed by it.
+FEATURES_VERSION = 2
 
 
 def _tensor(value, device: torch.device | None = None) -> torch.Tensor:
@@ -92,9 +100,9 @@ def compute_edge_features(
             dphi / PHI_SCALE,
             dz / Z_SCALE,
             deta / ETA_SCALE,
-            phi_slope * PHI_SLOPE_SCALE,
-            rphi_slope,
-            z0 / Z_SCALE,
+            (phi_slope * PHI_SLOPE_SCALE).clamp(-PHI_SLOPE_CLAMP, PHI_SLOPE_CLAMP),
+            rphi_slope.clamp(-RPHI_SLOPE_CLAMP, RPHI_SLOPE_CLAMP),
+            (z0 / Z_SCALE).clamp(-Z0_CLAMP, Z0_CLAMP),
         ],
         dim=1,
     ).float()

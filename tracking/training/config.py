@@ -144,6 +144,7 @@ class TrainConfig:
         A stage value naming an existing file (a module map, a filter checkpoint) enters as its
         resolved path, size and modification time, so replacing the file builds new graphs.
         """
+        from ..nn.features import FEATURES_VERSION
         from ..pipeline import resolve_path
 
         def identify(value: Any) -> Any:
@@ -161,6 +162,7 @@ class TrainConfig:
             "graph_builder": {k: identify(v) for k, v in self.graph_builder.items()},
             "pre_filter": {k: identify(v) for k, v in (self.pre_filter or {}).items()},
             "target_pt_min": self.target_pt_min,
+            "features": FEATURES_VERSION,
             "version": 1,
         }
         text = json.dumps(identity, sort_keys=True, default=str)
