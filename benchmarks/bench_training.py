@@ -129,7 +129,8 @@ def run(quick: bool = False) -> list[Row]:
     from tracking import accel
 
     device = "cuda" if accel.cuda_available() else "cpu"
-    mu = 50 if quick else 200
+    mu = 20 if quick else 200
+    partition_counts = (1, 4) if quick else (1, 2, 4, 8)  # --quick is a CI smoke run: fewer subprocesses
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
@@ -139,7 +140,7 @@ def run(quick: bool = False) -> list[Row]:
         unit_note = "peak RSS rise" if device == "cpu" else "cuda max_memory_allocated"
         reference = None
         for checkpointing in (False, True):
-            for partitions in (1, 2, 4, 8):
+            for partitions in partition_counts:
                 m = _measure_step(graph, partitions, checkpointing, device)
                 value = m["step_mib"] if device == "cpu" else m["peak_mib"]
                 if reference is None:
@@ -155,7 +156,7 @@ def run(quick: bool = False) -> list[Row]:
                         extra={**m, "device": device, "hidden": HIDDEN, "iterations": ITERATIONS},
                     )
                 )
-        events = 4 if quick else 8
+        events = 2 if quick else 8
         tmu = 20 if quick else 50
         one = _throughput(workdir, 1, tmu, events)
         two = _throughput(workdir, 2, tmu, events)
