@@ -1,0 +1,92 @@
+"""`trackpipe run` and `trackpipe demo` end to end, with the shipped default pipeline."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from tracking import registry
+from tracking.cli import main
+from tracking.io.acts_write import write_acts
+from tracking.io.tracks import TracksFile
+from tracking.run import DEFAULT_PIPELINE
+from tracking.pipeline import resolve_path
+from tracking.simulation import simulate_events
+from tracking.stages import Stage
+
+
+@pytest.fixture(scope="module")
+def acts_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("acts")
+    write_acts(simulate_events(3, mu=5, seed=99), out)
+    return out
+
+
+@pytest.fixture
+def failing_builder():
+    @registry.register("graph_builder", "test_fail_on_event_1")
+    class FailOnOne(Stage):
+        """Fails on event 1 only."""
+
+        @dataclass
+        class Config:
+            pass
+
+        def __call__(self, event):
+            if event.event_id == 1:
+                raise RuntimeError("boom")
+            return event
+
+    yield
+    registry.unregister("graph_builder", "test_fail_on_event_1")
+
+
+def write_pipeline(path, first_stage="graph_builder: test_fail_on_event_1"):
+    path.write_text(f"device: cpu\nstages:\n  - {first_stage}\n  - track_builder: truth\n    min_hits: 3\n")
+    return path
+
+
+def test_default_pipeline_files_are_shipped():
+    for name in ("default_pipeline.yaml", "module_map_default.npz", "gnn_default.pt"):
+        assert resolve_path(f"builtin:{name}", None).is_file(), name
+    assert DEFAULT_PIPELINE.startswith("builtin:")
+
+
+@pytest.mark.parametrize("on_error, code, events", [("skip", 1, [0, 2]), ("stop", 1, [0])])
+def test_bad_event_is_reported_and_finished_events_kept(tmp_path, acts_dir, failing_builder, on_error, code, events):
+    pipe = write_pipeline(tmp_path / "p.yaml")
+    out = tmp_path / "tracks.root"
+    result = CliRunner().invoke(main, ["run", str(acts_dir), "-o", str(out), "--pipeline", str(pipe),
+                                       "--on-error", on_error, "--quiet"])
+    assert result.exit_code == code, result.output
+    assert "event 1 failed: RuntimeError: boom" in result.output
+    assert TracksFile(out).event_numbers == events
+
+
+def test_run_default_pipeline_on_real_trackml_sample(tmp_path, trackml_dir):
+    out = tmp_path / "tracks.root"
+    result = CliRunner().invoke(main, ["run", str(trackml_dir / "event000000001"), "-o", str(out), "--quiet",
+                                       "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert "graph_builder:module_map" in result.output and "mean per event" in result.output
+    (record,) = list(TracksFile(out))
+    assert len(record.measurement_id) == 5527
+    labels = np.asarray(record.track_id)
+    assert labels.max() >= 10  # the sample holds hundreds of particles: tracks must come out
+    # every track id is used by >= min_hits hits
+    assert np.bincount(labels[labels >= 0]).min() >= 3
+
+
+def test_demo_end_to_end_small(tmp_path):
+    result = CliRunner().invoke(main, ["demo", "-o", str(tmp_path), "-n", "1", "--mu", "10", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["n_events"] == 1 and metrics["n_reconstructable"] > 0
+    # a working pipeline finds most high-pT particles even with a small model at low pileup
+    assert metrics["efficiency"] > 0.5
+    assert (tmp_path / "plots" / "efficiency_vs_pt.png").is_file()
+    assert "efficiency" in result.output and "mean per event" in result.output
