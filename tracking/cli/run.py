@@ -6,7 +6,7 @@ import click
 
 
 @click.command()
-@click.argument("input_path", metavar="INPUT", type=click.Path(exists=True))
+@click.argument("input_path", metavar="INPUT", type=click.Path())
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="tracks.root (or .parquet).")
 @click.option("--pipeline", "pipeline_path", default=None, help="Pipeline YAML (default: the shipped default pipeline).")
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda[:N].")
