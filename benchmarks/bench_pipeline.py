@@ -299,8 +299,9 @@ def peak_memory_mib(stage: Any, event: Any, timeout: float = 600) -> float:
         env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072",
                    PYTHONPATH=os.pathsep.join(filter(None, [str(_package_root()), os.environ.get("PYTHONPATH")])))
         code = "import importlib, sys; importlib.import_module(sys.argv[1])._memory_child(sys.argv[2], sys.argv[3])"
+        # cwd away from a checkout, whose tracking/ (no compiled _core) would shadow the installed one
         proc = subprocess.run([sys.executable, "-c", code, MODULE_NAME, str(payload), str(result)], env=env,
-                              capture_output=True, text=True, timeout=timeout)
+                              capture_output=True, text=True, timeout=timeout, cwd=tmp)
         if proc.returncode != 0:
             tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
             raise RuntimeError(f"memory subprocess failed ({proc.returncode}): {tail}")

@@ -52,7 +52,10 @@ PARTICLE_DTYPES: dict[str, np.dtype] = {
 
 def _to_device(value: Any, device: torch.device | None) -> Any:
     if isinstance(value, np.ndarray):
-        return torch.from_numpy(np.ascontiguousarray(value)).to(device)
+        value = np.ascontiguousarray(value)
+        if not value.flags.writeable:  # e.g. pandas copy-on-write columns; torch warns on read-only memory
+            value = value.copy()
+        return torch.from_numpy(value).to(device)
     if isinstance(value, torch.Tensor):
         return value.to(device)
     return value

@@ -66,3 +66,12 @@ def test_empty_event():
     ev = make_event(n=0)
     assert ev.num_hits == 0 and ev.num_edges == 0
     assert "hits=0" in repr(ev.to("cpu"))
+
+
+def test_read_only_arrays_convert_without_warning():
+    ev = make_event()
+    x = ev.x.copy()
+    x.flags.writeable = False  # as pandas (copy-on-write) and uproot hand out
+    t = ev.replace(x=x).to("cpu")
+    t.x[0] = 1.0  # our own copy: writing cannot touch the reader's buffer
+    assert x[0] != 1.0 or ev.x[0] == 1.0

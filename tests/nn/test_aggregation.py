@@ -155,7 +155,7 @@ def test_auto_dispatches_to_torch_scatter_when_probed(monkeypatch):
 
 def test_benchmark_baselines_compute_the_same_thing():
     """bench_aggregation compares like with like: its baselines give aggregate()'s answers."""
-    from benchmarks.bench_aggregation import _dense_matmul, _segment_max, _sparse_matmul
+    from tracking.benchmarks.bench_aggregation import _dense_matmul, _segment_max, _sparse_matmul
 
     messages, index = random_case(200, 50, 4, dtype=torch.float32)
     for reduce in ("sum", "mean"):

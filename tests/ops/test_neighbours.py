@@ -126,7 +126,7 @@ def test_validation_names_the_argument(args, message):
 
 def test_clustered_embedding_hashes_more_dimensions():
     """20k points in tight 8-d clusters make the grid hash on several dimensions (cost model); still exact."""
-    from benchmarks.bench_graph import clustered_embedding
+    from tracking.benchmarks.bench_graph import clustered_embedding
 
     points = clustered_embedding(20000, 8, np.random.default_rng(5))
     got, capped = radius_graph(points, 0.1)
@@ -155,7 +155,7 @@ def test_lattice_pairs_at_exactly_the_radius(dim):
 
 def test_sparse_clusters_use_many_cells():
     """A radius tiny against the spread makes far more grid cells than points (hashed cell lookup)."""
-    from benchmarks.bench_graph import clustered_embedding
+    from tracking.benchmarks.bench_graph import clustered_embedding
 
     points = clustered_embedding(1500, 8, np.random.default_rng(8), sigma=0.001)
     for k in (None, 2):
@@ -167,7 +167,7 @@ def test_sparse_clusters_use_many_cells():
 
 
 def test_result_does_not_depend_on_threads():
-    from benchmarks.bench_graph import clustered_embedding
+    from tracking.benchmarks.bench_graph import clustered_embedding
     from tracking._native import core
 
     points = clustered_embedding(5000, 6, np.random.default_rng(3))
