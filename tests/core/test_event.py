@@ -74,4 +74,4 @@ def test_read_only_arrays_convert_without_warning():
     x.flags.writeable = False  # as pandas (copy-on-write) and uproot hand out
     t = ev.replace(x=x).to("cpu")
     t.x[0] = 1.0  # our own copy: writing cannot touch the reader's buffer
-    assert x[0] != 1.0 or ev.x[0] == 1.0
+    assert x[0] != 1.0
