@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 from scipy.spatial import cKDTree
 
-from benchmarks.common import Row, best_time, format_table
+from .common import Row, best_time, format_table
 from tracking import accel
 from tracking._native import core
 from tracking.graph import MapLearner, ModuleMap
