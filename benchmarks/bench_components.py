@@ -19,7 +19,7 @@ import scipy.sparse as sp
 import torch
 from scipy.sparse.csgraph import connected_components as scipy_components
 
-from benchmarks.common import Row, best_time, format_table
+from .common import Row, best_time, format_table
 from tracking import accel
 from tracking._native import core
 from tracking.ops import connected_components, junction_removal, walkthrough
