@@ -118,7 +118,8 @@ def _throughput(workdir: Path, nproc: int, mu: float, events: int) -> float:
     cores = os.cpu_count() or 1
     env = dict(os.environ, OMP_NUM_THREADS=str(max(1, cores // nproc)))
     cmd = [sys.executable, "-m", "tracking", "train", str(path), "--quiet", "--no-resume", "--nproc", str(nproc)]
-    subprocess.run(cmd, check=True, env=env, capture_output=True)
+    # cwd away from a checkout, whose tracking/ (no compiled _core in a regular install) would shadow
+    subprocess.run(cmd, check=True, env=env, capture_output=True, cwd=workdir)
     history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     return events / history[-1]["seconds"]
 
