@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from ..event import Event
+from .tracks import truth_and_labels
 
 ORDER_PROPOSAL: tuple[float, ...] = (10.0, 8.0, 6.0, 5.0, 3.0, 3.0, 3.0, 5.0, 6.0)
 ORDER_MIN_HITS = 4
@@ -152,16 +153,8 @@ def trackml_score(
         weights: per-hit weights, e.g. the TrackML truth ``weight`` column (default:
             ``event.meta["weight"]`` when a reader put it there, else :func:`trackml_weights`).
     """
-    if event.particle_id is None:
-        raise ValueError(f"trackml_score: event {event.event_id} has no truth (particle_id)")
-    labels = event.track_labels if track_labels is None else track_labels
-    if labels is None:
-        raise ValueError(f"trackml_score: event {event.event_id} has no track_labels")
-    pid = _as_numpy(event.particle_id).astype(np.int64, copy=False)
-    labels = _as_numpy(labels).astype(np.int64, copy=False).reshape(-1)
+    pid, labels = truth_and_labels(event, track_labels, "trackml_score")
     n = len(pid)
-    if len(labels) != n:
-        raise ValueError(f"trackml_score: track_labels has {len(labels)} entries, event {event.event_id} has {n} hits")
     if weights is None:
         weights = event.meta.get("weight") if event.meta else None
     w = trackml_weights(event) if weights is None else _as_numpy(weights).astype(np.float64).reshape(-1)

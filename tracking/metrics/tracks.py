@@ -108,6 +108,21 @@ class TrackMatching:
         }
 
 
+def truth_and_labels(event: Event, track_labels: Any, caller: str) -> tuple[np.ndarray, np.ndarray]:
+    """(particle_id, track labels) of ``event`` as int64 numpy arrays of one length per hit;
+    ``track_labels`` defaults to ``event.track_labels``. ValueError names ``caller`` and the event."""
+    if event.particle_id is None:
+        raise ValueError(f"{caller}: event {event.event_id} has no truth (particle_id)")
+    labels = event.track_labels if track_labels is None else track_labels
+    if labels is None:
+        raise ValueError(f"{caller}: event {event.event_id} has no track_labels")
+    pid = _as_numpy(event.particle_id).astype(np.int64, copy=False)
+    labels = _as_numpy(labels).astype(np.int64, copy=False).reshape(-1)
+    if len(labels) != len(pid):
+        raise ValueError(f"{caller}: track_labels has {len(labels)} entries, event {event.event_id} has {len(pid)} hits")
+    return pid, labels
+
+
 def particle_table_lookup(event: Event, pids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(pT, eta) of each particle id from the event's particle table; NaN where the id is absent."""
     pt = np.full(len(pids), np.nan)
@@ -134,15 +149,7 @@ def match_tracks(event: Event, track_labels: Any = None, config: TrackMatchConfi
         config: the cuts (default :class:`TrackMatchConfig`).
     """
     cfg = config or TrackMatchConfig()
-    if event.particle_id is None:
-        raise ValueError(f"match_tracks: event {event.event_id} has no truth (particle_id)")
-    labels = event.track_labels if track_labels is None else track_labels
-    if labels is None:
-        raise ValueError(f"match_tracks: event {event.event_id} has no track_labels")
-    pid = _as_numpy(event.particle_id).astype(np.int64, copy=False)
-    labels = _as_numpy(labels).astype(np.int64, copy=False).reshape(-1)
-    if len(labels) != len(pid):
-        raise ValueError(f"match_tracks: track_labels has {len(labels)} entries, event {event.event_id} has {len(pid)} hits")
+    pid, labels = truth_and_labels(event, track_labels, "match_tracks")
     pt_cut = cfg.pt_min is not None and cfg.pt_min > 0
     if pt_cut and event.particles is None:
         raise ValueError(
