@@ -203,7 +203,8 @@ class _GNNScores:
         edge_index = torch.as_tensor(tensors.edge_index)
         with torch.inference_mode():
             x = node_features(tensors)
-            attr = edge_features(tensors, edge_index) if getattr(self.model, "edge_features", 0) else None
+            width = getattr(self.model, "edge_features", 0)
+            attr = edge_features(tensors, edge_index, width=width) if width else None
             scores = torch.sigmoid(self.model(x, edge_index, attr).float()).numpy()
         edges = np.asarray(event.edge_index)
         if self.prune:

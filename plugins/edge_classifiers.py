@@ -21,7 +21,7 @@ import torch
 from tracking.errors import ConfigError, DataError
 from tracking.event import Event
 from tracking.nn import EdgeFilter, InteractionGNN, load_model
-from tracking.nn.features import NUM_EDGE_FEATURES, NUM_NODE_FEATURES, edge_features, node_features
+from tracking.nn.features import EDGE_FEATURE_WIDTHS, NUM_NODE_FEATURES, edge_features, node_features
 from tracking.registry import register
 from tracking.stages import Stage
 
@@ -59,11 +59,11 @@ class _CheckpointEdgeClassifier(Stage):
                 f"{label}: checkpoint {config.checkpoint} holds a {type(model).__name__}, "
                 f"expected a {self.model_class.__name__}"
             )
-        if model.node_features != NUM_NODE_FEATURES or model.edge_features not in (0, NUM_EDGE_FEATURES):
+        if model.node_features != NUM_NODE_FEATURES or model.edge_features not in EDGE_FEATURE_WIDTHS:
             raise ConfigError(
                 f"{label}: checkpoint {config.checkpoint} expects {model.node_features} node / "
                 f"{model.edge_features} edge features, but tracking.nn.features gives "
-                f"{NUM_NODE_FEATURES} / {NUM_EDGE_FEATURES}"
+                f"{NUM_NODE_FEATURES} node and {' or '.join(map(str, EDGE_FEATURE_WIDTHS))} edge features"
             )
         self.model = model.eval()
 
@@ -114,7 +114,8 @@ class InteractionGNNClassifier(_CheckpointEdgeClassifier):
 
     def _logits(self, event: Event, edge_index: torch.Tensor) -> torch.Tensor:
         x = node_features(event)
-        attr = edge_features(event, edge_index) if self.model.edge_features else None
+        width = self.model.edge_features
+        attr = edge_features(event, edge_index, width=width) if width else None
         return self.model(x, edge_index, attr)
 
 
@@ -138,11 +139,14 @@ class EdgeFilterClassifier(_CheckpointEdgeClassifier):
 
     def _logits(self, event: Event, edge_index: torch.Tensor) -> torch.Tensor:
         x = node_features(event)
+        width = self.model.edge_features
+        # Features of the whole graph at once (triplet features need every edge's neighbours); the
+        # model, whose activations are the large part, runs chunk by chunk.
+        attr = edge_features(event, edge_index, width=width) if width else None
         chunks = []
         for start in range(0, edge_index.shape[1], self.config.chunk_size):
-            part = edge_index[:, start : start + self.config.chunk_size]
-            attr = edge_features(event, part) if self.model.edge_features else None
-            chunks.append(self.model(x, part, attr))
+            part = slice(start, start + self.config.chunk_size)
+            chunks.append(self.model(x, edge_index[:, part], attr[part] if attr is not None else None))
         if not chunks:
             return x.new_zeros(0)
         return torch.cat(chunks)

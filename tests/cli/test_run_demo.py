@@ -77,8 +77,8 @@ def test_run_default_pipeline_on_real_trackml_sample(tmp_path, trackml_dir):
     assert len(record.measurement_id) == 5527
     labels = np.asarray(record.track_id)
     assert labels.max() >= 10  # the sample holds hundreds of particles: tracks must come out
-    # every track id is used by >= min_hits hits
-    assert np.bincount(labels[labels >= 0]).min() >= 3
+    # every track id is used by >= min_hits hits (the default pipeline's walkthrough: 6)
+    assert np.bincount(labels[labels >= 0]).min() >= 6
 
 
 def test_demo_end_to_end_small(tmp_path):
@@ -86,7 +86,8 @@ def test_demo_end_to_end_small(tmp_path):
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["n_events"] == 1 and metrics["n_reconstructable"] > 0
-    # the shipped model finds a good part of the high-pT particles at low pileup (random weights: ~0)
-    assert metrics["efficiency"] > 0.25
+    # the shipped pipeline (98-99 % efficiency, 1-2 % fakes on unseen seeds at mu = 20-200) on one
+    # small event: a regression guard with room for the statistics of ~100 particles
+    assert metrics["efficiency"] > 0.9 and metrics["fake_rate"] < 0.08
     assert (tmp_path / "plots" / "efficiency_vs_pt.png").is_file()
     assert "efficiency" in result.output and "mean per event" in result.output

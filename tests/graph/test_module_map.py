@@ -162,3 +162,40 @@ def test_layer_windows_and_neighbour_dilation(events):
         assert plain_edges <= set(map(tuple, dilated.build(event).T))
     with pytest.raises(ValueError, match="windows"):
         learner.finish(windows="module")
+
+
+def test_nominal_module_ids_of_simulated_hits(events):
+    """Nearly every particle crossing of a layer holds a hit on the module nominal at its position
+    (the simulation adds a second hit where two modules overlap; hit inefficiency can drop the nominal
+    one); unknown layers give -1."""
+    from tracking.simulation import trackml_detector
+
+    det = trackml_detector()
+    for event in events:
+        ids = det.nominal_module_ids(event.volume_id, event.layer_id, event.x, event.y, event.z)
+        pid = np.asarray(event.particle_id)
+        hit = pid != 0
+        agree = ids == np.asarray(event.module_id)
+        assert 0.5 < agree[hit].mean() < 1.0
+        keys = np.stack([pid, np.asarray(event.volume_id), np.asarray(event.layer_id)], 1)[hit]
+        _, group = np.unique(keys, axis=0, return_inverse=True)
+        assert (np.bincount(group.ravel(), weights=agree[hit]) >= 1).mean() > 0.97
+    assert det.nominal_module_ids([99, 8], [2, 2], [50.0, 32.0], [0.0, 0.0], [0.0, 0.0])[0] == -1
+    assert det.nominal_module_ids([], [], [], [], []).shape == (0,)
+
+
+def test_module_ids_auto_switches_to_positions_for_foreign_numbering(events, maps):
+    """A file numbered otherwise (here: the module ids shuffled) gets the graph its positions give;
+    an event in the simulation's numbering keeps its own ids under ``auto``."""
+    event = events[2]
+    rng = np.random.default_rng(0)
+    foreign = event.replace(module_id=rng.permutation(np.asarray(event.module_id)))
+    stage = {m: registry.create("graph_builder", "module_map", {"map": str(maps["module"]), "module_ids": m})
+             for m in ("auto", "file", "geometric")}
+    np.testing.assert_array_equal(np.asarray(stage["auto"](event).edge_index), np.asarray(stage["file"](event).edge_index))
+    np.testing.assert_array_equal(
+        np.asarray(stage["auto"](foreign).edge_index), np.asarray(stage["geometric"](event).edge_index)
+    )
+    assert stage["auto"](foreign).meta["module_ids"] == "geometric"
+    with pytest.raises(ValueError, match="module_ids"):
+        registry.create("graph_builder", "module_map", {"map": str(maps["module"]), "module_ids": "bogus"})

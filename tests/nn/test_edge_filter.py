@@ -13,7 +13,7 @@ def test_logits_are_per_edge_and_chunkable():
     model = EdgeFilter(hidden=16, n_layers=3).eval()
     x = torch.randn(30, 4)
     ei = torch.randint(0, 30, (2, 90))
-    ea = torch.randn(90, 7)
+    ea = torch.randn(90, 10)
     out = model(x, ei, ea)
     assert out.shape == (90,)
     want = model.network(torch.cat([x[ei[0]], x[ei[1]], ea], dim=1)).squeeze(1)
@@ -35,6 +35,6 @@ def test_errors():
     with pytest.raises(ValueError, match="edge_attr"):
         model(torch.zeros(3, 4), torch.zeros(2, 2, dtype=torch.int64))
     with pytest.raises(ValueError, match="x must"):
-        model(torch.zeros(3, 5), torch.zeros(2, 2, dtype=torch.int64), torch.zeros(2, 7))
+        model(torch.zeros(3, 5), torch.zeros(2, 2, dtype=torch.int64), torch.zeros(2, 10))
     with pytest.raises(ValueError, match="n_layers"):
         EdgeFilter(n_layers=0)

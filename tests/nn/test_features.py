@@ -57,8 +57,65 @@ def test_edge_features_definition():
     ev = make_event()
     got = F.edge_features(ev)
     assert got.dtype == torch.float32 and got.shape == (ev.num_edges, F.NUM_EDGE_FEATURES)
-    np.testing.assert_allclose(got.numpy(), oracle_edges(ev), rtol=2e-4, atol=2e-5)
-    assert list(F.EDGE_FEATURE_NAMES) == ["dr", "dphi", "dz", "deta", "phi_slope", "rphi_slope", "z0"]
+    np.testing.assert_allclose(got[:, :7].numpy(), oracle_edges(ev), rtol=2e-4, atol=2e-5)
+    np.testing.assert_allclose(got[:, 7:].numpy(), oracle_triplets(ev), rtol=1e-4, atol=1e-5)
+    assert list(F.EDGE_FEATURE_NAMES) == [
+        "dr", "dphi", "dz", "deta", "phi_slope", "rphi_slope", "z0", "curvature", "triplet_in", "triplet_out"
+    ]
+    # width 7: the doublet features alone, as FEATURES_VERSION 2 checkpoints were trained on
+    torch.testing.assert_close(F.edge_features(ev, width=7), got[:, :7])
+    with pytest.raises(ValueError, match="width"):
+        F.edge_features(ev, width=8)
+
+
+def oracle_triplets(ev: Event) -> np.ndarray:
+    """Brute force over every ordered pair of edges, straight from the documented definitions."""
+    x, y, z = (np.asarray(getattr(ev, k), dtype=np.float64) for k in ("x", "y", "z"))
+    ei = np.asarray(ev.edge_index)
+    kappa, theta = [], []
+    for s, d in ei.T:
+        p1, p2 = np.array([x[s], y[s]]), np.array([x[d], y[d]])
+        cross = p1[0] * p2[1] - p1[1] * p2[0]
+        norm = np.linalg.norm(p1) * np.linalg.norm(p2) * np.linalg.norm(p2 - p1)
+        kappa.append(2 * cross / max(norm, 1e-9) * 1000)
+        theta.append(math.atan2(np.linalg.norm(p2 - p1), z[d] - z[s]))
+    best_in = np.full(ei.shape[1], 1e6)
+    best_out = np.full(ei.shape[1], 1e6)
+    for e in range(ei.shape[1]):
+        for f in range(ei.shape[1]):
+            if ei[1, e] == ei[0, f]:
+                chi2 = min(((kappa[f] - kappa[e]) / 0.05) ** 2 + ((theta[f] - theta[e]) / 0.005) ** 2, 1e6)
+                best_out[e] = min(best_out[e], chi2)
+                best_in[f] = min(best_in[f], chi2)
+    scale = math.log1p(1e6)
+    return np.stack([np.clip(np.array(kappa) / 2, -5, 5), np.log1p(best_in) / scale, np.log1p(best_out) / scale], 1)
+
+
+def test_triplet_features_chunked_equal_whole(monkeypatch):
+    ev = make_event(n=40, e=400, seed=4)  # ~10 triplets per edge
+    whole = F.edge_features(ev)
+    monkeypatch.setattr(F, "TRIPLETS_PER_CHUNK", 7)
+    torch.testing.assert_close(F.edge_features(ev), whole)
+    np.testing.assert_allclose(whole[:, 7:].numpy(), oracle_triplets(ev), rtol=1e-4, atol=1e-5)
+
+
+def test_triplet_features_of_a_helix():
+    """Hits of one pT = 2 GeV track from the origin in 2 T: every segment has kappa_0 = 0.3 (1/m,
+    / 2 = 0.15), consecutive segments agree (chi2 ~ 0), the end segments have no match (1)."""
+    radius = 2.0 / (0.3 * 2.0) * 1000  # mm
+    r = np.array([50.0, 100.0, 200.0, 350.0, 500.0])
+    alpha = 2 * np.arcsin(r / (2 * radius))  # turning angle around the circle's centre
+    cx, cy = 0.0, radius
+    x = cx + radius * np.sin(alpha)
+    y = cy - radius * np.cos(alpha)
+    z = r * 0.7
+    ev = Event(event_id=0, hit_id=np.arange(5), x=x.astype(np.float32), y=y.astype(np.float32),
+               z=z.astype(np.float32), edge_index=np.array([[0, 1, 2, 3], [1, 2, 3, 4]]))
+    feats = F.edge_features(ev)[:, 7:].numpy()
+    np.testing.assert_allclose(np.abs(feats[:, 0]), 0.15, rtol=2e-3)
+    assert (np.sign(feats[:, 0]) == np.sign(feats[0, 0])).all()
+    assert feats[0, 1] == pytest.approx(1.0) and feats[3, 2] == pytest.approx(1.0)
+    assert (feats[1:, 1] < 0.05).all() and (feats[:3, 2] < 0.05).all()
 
 
 def test_phi_wraps_across_pi():
@@ -78,7 +135,8 @@ def test_equal_radius_gives_finite_slopes():
 
 def test_empty_graph_and_tensor_event(device):
     ev = make_event(n=5, e=0).to(device)
-    assert F.edge_features(ev).shape == (0, 7)
+    assert F.edge_features(ev).shape == (0, F.NUM_EDGE_FEATURES)
+    assert F.edge_features(ev, width=7).shape == (0, 7)
     assert F.node_features(ev).device.type == device
     full = make_event()
     torch.testing.assert_close(F.edge_features(full.to(device)).cpu(), F.edge_features(full))

@@ -9,7 +9,7 @@ import torch
 from tracking.nn import InteractionGNN
 
 
-def toy_graph(n: int = 40, e: int = 120, seed: int = 0, node_features: int = 4, edge_features: int = 7):
+def toy_graph(n: int = 40, e: int = 120, seed: int = 0, node_features: int = 4, edge_features: int = 10):
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, node_features, generator=g)
     edge_index = torch.randint(0, n, (2, e), generator=g)
@@ -44,9 +44,9 @@ def test_shapes(kw):
 def test_empty_graph_and_isolated_nodes():
     model = small()
     x, _, _ = toy_graph(n=5)
-    assert model(x, torch.zeros(2, 0, dtype=torch.int64), torch.zeros(0, 7)).shape == (0,)
+    assert model(x, torch.zeros(2, 0, dtype=torch.int64), torch.zeros(0, 10)).shape == (0,)
     # nodes 2..4 have no edges at all
-    assert model(x, torch.tensor([[0], [1]]), torch.zeros(1, 7)).shape == (1,)
+    assert model(x, torch.tensor([[0], [1]]), torch.zeros(1, 10)).shape == (1,)
 
 
 def test_iteration_matches_explicit_loop():

@@ -53,7 +53,18 @@ def checkpoints(tmp_path):
 def expected_scores(model, event: Event) -> torch.Tensor:
     ev = event.to("cpu")
     with torch.no_grad():
-        return torch.sigmoid(model.cpu()(node_features(ev), ev.edge_index, edge_features(ev)))
+        return torch.sigmoid(model.cpu()(node_features(ev), ev.edge_index, edge_features(ev, width=model.edge_features)))
+
+
+@pytest.mark.parametrize("name", list(PLUGINS))
+def test_doublet_only_checkpoint_still_runs(tmp_path, name):
+    """Checkpoints of FEATURES_VERSION 2 (7 doublet features, no triplets) keep working."""
+    torch.manual_seed(1)
+    model = {"interaction_gnn": lambda: InteractionGNN(edge_features=7, hidden=8, n_iterations=2),
+             "edge_filter": lambda: EdgeFilter(edge_features=7, hidden=8, n_layers=2)}[name]()
+    stage = registry.create("edge_classifier", name, {"checkpoint": str(save_model(model, tmp_path / "m.pt")), "prune": False})
+    out = stage(hand_made_event())
+    torch.testing.assert_close(out.edge_scores, expected_scores(stage.model, hand_made_event()), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", list(PLUGINS))

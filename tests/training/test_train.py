@@ -123,3 +123,21 @@ def test_cli_train_and_its_errors(write_config, toy_builder, tmp_path):
     bad.write_text(yaml.safe_dump({"output": "x", "data": {"train": {"simulate": {"n": 1}}}}))
     result = runner.invoke(main, ["train", str(bad)])
     assert result.exit_code != 0 and "key 'graph_builder' is required" in result.output
+
+
+def test_steps_per_event_takes_one_optimiser_step_per_partition(write_config, toy_builder):
+    from tracking.training.trainer import read_checkpoint
+
+    config = load_config(write_config("spe.yaml", output="spe", schedule={"epochs": 3, "kind": "constant", "steps_per_event": 4}))
+    result = train(config, progress=False)
+    history = _history(config.output)
+    assert all(row["partitions_per_event"] > 1 for row in history)
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    # Adam counts its steps: one per partition, so more than one per event
+    state = read_checkpoint(config.output / "checkpoint.pt", map_location="cpu")["extra"]["optimizer"]["state"]
+    steps = int(next(iter(state.values()))["step"])
+    assert steps == round(sum(row["partitions_per_event"] * 4 for row in history))  # 4 training events
+    again = train(load_config(write_config("spe2.yaml", output="spe2", schedule={"epochs": 3, "kind": "constant", "steps_per_event": 4})), progress=False)
+    assert again.param_digest == result.param_digest
+    with pytest.raises(ConfigError, match="steps_per_event"):
+        load_config(write_config("bad.yaml", schedule={"epochs": 1, "steps_per_event": 0}))

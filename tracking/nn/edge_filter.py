@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .features import NUM_EDGE_FEATURES
 from .mlp import activation_class, make_mlp
 
 
@@ -20,7 +21,7 @@ class EdgeFilter(nn.Module):
 
     Args:
         node_features: width of ``x`` (default 4).
-        edge_features: width of ``edge_attr`` (default 7; 0 = node inputs only).
+        edge_features: width of ``edge_attr`` (default 10, :data:`tracking.nn.features.NUM_EDGE_FEATURES`; 7 = doublet features only; 0 = node inputs only).
         hidden: hidden width (default 128).
         n_layers: linear layers (default 4).
         layer_norm: LayerNorm after hidden layers (default True).
@@ -32,7 +33,7 @@ class EdgeFilter(nn.Module):
     def __init__(
         self,
         node_features: int = 4,
-        edge_features: int = 7,
+        edge_features: int = NUM_EDGE_FEATURES,
         hidden: int = 128,
         n_layers: int = 4,
         layer_norm: bool = True,

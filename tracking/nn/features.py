@@ -29,6 +29,26 @@ name            value                                                  note
 
 Slopes divide by ``dr`` clamped away from zero (|dr| >= 1e-3 mm, sign kept), so edges between hits
 at equal radius (endcap disks) give large but finite values.
+
+Triplet features (the default since ``FEATURES_VERSION`` 3; 10 edge features in all). They look one
+edge further along the track, as the triplet cuts of the ACTS / GNN4ITk module map do, and make the
+edges of real tracks separable from combinatorial ones before any message passing:
+
+================  ===================================================================================
+name              value
+================  ===================================================================================
+``curvature``     kappa_0 / 2: signed curvature (1/m) of the circle through the beam line (x = y = 0),
+                  src and dst; pT [GeV] ~ 0.6 / kappa_0 in 2 T. Clamped to +-5
+``triplet_in``    best match with an edge ``k -> src`` of the same graph: min over those edges of
+                  chi2 = ((kappa_0 - kappa_0') / 0.05 m^-1)^2 + ((theta - theta') / 0.005)^2, where theta is
+                  the segment's polar angle; reported as log1p(min(chi2, 1e6)) / log1p(1e6) in [0, 1]
+                  (1 = no matching edge, or none at all)
+``triplet_out``   the same with the edges ``dst -> k``
+================  ===================================================================================
+
+They depend on the graph: the same edge scores differently in a pruned graph, which is why every
+edge classifier computes them on the graph it is given. Checkpoints with 7 edge inputs (doublet
+features only, ``FEATURES_VERSION`` 2) keep working: :func:`edge_features` takes the width.
 """
 
 from __future__ import annotations
@@ -42,9 +62,14 @@ from ..errors import DataError
 from ..event import Event
 
 NODE_FEATURE_NAMES: tuple[str, ...] = ("r", "phi", "z", "eta")
-EDGE_FEATURE_NAMES: tuple[str, ...] = ("dr", "dphi", "dz", "deta", "phi_slope", "rphi_slope", "z0")
+DOUBLET_FEATURE_NAMES: tuple[str, ...] = ("dr", "dphi", "dz", "deta", "phi_slope", "rphi_slope", "z0")
+TRIPLET_FEATURE_NAMES: tuple[str, ...] = ("curvature", "triplet_in", "triplet_out")
+EDGE_FEATURE_NAMES: tuple[str, ...] = DOUBLET_FEATURE_NAMES + TRIPLET_FEATURE_NAMES
 NUM_NODE_FEATURES = len(NODE_FEATURE_NAMES)
 NUM_EDGE_FEATURES = len(EDGE_FEATURE_NAMES)
+NUM_DOUBLET_FEATURES = len(DOUBLET_FEATURE_NAMES)
+# Widths a model may be trained with: none, doublets only (FEATURES_VERSION 2 checkpoints), all.
+EDGE_FEATURE_WIDTHS: tuple[int, ...] = (0, NUM_DOUBLET_FEATURES, NUM_EDGE_FEATURES)
 
 R_SCALE = 1000.0  # mm
 Z_SCALE = 1000.0  # mm
@@ -58,8 +83,13 @@ MIN_ABS_DR = 1e-3  # mm
 PHI_SLOPE_CLAMP = 10.0  # rad/m, after scaling
 RPHI_SLOPE_CLAMP = 10.0
 Z0_CLAMP = 1.0  # after scaling (m)
+CURVATURE_CLAMP = 5.0  # after scaling: kappa_0 / 2 = 5 is pT ~ 0.06 GeV
+TRIPLET_KAPPA_SCALE = 0.05  # 1/m: curvature agreement of two segments of one track (resolution + scattering)
+TRIPLET_THETA_SCALE = 0.005  # rad: polar-angle agreement
+TRIPLET_CHI2_MAX = 1e6
+TRIPLETS_PER_CHUNK = 4_000_000  # bounds the triplet working memory (~100 MB) on large graphs
 # Bump when the features change: cached training graphs are keyed by it.
-FEATURES_VERSION = 2
+FEATURES_VERSION = 3
 
 
 def _tensor(value, device: torch.device | None = None) -> torch.Tensor:
@@ -108,6 +138,72 @@ def compute_edge_features(
     ).float()
 
 
+def _segment_shape(x: torch.Tensor, y: torch.Tensor, z: torch.Tensor, edge_index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(kappa_0 [1/m], theta)`` of each edge: the signed curvature of the circle through the beam line
+    and the edge's two hits, and the polar angle of the segment (float64 for the small differences)."""
+    src, dst = edge_index[0], edge_index[1]
+    x1, y1, x2, y2 = x[src], y[src], x[dst], y[dst]
+    cross = x1 * y2 - y1 * x2
+    # kappa = 2 sin(angle at the origin) / chord = 2 cross / (|p1| |p2| |p2 - p1|)
+    norm = torch.hypot(x1, y1) * torch.hypot(x2, y2) * torch.hypot(x2 - x1, y2 - y1)
+    kappa = 2.0 * cross / norm.clamp_min(1e-9) * 1000.0
+    theta = torch.atan2(torch.hypot(x2 - x1, y2 - y1), z[dst] - z[src])
+    return kappa, theta
+
+
+def compute_triplet_features(
+    x: torch.Tensor, y: torch.Tensor, z: torch.Tensor, edge_index: torch.Tensor, num_nodes: int
+) -> torch.Tensor:
+    """float32 ``[E, 3]``: ``curvature, triplet_in, triplet_out`` of each edge of ``edge_index`` within
+    that graph (see the module docstring), from hit coordinates in mm.
+
+    Every pair of edges ``e = a -> b``, ``f = b -> c`` sharing the middle hit is a triplet; the best
+    chi2 of ``e`` over its ``f`` is its ``triplet_out`` and of ``f`` over its ``e`` its ``triplet_in``.
+    Triplets are enumerated in chunks of edges so memory stays bounded on large graphs.
+    """
+    device = edge_index.device
+    n_edges = edge_index.shape[1]
+    x, y, z = (t.to(device=device, dtype=torch.float64) for t in (x, y, z))
+    if n_edges == 0:
+        return torch.zeros(0, 3, dtype=torch.float32, device=device)
+    kappa, theta = _segment_shape(x, y, z, edge_index)
+    src, dst = edge_index[0], edge_index[1]
+    by_src = torch.argsort(src, stable=True)
+    out_degree = torch.bincount(src, minlength=num_nodes)
+    first_out = torch.cumsum(out_degree, 0) - out_degree
+    n_next = out_degree[dst]  # triplets that start with each edge
+    best_in = torch.full((n_edges,), TRIPLET_CHI2_MAX, dtype=torch.float64, device=device)
+    best_out = best_in.clone()
+    # chunk boundaries over edges so that each chunk holds at most TRIPLETS_PER_CHUNK triplets
+    ends = torch.cumsum(n_next, 0)
+    start = 0
+    while start < n_edges:
+        base = int(ends[start - 1]) if start else 0
+        stop = int(torch.searchsorted(ends, base + TRIPLETS_PER_CHUNK, right=True))
+        stop = min(max(stop, start + 1), n_edges)
+        counts = n_next[start:stop]
+        total = int(counts.sum())
+        if total:
+            first = torch.repeat_interleave(torch.arange(start, stop, device=device), counts)
+            offset = torch.arange(total, device=device) - torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
+            second = by_src[first_out[dst[first]] + offset]
+            dk = (kappa[second] - kappa[first]) / TRIPLET_KAPPA_SCALE
+            dt = (theta[second] - theta[first]) / TRIPLET_THETA_SCALE
+            chi2 = (dk * dk + dt * dt).clamp_max(TRIPLET_CHI2_MAX)
+            best_out.scatter_reduce_(0, first, chi2, "amin")
+            best_in.scatter_reduce_(0, second, chi2, "amin")
+        start = stop
+    scale = math.log1p(TRIPLET_CHI2_MAX)
+    return torch.stack(
+        [
+            (kappa / 2.0).clamp(-CURVATURE_CLAMP, CURVATURE_CLAMP),
+            torch.log1p(best_in) / scale,
+            torch.log1p(best_out) / scale,
+        ],
+        dim=1,
+    ).float()
+
+
 def _hit_coordinates(event: Event, device: torch.device | None) -> tuple[torch.Tensor, ...]:
     return tuple(_tensor(getattr(event, name), device) for name in ("r", "phi", "z", "eta"))
 
@@ -119,14 +215,27 @@ def node_features(event: Event, device: str | torch.device | None = None) -> tor
 
 
 def edge_features(
-    event: Event, edge_index: torch.Tensor | None = None, device: str | torch.device | None = None
+    event: Event,
+    edge_index: torch.Tensor | None = None,
+    device: str | torch.device | None = None,
+    width: int = NUM_EDGE_FEATURES,
 ) -> torch.Tensor:
-    """float32 ``[E, 7]`` edge features of ``edge_index`` (default: ``event.edge_index``) on ``device``
-    (default: the event's device)."""
+    """float32 ``[E, width]`` edge features of ``edge_index`` (default: ``event.edge_index``) on
+    ``device`` (default: the event's device). ``width`` 10 (default): doublet and triplet features,
+    the triplets taken within ``edge_index``; 7: doublet features only (older checkpoints)."""
+    if width not in EDGE_FEATURE_WIDTHS[1:]:
+        raise ValueError(f"edge feature width must be one of {EDGE_FEATURE_WIDTHS[1:]}, got {width}")
     dev = torch.device(device) if device is not None else event.device
     if edge_index is None:
         edge_index = event.edge_index
         if edge_index is None:
             raise DataError("event has no edge_index to compute edge features for", event=event.event_id)
     ei = torch.from_numpy(np.ascontiguousarray(edge_index)) if isinstance(edge_index, np.ndarray) else edge_index
-    return compute_edge_features(*_hit_coordinates(event, dev), ei.to(dev))
+    ei = ei.to(dev)
+    doublets = compute_edge_features(*_hit_coordinates(event, dev), ei)
+    if width == NUM_DOUBLET_FEATURES:
+        return doublets
+    xyz = [torch.as_tensor(np.asarray(getattr(event, k)) if not isinstance(getattr(event, k), torch.Tensor)
+                           else getattr(event, k)) for k in ("x", "y", "z")]
+    triplets = compute_triplet_features(*xyz, ei, event.num_hits)
+    return torch.cat([doublets, triplets], dim=1)

@@ -15,6 +15,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from .aggregation import REDUCTIONS, aggregate
+from .features import NUM_EDGE_FEATURES
 from .mlp import activation_class, make_mlp
 
 
@@ -61,7 +62,7 @@ class InteractionGNN(nn.Module):
 
     Args:
         node_features: width of ``x`` (default 4, :data:`tracking.nn.features.NUM_NODE_FEATURES`).
-        edge_features: width of ``edge_attr`` (default 7; 0 = the model takes no edge inputs).
+        edge_features: width of ``edge_attr`` (default 10, :data:`tracking.nn.features.NUM_EDGE_FEATURES`; 7 = doublet features only; 0 = the model takes no edge inputs).
         hidden: width of every hidden representation (default 64).
         n_iterations: message-passing iterations :math:`T` (default 8).
         mlp_layers: linear layers in each encoder / message network (default 2).
@@ -83,7 +84,7 @@ class InteractionGNN(nn.Module):
     def __init__(
         self,
         node_features: int = 4,
-        edge_features: int = 7,
+        edge_features: int = NUM_EDGE_FEATURES,
         hidden: int = 64,
         n_iterations: int = 8,
         mlp_layers: int = 2,

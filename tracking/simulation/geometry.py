@@ -147,6 +147,35 @@ class Detector:
             np.array([layer.pitch_v for layer in self.layers]),
         )
 
+    def nominal_module_ids(self, volume_id, layer_id, x, y, z) -> np.ndarray:
+        """int64 module id of this detector's nominal module at each hit position (-1 on a layer this
+        detector does not have): the z row (barrel) or ring (endcap) with the nearest centre, and the
+        phi bin ``floor((phi + pi) / (2 pi) * n_phi)``, numbered as the simulation numbers them.
+
+        Used to read files whose module numbering is not trackpipe's (real TrackML events): a module
+        map learned on simulated events applies to their hits through these ids. Hits in the overlap
+        of two modules get one of them, where the simulation records a hit in each.
+        """
+        volume_id, layer_id = np.asarray(volume_id, np.int64), np.asarray(layer_id, np.int64)
+        x, y, z = (np.asarray(a, np.float64) for a in (x, y, z))
+        out = np.full(len(x), -1, np.int64)
+        if len(x) == 0:
+            return out
+        surfaces, rows = self.surface_arrays(), self.module_rows()
+        r = np.hypot(x, y)
+        phi = np.arctan2(y, x)
+        for s in range(len(surfaces["kind"])):
+            hits = np.flatnonzero((volume_id == surfaces["volume_id"][s]) & (layer_id == surfaces["layer_id"][s]))
+            if not len(hits):
+                continue
+            lo, hi = rows["row_start"][s], rows["row_start"][s + 1]
+            coordinate = z[hits] if surfaces["kind"][s] == BARREL else r[hits]
+            row = lo + np.argmin(np.abs(coordinate[:, None] - rows["centre"][None, lo:hi]), axis=1)
+            n_phi = rows["n_phi"][row]
+            iphi = np.floor((phi[hits] + np.pi) / (2 * np.pi) * n_phi).astype(np.int64) % n_phi
+            out[hits] = rows["id0"][row] + iphi + 1
+        return out
+
     @property
     def num_modules(self) -> int:
         rows = self.module_rows()

@@ -25,7 +25,10 @@ Every key, with its default (``configs/README.md`` has worked examples)::
       n_iterations: 8
 
     optimizer: {name: adamw, lr: 1.0e-3, weight_decay: 1.0e-4}
-    schedule:  {epochs: 20, kind: cosine, warmup_epochs: 1, step_size: 10, gamma: 0.5, min_lr_factor: 0.01}
+    schedule:  {epochs: 20, kind: cosine, warmup_epochs: 1, step_size: 10, gamma: 0.5, min_lr_factor: 0.01,
+                steps_per_event: 1}   # > 1: the graph is cut into that many eta-phi partitions (exact
+                                      # k-hop halos) and each gets its own optimiser step: more, cheaper
+                                      # updates per event (what a CPU needs), same loss function
     loss:      {pos_weight: auto} # auto (n_false / n_true of the training graphs), a number, or 1
                # target_pt_min: 0.9 -> only segments of particles above this pT (GeV) are true edges
                # (ACORN's target tracks): the model learns to cut low-pT particles, whose fragments
@@ -107,6 +110,7 @@ class ScheduleConfig:
     step_size: int = 10  # step: multiply by gamma every step_size epochs
     gamma: float = 0.5
     min_lr_factor: float = 0.01  # cosine: floor as a fraction of lr
+    steps_per_event: int = 1  # > 1: one optimiser step per eta-phi partition (halos keep it exact)
 
 
 @dataclass
@@ -287,7 +291,7 @@ def parse_config(raw: Any, *, base_dir: Path | None = None) -> TrainConfig:
         raise ConfigError(f"optimizer: key 'name' must be one of {', '.join(OPTIMIZERS)}, got {opt_name!r}")
 
     sched = _mapping(top.get("schedule"), "schedule")
-    _only(sched, {"epochs", "kind", "warmup_epochs", "step_size", "gamma", "min_lr_factor"}, "schedule")
+    _only(sched, {"epochs", "kind", "warmup_epochs", "step_size", "gamma", "min_lr_factor", "steps_per_event"}, "schedule")
     kind = str(sched.get("kind", "cosine")).lower()
     if kind not in SCHEDULES:
         raise ConfigError(f"schedule: key 'kind' must be one of {', '.join(SCHEDULES)}, got {kind!r}")
@@ -340,6 +344,7 @@ def parse_config(raw: Any, *, base_dir: Path | None = None) -> TrainConfig:
             step_size=_number(sched, "step_size", 10, "schedule", int, 1),
             gamma=_number(sched, "gamma", 0.5, "schedule", float, 0),
             min_lr_factor=_number(sched, "min_lr_factor", 0.01, "schedule", float, 0),
+            steps_per_event=_number(sched, "steps_per_event", 1, "schedule", int, 1),
         ),
         pos_weight=pos_weight,
         target_pt_min=target_pt_min,

@@ -30,7 +30,7 @@ class GraphSample:
     """One event's training graph (CPU tensors).
 
     ``x`` float32 ``[N, 4]`` node features (columns ``r, phi, z, eta`` scaled as in
-    :mod:`tracking.nn.features`), ``edge_index`` int64 ``[2, E]``, ``edge_attr`` float32 ``[E, 7]``,
+    :mod:`tracking.nn.features`), ``edge_index`` int64 ``[2, E]``, ``edge_attr`` float32 ``[E, 10]`` (all edge features; a model taking fewer uses the first columns),
     ``y`` bool ``[E]`` edge truth.
     """
 

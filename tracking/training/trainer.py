@@ -23,7 +23,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..nn import EdgeFilter, InteractionGNN, read_checkpoint, save_model
-from ..nn.features import NUM_EDGE_FEATURES, NUM_NODE_FEATURES
+from ..nn.features import EDGE_FEATURE_WIDTHS, NUM_EDGE_FEATURES, NUM_NODE_FEATURES
 from ..pipeline import resolve_device
 from ..stages import atomic_output
 from .config import TrainConfig
@@ -86,6 +86,11 @@ def import_modules(names: list[str]) -> None:
             raise
 
 
+def model_edge_width(model: nn.Module) -> int:
+    """Edge-feature columns ``model`` (or the model inside a DDP wrapper) takes: 0, 7 or 10."""
+    return int(getattr(getattr(model, "module", model), "edge_features", 0) or 0)
+
+
 def build_model(config: TrainConfig) -> nn.Module:
     """The configured model with freshly initialised weights (seeded by the caller)."""
     hparams = dict(config.model.hparams)
@@ -93,8 +98,11 @@ def build_model(config: TrainConfig) -> nn.Module:
         if fixed in hparams:
             raise ConfigError(f"model: key {fixed!r} is set by tracking.nn.features ({NUM_NODE_FEATURES}); remove it")
     edge_features = hparams.pop("edge_features", NUM_EDGE_FEATURES)
-    if edge_features not in (0, NUM_EDGE_FEATURES):
-        raise ConfigError(f"model: key 'edge_features' must be {NUM_EDGE_FEATURES} or 0 (no edge inputs), got {edge_features!r}")
+    if edge_features not in EDGE_FEATURE_WIDTHS:
+        raise ConfigError(
+            f"model: key 'edge_features' must be one of {', '.join(map(str, EDGE_FEATURE_WIDTHS))} "
+            f"(0 = no edge inputs, 7 = doublet features only, {NUM_EDGE_FEATURES} = all), got {edge_features!r}"
+        )
     cls: type[nn.Module] = InteractionGNN if config.model.name == "interaction_gnn" else EdgeFilter
     if cls is InteractionGNN:
         hparams.setdefault("checkpoint_iterations", config.memory.checkpoint_iterations)
@@ -191,7 +199,7 @@ def graph_loss(
         sync = contextlib.nullcontext() if (no_sync is None or j == len(partitions) - 1) else no_sync()
         with sync:
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                logits = model(sample.x[part.nodes], part.edge_index, sample.edge_attr[part.edges])
+                logits = model(sample.x[part.nodes], part.edge_index, sample.edge_attr[part.edges, : model_edge_width(model)])
             owned_logits = logits[part.owned].to(sample.x.dtype)
             labels = sample.y[part.edges][part.owned].to(sample.x.dtype)
             loss = F.binary_cross_entropy_with_logits(owned_logits, labels, pos_weight=weight, reduction="sum") / total_edges
@@ -340,17 +348,27 @@ def _train(
         forward_model.train()
         loss_sum, n_parts, max_part_edges = 0.0, 0, 0
         bar = tqdm(list(sampler), desc=f"epoch {epoch + 1}/{config.schedule.epochs}", unit="event", disable=not progress, file=sys.stderr)
+        per_event = config.schedule.steps_per_event
         for step, index in enumerate(bar):
-            lr = config.optimizer.lr * lr_factor(config, epoch + step / max(steps, 1))
-            for group in optimizer.param_groups:
-                group["lr"] = lr
             sample = train_set[index].to(device)
-            partitions = plan_partitions(sample, hops, max_edges)
-            optimizer.zero_grad(set_to_none=True)
-            loss, _ = graph_loss(
-                forward_model, sample, pos_weight, partitions, backward=True, bf16=config.memory.bf16, no_sync=no_sync
-            )
-            optimizer.step()
+            if per_event > 1:
+                # one optimiser step per partition: the partition losses sum to the event's loss
+                partitions = plan_partitions(sample, hops, max_edges, n_regions=per_event)
+                updates = [[part] for part in partitions]
+            else:
+                partitions = plan_partitions(sample, hops, max_edges)
+                updates = [partitions]
+            loss = 0.0
+            for k, group_parts in enumerate(updates):
+                lr = config.optimizer.lr * lr_factor(config, epoch + (step + k / len(updates)) / max(steps, 1))
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                optimizer.zero_grad(set_to_none=True)
+                part_loss, _ = graph_loss(
+                    forward_model, sample, pos_weight, group_parts, backward=True, bf16=config.memory.bf16, no_sync=no_sync
+                )
+                optimizer.step()
+                loss += part_loss
             loss_sum += loss
             n_parts += len(partitions)
             max_part_edges = max(max_part_edges, max(p.num_edges for p in partitions))
