@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "trackpipe/graph.hpp"
+#include "trackpipe/triplets.hpp"
 
 namespace py = pybind11;
 using trackpipe::DoubletInput;
@@ -63,6 +64,28 @@ DoubletInput doublet_input(int64_t n_hits, std::uintptr_t r, std::uintptr_t phi,
 
 void bind_graph(py::module_& m) {
   m.attr("NUM_CUT_VARIABLES") = trackpipe::kNumCutVariables;
+
+  m.def(
+      "triplet_best_cpu",
+      [](const carray<int64_t>& src, const carray<int64_t>& dst, const carray<double>& kappa,
+         const carray<double>& theta, int64_t n_nodes, double kappa_scale, double theta_scale, double chi2_max,
+         py::array_t<double, py::array::c_style>& best_in, py::array_t<double, py::array::c_style>& best_out) {
+        trackpipe::TripletInput in;
+        in.n_edges = src.size();
+        in.n_nodes = n_nodes;
+        in.src = ptr(src);
+        in.dst = ptr(dst);
+        in.kappa = ptr(kappa);
+        in.theta = ptr(theta);
+        in.kappa_scale = kappa_scale;
+        in.theta_scale = theta_scale;
+        in.chi2_max = chi2_max;
+        double* out_in = best_in.mutable_data();
+        double* out_out = best_out.mutable_data();
+        py::gil_scoped_release release;
+        trackpipe::triplet_best_cpu(in, out_in, out_out);
+      },
+      "Best triplet chi2 into / out of every edge (serial CPU); see trackpipe/triplets.hpp.");
 
   m.def(
       "build_doublets_cpu",

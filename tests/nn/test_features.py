@@ -91,12 +91,9 @@ def oracle_triplets(ev: Event) -> np.ndarray:
     return np.stack([np.clip(np.array(kappa) / 2, -5, 5), np.log1p(best_in) / scale, np.log1p(best_out) / scale], 1)
 
 
-def test_triplet_features_chunked_equal_whole(monkeypatch):
+def test_triplet_features_denser_graph():
     ev = make_event(n=40, e=400, seed=4)  # ~10 triplets per edge
-    whole = F.edge_features(ev)
-    monkeypatch.setattr(F, "TRIPLETS_PER_CHUNK", 7)
-    torch.testing.assert_close(F.edge_features(ev), whole)
-    np.testing.assert_allclose(whole[:, 7:].numpy(), oracle_triplets(ev), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(F.edge_features(ev)[:, 7:].numpy(), oracle_triplets(ev), rtol=1e-4, atol=1e-5)
 
 
 def test_triplet_features_of_a_helix():

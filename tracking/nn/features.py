@@ -87,7 +87,6 @@ CURVATURE_CLAMP = 5.0  # after scaling: kappa_0 / 2 = 5 is pT ~ 0.06 GeV
 TRIPLET_KAPPA_SCALE = 0.05  # 1/m: curvature agreement of two segments of one track (resolution + scattering)
 TRIPLET_THETA_SCALE = 0.005  # rad: polar-angle agreement
 TRIPLET_CHI2_MAX = 1e6
-TRIPLETS_PER_CHUNK = 4_000_000  # bounds the triplet working memory (~100 MB) on large graphs
 # Bump when the features change: cached training graphs are keyed by it.
 FEATURES_VERSION = 3
 
@@ -158,41 +157,19 @@ def compute_triplet_features(
     that graph (see the module docstring), from hit coordinates in mm.
 
     Every pair of edges ``e = a -> b``, ``f = b -> c`` sharing the middle hit is a triplet; the best
-    chi2 of ``e`` over its ``f`` is its ``triplet_out`` and of ``f`` over its ``e`` its ``triplet_in``.
-    Triplets are enumerated in chunks of edges so memory stays bounded on large graphs.
+    chi2 of ``e`` over its ``f`` is its ``triplet_out`` and of ``f`` over its ``e`` its ``triplet_in``
+    (:func:`tracking.ops.triplet_best`: native on the CPU, torch on CUDA).
     """
+    from ..ops import triplet_best
+
     device = edge_index.device
-    n_edges = edge_index.shape[1]
     x, y, z = (t.to(device=device, dtype=torch.float64) for t in (x, y, z))
-    if n_edges == 0:
+    if edge_index.shape[1] == 0:
         return torch.zeros(0, 3, dtype=torch.float32, device=device)
     kappa, theta = _segment_shape(x, y, z, edge_index)
-    src, dst = edge_index[0], edge_index[1]
-    by_src = torch.argsort(src, stable=True)
-    out_degree = torch.bincount(src, minlength=num_nodes)
-    first_out = torch.cumsum(out_degree, 0) - out_degree
-    n_next = out_degree[dst]  # triplets that start with each edge
-    best_in = torch.full((n_edges,), TRIPLET_CHI2_MAX, dtype=torch.float64, device=device)
-    best_out = best_in.clone()
-    # chunk boundaries over edges so that each chunk holds at most TRIPLETS_PER_CHUNK triplets
-    ends = torch.cumsum(n_next, 0)
-    start = 0
-    while start < n_edges:
-        base = int(ends[start - 1]) if start else 0
-        stop = int(torch.searchsorted(ends, base + TRIPLETS_PER_CHUNK, right=True))
-        stop = min(max(stop, start + 1), n_edges)
-        counts = n_next[start:stop]
-        total = int(counts.sum())
-        if total:
-            first = torch.repeat_interleave(torch.arange(start, stop, device=device), counts)
-            offset = torch.arange(total, device=device) - torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
-            second = by_src[first_out[dst[first]] + offset]
-            dk = (kappa[second] - kappa[first]) / TRIPLET_KAPPA_SCALE
-            dt = (theta[second] - theta[first]) / TRIPLET_THETA_SCALE
-            chi2 = (dk * dk + dt * dt).clamp_max(TRIPLET_CHI2_MAX)
-            best_out.scatter_reduce_(0, first, chi2, "amin")
-            best_in.scatter_reduce_(0, second, chi2, "amin")
-        start = stop
+    best_in, best_out = triplet_best(
+        edge_index, num_nodes, kappa, theta, TRIPLET_KAPPA_SCALE, TRIPLET_THETA_SCALE, TRIPLET_CHI2_MAX
+    )
     scale = math.log1p(TRIPLET_CHI2_MAX)
     return torch.stack(
         [

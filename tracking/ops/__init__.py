@@ -10,5 +10,6 @@ from .components import *  # noqa: F403
 from .components import __all__ as _components_all
 from .graph import *  # noqa: F403
 from .graph import __all__ as _graph_all
+from .triplets import triplet_best
 
-__all__ = [*_graph_all, *_components_all]
+__all__ = [*_graph_all, *_components_all, "triplet_best"]
