@@ -1,5 +1,6 @@
 """Graph building: our doublet builder vs a vectorised pandas join of the same map (the ACORN way),
-and our fixed-radius neighbours vs ``scipy.spatial.cKDTree.query_pairs``, side by side in one run.
+our fixed-radius neighbours vs ``scipy.spatial.cKDTree.query_pairs``, and the native triplet kernel of
+the edge features vs its vectorised torch form, side by side in one run.
 
     python -m benchmarks.bench_graph [--quick] [--threads 2]
     python -m benchmarks.bench_graph --physics [--mu 200 --train 20 --test 5]   # edge efficiency / purity
@@ -24,7 +25,7 @@ from .common import Row, best_time, format_table
 from tracking import accel
 from tracking._native import core
 from tracking.graph import MapLearner, ModuleMap
-from tracking.ops import CUT_VARIABLES, build_doublets, doublet_cut_variables, radius_graph
+from tracking.ops import CUT_VARIABLES, build_doublets, doublet_cut_variables, radius_graph, triplet_best
 from tracking.simulation import simulate_events
 from tracking.truth import edge_truth, truth_segments
 
@@ -127,8 +128,31 @@ def neighbour_rows(quick: bool) -> list[Row]:
     return rows
 
 
+def triplet_rows(quick: bool) -> list[Row]:
+    """``tracking.ops.triplet_best`` (the best-match search behind the triplet edge features) on a
+    module-map graph: the native CPU kernel vs the vectorised torch path (chunked triplet enumeration,
+    ``scatter_reduce``), which is what runs on CUDA. Outputs are checked equal."""
+    from tracking import registry
+    from tracking.nn.features import TRIPLET_CHI2_MAX, TRIPLET_KAPPA_SCALE, TRIPLET_THETA_SCALE, _segment_shape
+
+    mu = 50 if quick else 200
+    event = registry.create("graph_builder", "module_map", {})(next(iter(simulate_events(1, mu=mu, seed=12)))).to("cpu")
+    ei = event.edge_index
+    xyz = [torch.as_tensor(getattr(event, k), dtype=torch.float64) for k in ("x", "y", "z")]
+    kappa, theta = _segment_shape(*xyz, ei)
+    args = (ei, event.num_hits, kappa, theta, TRIPLET_KAPPA_SCALE, TRIPLET_THETA_SCALE, TRIPLET_CHI2_MAX)
+    native = triplet_best(*args, backend="native")
+    vectorised = triplet_best(*args, backend="torch")
+    assert all(torch.equal(a, b) for a, b in zip(native, vectorised)), "triplet kernel differs from torch"
+    n_triplets = int(torch.bincount(ei[0], minlength=event.num_hits)[ei[1]].sum())
+    size = f"mu={mu} module-map graph: {ei.shape[1]} edges, {n_triplets} triplets"
+    return [Row("triplet best-match (1 thread)", size, best_time(lambda: triplet_best(*args, backend="native")),
+                "torch vectorised (scatter_reduce)", best_time(lambda: triplet_best(*args, backend="torch"), repeat=2),
+                extra={"triplets": n_triplets})]
+
+
 def run(quick: bool = False) -> list[Row]:
-    return doublet_rows(quick) + neighbour_rows(quick)
+    return doublet_rows(quick) + neighbour_rows(quick) + triplet_rows(quick)
 
 
 # -- physics: edge efficiency and purity of the learned maps -----------------------------------------
