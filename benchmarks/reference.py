@@ -9,12 +9,14 @@ What ACORN (and Exa.TrkX before it) does in Python, written the way ACORN writes
   the same edge set as :func:`tracking.ops.build_doublets` (the benchmark checks it).
 - **radius search** (metric learning): ``scipy.spatial.cKDTree.query_pairs`` (CPU) or a blocked
   ``torch.cdist`` (brute force, runs on a GPU too), both directions.
-- **edge classification**: the same :class:`tracking.nn.InteractionGNN` and the same features, in
-  torch (ACORN's GNN is torch as well), then the edges under the cut are dropped.
+- **edge classification**: the same :class:`tracking.nn.InteractionGNN` / :class:`tracking.nn.EdgeFilter`
+  and the same features, in torch (ACORN's models are torch as well; the triplet features through
+  their vectorised torch form, not our native kernel), then the edges under the cut are dropped.
 - **track building** (ACORN's ``CCandWalk`` first step): keep edges above the score cut, build a
   ``scipy.sparse`` matrix from the edge list (the CSR build is part of the cost),
   ``scipy.sparse.csgraph.connected_components``, drop components below ``min_hits``, relabel; with
-  ``junction_removal`` (the ACTS cleaning step) first a vectorised numpy version of it.
+  ``junction_removal`` (the ACTS cleaning step) first a vectorised numpy version of it; the walk-through
+  as ACORN's ``CCandWalk``: scipy components, then Python walks along the best edges.
 
 Reference stages take and return :class:`tracking.event.Event` with numpy arrays (torch only inside
 the GNN), so one stage's output feeds the next like in trackpipe's pipeline.
@@ -79,7 +81,7 @@ def pandas_module_map_edges(module_map: ModuleMap, event: Event, max_pairs: int 
         hit_a, hit_b = joined["hit_a"].to_numpy(), joined["hit_b"].to_numpy()
         values = doublet_cut_variables(r, phi, z, eta, hit_a, hit_b)
         entry = joined["entry"].to_numpy()
-        keep = np.ones(len(joined), dtype=bool)
+        keep = hit_a != hit_b  # a hit paired with itself (same-module entries) is no edge, as in the kernel
         for k in range(values.shape[1]):
             keep &= (values[:, k] >= lo_all[entry, k]) & (values[:, k] <= hi_all[entry, k])
         found.append(np.stack([hit_a[keep], hit_b[keep]]))
@@ -190,7 +192,7 @@ class _RadiusGraph:
         return event.replace(edge_index=edges, edge_scores=None, edge_features=None, edge_truth=None)
 
 
-class _GNNScores:
+class _ModelScores:
     def __init__(self, model: torch.nn.Module, score_cut: float, prune: bool) -> None:
         self.model = model
         self.score_cut = score_cut
@@ -204,7 +206,7 @@ class _GNNScores:
         with torch.inference_mode():
             x = node_features(tensors)
             width = getattr(self.model, "edge_features", 0)
-            attr = edge_features(tensors, edge_index, width=width) if width else None
+            attr = edge_features(tensors, edge_index, width=width, triplet_backend="torch") if width else None
             scores = torch.sigmoid(self.model(x, edge_index, attr).float()).numpy()
         edges = np.asarray(event.edge_index)
         if self.prune:
@@ -227,6 +229,24 @@ class _ScipyComponents:
         return event.replace(track_labels=labels)
 
 
+class _PythonWalk:
+    def __init__(self, score_cut: float, walk_cut: float | None, min_hits: int) -> None:
+        self.score_cut = score_cut
+        self.walk_cut = score_cut if walk_cut is None else walk_cut
+        self.min_hits = min_hits
+
+    def __call__(self, event: Event) -> Event:
+        from .bench_components import python_walkthrough
+
+        labels = python_walkthrough(np.asarray(event.edge_index), np.asarray(event.edge_scores), event.num_hits,
+                                    self.score_cut, self.walk_cut, np.asarray(event.r))
+        # tracks below min_hits -> -1, the rest renumbered in order (they are numbered by smallest hit)
+        counts = np.bincount(labels, minlength=1)
+        keep = counts >= self.min_hits
+        new_id = np.where(keep, np.cumsum(keep) - 1, -1)
+        return event.replace(track_labels=new_id[labels])
+
+
 def reference_stage(stage: Any) -> ReferenceStage:
     """The ACORN-equivalent of one trackpipe pipeline stage (same map, model and cuts).
 
@@ -240,10 +260,12 @@ def reference_stage(stage: Any) -> ReferenceStage:
         return ReferenceStage(label, _MapGraph(stage.map))
     if kind == "graph_builder" and name == "metric_learning":
         return ReferenceStage(label, _RadiusGraph(stage.embedding, cfg.radius))
-    if kind == "edge_classifier" and name == "interaction_gnn":
-        return ReferenceStage(label, _GNNScores(stage.model, cfg.score_cut, cfg.prune))
+    if kind == "edge_classifier" and name in ("interaction_gnn", "edge_filter"):
+        return ReferenceStage(label, _ModelScores(stage.model, cfg.score_cut, cfg.prune))
     if kind == "track_builder" and name == "connected_components":
         return ReferenceStage(label, _ScipyComponents(cfg.score_cut, cfg.min_hits, cfg.junction_removal))
+    if kind == "track_builder" and name == "walkthrough":
+        return ReferenceStage(label, _PythonWalk(cfg.score_cut, cfg.walk_cut, cfg.min_hits))
     raise NotImplementedError(f"no ACORN-equivalent reference for {label}")
 
 

@@ -95,3 +95,25 @@ def test_junction_removal_reference_matches_ours():
     scores = rng.choice(np.array([0.2, 0.6, 0.7, 0.9], dtype=np.float32), size=1200)  # many ties
     assert np.array_equal(numpy_junction_removal(edges, scores, 0.5), junction_removal(edges, scores, 0.5, n))
     assert not numpy_junction_removal(edges[:, :0], scores[:0], 0.5).any()
+
+
+def test_default_pipeline_has_a_reference_for_every_stage_with_equal_tracks():
+    """The benchmark runs the shipped pipeline beside its reference: every stage must have one, and
+    on a small event both must give the same edges, scores and tracks."""
+    from tracking.benchmarks.reference import reference_stage, run_reference
+    from tracking.pipeline import Pipeline
+
+    pipeline = Pipeline.from_yaml("builtin:default_pipeline.yaml", device="cpu")
+    references = [reference_stage(stage) for stage in pipeline.stages]
+    event = simulate_event(mu=5, seed=77)
+    ours = pipeline(event)
+    theirs = run_reference(references, event)
+    n = event.num_hits
+    # same edges (the pandas joins list them in another order) with the same scores
+    key_ours, key_theirs = (np.asarray(e[0]) * n + np.asarray(e[1]) for e in (ours.edge_index, theirs.edge_index))
+    order_ours, order_theirs = np.argsort(key_ours), np.argsort(key_theirs)
+    np.testing.assert_array_equal(key_theirs[order_theirs], key_ours[order_ours])
+    np.testing.assert_allclose(np.asarray(theirs.edge_scores)[order_theirs], ours.edge_scores.numpy()[order_ours],
+                               rtol=1e-4, atol=1e-5)
+    assert _same_partition(np.asarray(theirs.track_labels), ours.track_labels.numpy())
+    assert ours.track_labels.max() >= 5  # tracks came out, so the comparison means something

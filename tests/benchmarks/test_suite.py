@@ -174,11 +174,16 @@ def test_cli_bench(fake_package, tmp_path):
     out = tmp_path / "res.json"
     result = runner.invoke(main, ["bench", "--quick", "--package", fake_package, "--only", "alpha,stages",
                                   "--only", "broken", "--json", str(out)])
-    assert result.exit_code == 0, result.output
+    # a crashed module does not stop the others, but the run fails (CI must notice)
+    assert result.exit_code == 1, result.output
     assert "alpha kernel" in result.output and "kernel exploded" in result.output
+    assert "benchmark module(s) failed: broken" in result.output
     data = json.loads(out.read_text())
     assert [m["name"] for m in data["modules"]] == ["alpha", "stages", "broken"]
     assert out.with_suffix(".png").is_file()  # the plot goes next to the JSON by default
+
+    ok = runner.invoke(main, ["bench", "--quick", "--package", fake_package, "--only", "alpha", "--no-plot"])
+    assert ok.exit_code == 0, ok.output
 
     listed = runner.invoke(main, ["bench", "--list", "--package", fake_package])
     assert listed.exit_code == 0 and "stages" in listed.output

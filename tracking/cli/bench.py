@@ -23,7 +23,8 @@ def bench(quick: bool, json_path: Path | None, only: tuple[str, ...], plot_path:
     """Run the benchmark suite: ours vs baselines on the same inputs, one table, JSON (+ plot).
 
     Every figure is measured in this run beside its baseline (ratio = baseline / ours, > 1 means
-    trackpipe is faster). Timings are informative, never pass/fail.
+    trackpipe is faster). Timings are informative, never pass/fail; a module that crashes is reported,
+    the others still run, and the exit status is then 1.
     """
     from ..benchmarks import suite
     if list_only:
@@ -48,3 +49,6 @@ def bench(quick: bool, json_path: Path | None, only: tuple[str, ...], plot_path:
         written = plot.plot_stage_latency(result, plot_path)
         click.echo(f"plot: {written}" if written else "plot: no per-stage latency in these results, none written")
     click.echo(f"total {time.perf_counter() - start:.1f} s")
+    failed = [m["name"] for m in result["modules"] if m["status"] == "failed"]
+    if failed:
+        raise click.ClickException(f"benchmark module(s) failed: {', '.join(failed)} (reasons in the table above)")

@@ -151,14 +151,14 @@ def _segment_shape(x: torch.Tensor, y: torch.Tensor, z: torch.Tensor, edge_index
 
 
 def compute_triplet_features(
-    x: torch.Tensor, y: torch.Tensor, z: torch.Tensor, edge_index: torch.Tensor, num_nodes: int
+    x: torch.Tensor, y: torch.Tensor, z: torch.Tensor, edge_index: torch.Tensor, num_nodes: int, backend: str = "auto"
 ) -> torch.Tensor:
     """float32 ``[E, 3]``: ``curvature, triplet_in, triplet_out`` of each edge of ``edge_index`` within
     that graph (see the module docstring), from hit coordinates in mm.
 
     Every pair of edges ``e = a -> b``, ``f = b -> c`` sharing the middle hit is a triplet; the best
     chi2 of ``e`` over its ``f`` is its ``triplet_out`` and of ``f`` over its ``e`` its ``triplet_in``
-    (:func:`tracking.ops.triplet_best`: native on the CPU, torch on CUDA).
+    (:func:`tracking.ops.triplet_best`: native on the CPU, torch on CUDA; ``backend`` picks one).
     """
     from ..ops import triplet_best
 
@@ -168,7 +168,8 @@ def compute_triplet_features(
         return torch.zeros(0, 3, dtype=torch.float32, device=device)
     kappa, theta = _segment_shape(x, y, z, edge_index)
     best_in, best_out = triplet_best(
-        edge_index, num_nodes, kappa, theta, TRIPLET_KAPPA_SCALE, TRIPLET_THETA_SCALE, TRIPLET_CHI2_MAX
+        edge_index, num_nodes, kappa, theta, TRIPLET_KAPPA_SCALE, TRIPLET_THETA_SCALE, TRIPLET_CHI2_MAX,
+        backend=backend,
     )
     scale = math.log1p(TRIPLET_CHI2_MAX)
     return torch.stack(
@@ -196,10 +197,12 @@ def edge_features(
     edge_index: torch.Tensor | None = None,
     device: str | torch.device | None = None,
     width: int = NUM_EDGE_FEATURES,
+    triplet_backend: str = "auto",
 ) -> torch.Tensor:
     """float32 ``[E, width]`` edge features of ``edge_index`` (default: ``event.edge_index``) on
     ``device`` (default: the event's device). ``width`` 10 (default): doublet and triplet features,
-    the triplets taken within ``edge_index``; 7: doublet features only (older checkpoints)."""
+    the triplets taken within ``edge_index``; 7: doublet features only (older checkpoints).
+    ``triplet_backend``: see :func:`tracking.ops.triplet_best` (the benchmarks' reference uses torch)."""
     if width not in EDGE_FEATURE_WIDTHS[1:]:
         raise ValueError(f"edge feature width must be one of {EDGE_FEATURE_WIDTHS[1:]}, got {width}")
     dev = torch.device(device) if device is not None else event.device
@@ -214,5 +217,5 @@ def edge_features(
         return doublets
     xyz = [torch.as_tensor(np.asarray(getattr(event, k)) if not isinstance(getattr(event, k), torch.Tensor)
                            else getattr(event, k)) for k in ("x", "y", "z")]
-    triplets = compute_triplet_features(*xyz, ei, event.num_hits)
+    triplets = compute_triplet_features(*xyz, ei, event.num_hits, backend=triplet_backend)
     return torch.cat([doublets, triplets], dim=1)
