@@ -4,7 +4,7 @@
 #   bash configs/evaluate_default.sh [OUTDIR]
 set -euo pipefail
 out=${1:-runs/evaluate_default}
-for spec in "20 10" "50 5" "200 3"; do
+for spec in "20 10" "50 10" "200 10"; do
   set -- $spec
   mu=$1 n=$2
   dir="$out/mu$mu"
