@@ -91,3 +91,41 @@ def test_demo_end_to_end_small(tmp_path):
     assert metrics["efficiency"] > 0.9 and metrics["fake_rate"] < 0.08
     assert (tmp_path / "plots" / "efficiency_vs_pt.png").is_file()
     assert "efficiency" in result.output and "mean per event" in result.output
+
+
+@pytest.mark.parametrize("fmt", ["acts", "csv"])
+@pytest.mark.parametrize(("shard", "max_events", "positions"), [((0, 2), None, [0, 2, 4]), ((1, 2), None, [1, 3]),
+                                                                 ((1, 3), 4, [1]), ((4, 5), 3, [])])
+def test_a_shard_reads_only_its_own_events(tmp_path, monkeypatch, fmt, shard, max_events, positions):
+    """Rank r of w processes input positions r, r + w, ... (within --max-events) and reads nothing else."""
+    from tracking.io.trackml_write import write_trackml_csv
+    from tracking.pipeline import Pipeline
+    from tracking.run import run
+
+    events = list(simulate_events(5, mu=2, seed=8, first_event=20))
+    data = tmp_path / "events"
+    (write_acts if fmt == "acts" else write_trackml_csv)(iter(events), data)
+    read: list[int] = []
+    original = registry.create
+
+    def counting_create(kind, name, config=None):
+        stage = original(kind, name, config)
+        if kind != "reader":
+            return stage
+
+        def reading(source):
+            for event in stage(source):
+                read.append(event.event_id)
+                yield event
+
+        reading.count = stage.count
+        if hasattr(stage, "event_numbers"):
+            reading.event_numbers = stage.event_numbers
+        return reading
+
+    monkeypatch.setattr(registry, "create", counting_create)
+    pipeline = Pipeline.from_config({"device": "cpu", "stages": [{"track_builder": "truth", "min_hits": 1}]})
+    report = run(data, tmp_path / "part.root", pipeline, shard=shard, max_events=max_events, progress=False)
+    assert report.input_indices == positions
+    assert read == [20 + p for p in positions]  # no other event was read
+    assert [r.event_nr for r in TracksFile(tmp_path / "part.root")] == [20 + p for p in positions]

@@ -396,6 +396,12 @@ class ActsRootReader(Reader):
         measurements, particles = self._paths(source)
         return len(self._selected(self._index(measurements, particles), measurements))
 
+    def event_numbers(self, source: str | os.PathLike) -> list[int]:
+        """Event numbers ``__call__`` yields, in its order (reads only the event number branches)."""
+        measurements, particles = self._paths(source)
+        index = self._index(measurements, particles)
+        return [int(i) for i in index.event_ids[self._selected(index, measurements)]]
+
     def __call__(self, source: str | os.PathLike) -> Iterator[Event]:
         """Yield the events of ``source`` (a directory with the ACTS files, or measurements.root)."""
         measurements, particles = self._paths(source)

@@ -229,6 +229,10 @@ class TrackmlCsvReader(Reader):
         """Number of events in ``source`` (from the file names only)."""
         return len(self._prefixes(source))
 
+    def event_numbers(self, source: str | os.PathLike) -> list[int]:
+        """Event numbers ``__call__`` yields, in its order (from the file names only)."""
+        return [event_id for event_id, _ in self._prefixes(source)]
+
     def __call__(self, source: str | os.PathLike) -> Iterator[Event]:
         """Yield the events of ``source``, sorted by event number."""
         prefixes = self._prefixes(source)
