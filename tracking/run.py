@@ -59,12 +59,15 @@ def run(
     max_events: int | None = None,
     shard: tuple[int, int] = (0, 1),
     progress: bool = True,
+    stop_flag: str | os.PathLike | None = None,
 ) -> RunReport:
     """Read events from ``input_path``, run ``pipeline`` on each, write tracks to ``output_path``.
 
     ``on_error="skip"`` reports a failing event and goes on; ``"stop"`` stops at it. Either way the
     events finished before it are written (atomically) and the failure is in the report.
     ``shard=(rank, world)`` keeps events ``rank, rank + world, ...`` of the input order.
+    ``stop_flag``: a file the shards of one job share; a shard that stops on an error creates it, and
+    every shard stops before its next event once it exists (the events already done are kept).
     """
     from tqdm.auto import tqdm
 
@@ -97,6 +100,9 @@ def run(
             while positions is not None or max_events is None or read < max_events:
                 if positions is not None and read == len(positions):
                     return
+                if stop_flag is not None and os.path.exists(stop_flag):
+                    report.stopped_early = True  # another shard stopped on an error
+                    return
                 t0 = time.perf_counter()
                 try:
                     event = next(events)
@@ -115,6 +121,8 @@ def run(
                     bar.write(f"event {event.event_id}: {type(err).__name__}: {err}", file=sys.stderr)
                     if on_error == "stop":
                         report.stopped_early = True
+                        if stop_flag is not None:
+                            Path(stop_flag).touch()
                         return
                     continue
                 report.events_written += 1
@@ -173,8 +181,9 @@ def run_sharded(
     Rank ``r`` of ``w`` processes input events ``r, r + w, ...`` into a temporary part file beside
     the output; after a barrier, rank 0 merges the parts into ``output_path`` in input order
     (atomically: the output appears complete or not at all) and removes them. Every rank returns
-    the job's combined report. With one process this is :func:`run`. ``on_error="stop"`` stops
-    only the rank that met the failing event; the events the others finished are kept.
+    the job's combined report. With one process this is :func:`run`. ``on_error="stop"`` stops the
+    whole job: the rank that met the failing event raises a flag file beside the output and the others
+    stop before their next event; every event finished by then is kept.
     """
     import torch.distributed as dist
 
@@ -191,10 +200,15 @@ def run_sharded(
         init_process_group(ctx, torch.device("cpu"))
     output_path = Path(output_path)
     part = _part_path(output_path, ctx.rank, ctx.world)
+    # one name for the whole job, chosen by rank 0 (its pid keeps concurrent jobs apart)
+    flag = output_path.parent / f".{output_path.stem}.stop.{os.getpid()}"
+    if ctx.is_main:
+        flag.unlink(missing_ok=True)  # a stale one from a crashed job of the same pid
+    flag = Path(all_gather_object(str(flag), ctx)[0])
     start = time.perf_counter()
     try:
         report = run(input_path, part, pipeline, on_error=on_error, max_events=max_events,
-                     shard=(ctx.rank, ctx.world), progress=progress and ctx.is_main)
+                     shard=(ctx.rank, ctx.world), progress=progress and ctx.is_main, stop_flag=flag)
         reports = all_gather_object(report, ctx)
         parts = all_gather_object((str(part), report.input_indices), ctx)
         if ctx.is_main:
@@ -206,6 +220,7 @@ def run_sharded(
         barrier(ctx)
     finally:
         part.unlink(missing_ok=True)
+        flag.unlink(missing_ok=True)
         if own_group:
             import gc
 

@@ -129,3 +129,20 @@ def test_a_shard_reads_only_its_own_events(tmp_path, monkeypatch, fmt, shard, ma
     assert report.input_indices == positions
     assert read == [20 + p for p in positions]  # no other event was read
     assert [r.event_nr for r in TracksFile(tmp_path / "part.root")] == [20 + p for p in positions]
+
+
+def test_on_error_stop_in_one_shard_stops_the_others(tmp_path, acts_dir, failing_builder):
+    """Shards of one job share a stop flag: the shard that stops on a bad event raises it and the
+    others stop before their next event (what they finished is kept); without it they go on."""
+    from tracking.pipeline import Pipeline
+    from tracking.run import run
+
+    pipeline = Pipeline.from_yaml(write_pipeline(tmp_path / "p.yaml"), device="cpu")
+    flag = tmp_path / ".stop"
+    failing = run(acts_dir, tmp_path / "a.root", pipeline, shard=(1, 2), stop_flag=flag, progress=False)
+    assert failing.stopped_early and [f[0] for f in failing.failed] == [1] and flag.exists()
+    other = run(acts_dir, tmp_path / "b.root", pipeline, shard=(0, 2), stop_flag=flag, progress=False)
+    assert other.stopped_early and other.events_written == 0 and not other.failed
+    flag.unlink()
+    goes_on = run(acts_dir, tmp_path / "c.root", pipeline, shard=(0, 2), stop_flag=flag, progress=False)
+    assert not goes_on.stopped_early and goes_on.input_indices == [0, 2]
