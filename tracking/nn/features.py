@@ -215,7 +215,6 @@ def edge_features(
     doublets = compute_edge_features(*_hit_coordinates(event, dev), ei)
     if width == NUM_DOUBLET_FEATURES:
         return doublets
-    xyz = [torch.as_tensor(np.asarray(getattr(event, k)) if not isinstance(getattr(event, k), torch.Tensor)
-                           else getattr(event, k)) for k in ("x", "y", "z")]
+    xyz = (_tensor(getattr(event, name), dev) for name in ("x", "y", "z"))
     triplets = compute_triplet_features(*xyz, ei, event.num_hits, backend=triplet_backend)
     return torch.cat([doublets, triplets], dim=1)
