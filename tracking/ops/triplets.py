@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from .._native import core
+from .components import _check_same_place, _count, _edge_index
 
 __all__ = ["triplet_best"]
 
@@ -22,18 +23,15 @@ TRIPLETS_PER_CHUNK = 4_000_000  # torch path: bounds the working memory (~100 MB
 
 
 def _check(edge_index: torch.Tensor, num_nodes: int, kappa: torch.Tensor, theta: torch.Tensor) -> None:
-    if edge_index.ndim != 2 or edge_index.shape[0] != 2 or edge_index.dtype != torch.int64:
-        raise ValueError(f"edge_index must be int64 [2, E], got {edge_index.dtype} {tuple(edge_index.shape)}")
+    """The components' validation of ``edge_index`` / ``num_nodes``, plus one value per edge."""
+    if not isinstance(edge_index, torch.Tensor):
+        raise ValueError(f"edge_index: expected a torch tensor, got {type(edge_index).__name__}")
+    _edge_index(edge_index, _count("num_nodes", num_nodes))
     n_edges = edge_index.shape[1]
     for name, t in (("kappa", kappa), ("theta", theta)):
+        _check_same_place(name, t, "edge_index", edge_index)
         if t.shape != (n_edges,):
-            raise ValueError(f"{name} must have shape [{n_edges}] (one per edge), got {tuple(t.shape)}")
-        if t.device != edge_index.device:
-            raise ValueError(f"{name} is on {t.device} but edge_index on {edge_index.device}")
-    if num_nodes < 0:
-        raise ValueError(f"num_nodes must be >= 0, got {num_nodes}")
-    if n_edges and (int(edge_index.min()) < 0 or int(edge_index.max()) >= num_nodes):
-        raise ValueError(f"edge_index holds node ids outside [0, {num_nodes})")
+            raise ValueError(f"{name}: expected shape [{n_edges}] (one per edge), got {tuple(t.shape)}")
 
 
 def _triplet_best_torch(edge_index, num_nodes, kappa, theta, kappa_scale, theta_scale, chi2_max):
