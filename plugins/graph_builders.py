@@ -23,7 +23,7 @@ from tracking.ops import radius_graph
 from tracking.pipeline import resolve_path
 from tracking.registry import register
 from tracking.stages import Stage
-from tracking.truth import edge_truth, truth_segments
+from tracking.truth import _as_numpy, edge_truth, truth_segments
 
 __all__ = ["LayerPairGraph", "MetricLearningGraph", "ModuleMapGraph"]
 
@@ -84,25 +84,34 @@ class ModuleMapGraph(_MapGraph):
             if self.module_ids not in ("auto", "file", "geometric"):
                 raise ValueError(f"module_ids must be auto, file or geometric, got {self.module_ids!r}")
 
-    def __call__(self, event: Event) -> Event:
-        mode = self.config.module_ids
-        if mode != "file" and event.volume_id is not None and event.layer_id is not None and event.num_hits:
+    def __init__(self, config) -> None:
+        super().__init__(config)
+        self._detector = None  # the simulated detector, built on first use of positional ids
+
+    def _nominal_ids(self, event: Event, step: int = 1) -> np.ndarray:
+        """The simulated detector's module at every ``step``-th hit (sliced before leaving the device)."""
+        if self._detector is None:
             from tracking.simulation import trackml_detector
 
-            coords = [np.asarray(a.cpu() if isinstance(a, torch.Tensor) else a) for a in
-                      (event.volume_id, event.layer_id, event.x, event.y, event.z)]
-            detector = trackml_detector()
-            use = mode == "geometric" or event.module_id is None
-            if not use:  # decide on an evenly spaced sample of hits: cheap on large events
-                step = max(1, event.num_hits // 4096)
-                ids = event.module_id.cpu() if isinstance(event.module_id, torch.Tensor) else event.module_id
-                sample = detector.nominal_module_ids(*(c[::step] for c in coords))
-                use = float(np.mean(sample == np.asarray(ids)[::step])) < NOMINAL_AGREEMENT_MIN
-            if use:
-                nominal = detector.nominal_module_ids(*coords)
-                edges = self.map.build(event.replace(module_id=nominal.astype(np.int32)))
-                return _with_edges(event, _as_torch(edges, event.device), module_ids="geometric")
-        return super().__call__(event)
+            self._detector = trackml_detector()
+        coords = (_as_numpy(getattr(event, k)[::step]) for k in ("volume_id", "layer_id", "x", "y", "z"))
+        return self._detector.nominal_module_ids(*coords)
+
+    def _use_positions(self, event: Event) -> bool:
+        mode = self.config.module_ids
+        if mode == "file" or event.volume_id is None or event.layer_id is None or not event.num_hits:
+            return False
+        if mode == "geometric" or event.module_id is None:
+            return True
+        step = max(1, event.num_hits // 4096)  # decide on an evenly spaced sample: cheap on large events
+        agreement = np.mean(self._nominal_ids(event, step) == _as_numpy(event.module_id[::step]))
+        return float(agreement) < NOMINAL_AGREEMENT_MIN
+
+    def __call__(self, event: Event) -> Event:
+        if not self._use_positions(event):
+            return super().__call__(event)
+        edges = self.map.build(event.replace(module_id=self._nominal_ids(event).astype(np.int32)))
+        return _with_edges(event, _as_torch(edges, event.device), module_ids="geometric")
 
 
 @register("graph_builder", "layer_pairs")
