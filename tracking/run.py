@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 import time
@@ -77,42 +78,36 @@ def run(
     report = RunReport()
     rank, world = shard
     start = time.perf_counter()
-    # Input positions this call processes; None = every event, read in order. A shard of a reader that
-    # can list its event numbers reads only its own events (the others are not even opened).
-    positions: list[int] | None = None
+    # (input position, event) pairs to read. A shard of a reader that can list its event numbers asks
+    # it for its own events only (the others are not even opened); otherwise every event is read and
+    # the other shards' are skipped.
     if world > 1 and hasattr(reader, "event_numbers"):
-        numbers = reader.event_numbers(input_path)
-        if max_events is not None:
-            numbers = numbers[:max_events]
-        positions = list(range(rank, len(numbers), world))
-        reader = registry.create("reader", reader_name, {"events": [numbers[p] for p in positions]})
+        numbers = reader.event_numbers(input_path)[:max_events]
+        positions = range(rank, len(numbers), world)
+        own = registry.create("reader", reader_name, {"events": [numbers[p] for p in positions]})
         total = len(positions)
+        stream = zip(positions, own(input_path))
     else:
         total = reader.count(input_path)
         if total is not None and max_events is not None:
             total = min(total, max_events)
+        stream = itertools.islice(enumerate(reader(input_path)), max_events)
 
     def processed() -> Iterator[Event]:
-        events = iter(reader(input_path))
         bar = tqdm(total=total, unit="event", desc="trackpipe run", disable=not progress, file=sys.stderr)
-        read = 0  # events read so far
         try:
-            while positions is not None or max_events is None or read < max_events:
-                if positions is not None and read == len(positions):
-                    return
+            while True:
                 if stop_flag is not None and os.path.exists(stop_flag):
                     report.stopped_early = True  # another shard stopped on an error
                     return
                 t0 = time.perf_counter()
                 try:
-                    event = next(events)
+                    index, event = next(stream)
                 except StopIteration:
                     return
                 report.seconds_read += time.perf_counter() - t0
-                index = positions[read] if positions is not None else read
-                read += 1
                 bar.update(1)
-                if positions is None and index % world != rank:
+                if index % world != rank:
                     continue
                 try:
                     out = pipeline(event)
