@@ -24,7 +24,7 @@ from scipy.spatial import cKDTree
 from .common import Row, best_time, format_table
 from tracking import accel
 from tracking._native import core
-from tracking.graph import MapLearner, ModuleMap
+from tracking.modulemap import MapLearner, ModuleMap
 from tracking.ops import CUT_VARIABLES, build_doublets, doublet_cut_variables, radius_graph, triplet_best
 from tracking.simulation import simulate_events
 from tracking.truth import edge_truth, truth_segments

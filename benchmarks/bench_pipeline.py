@@ -81,12 +81,12 @@ def _label(stage: Any) -> str:
 def build_pipeline(quick: bool) -> PipelineSetup:
     """The shipped default pipeline, or the equivalent built in code (see the module docstring)."""
     from tracking import registry
-    from tracking.pipeline import DATA_DIR, Pipeline
-    from tracking.run import DEFAULT_PIPELINE
+    from tracking.pipeline import RESOURCES_DIR, Pipeline
+    from tracking.runner import DEFAULT_PIPELINE
 
     from tracking.errors import ConfigError, DataError
 
-    default_yaml = DATA_DIR / DEFAULT_PIPELINE.removeprefix("builtin:")
+    default_yaml = RESOURCES_DIR / DEFAULT_PIPELINE.removeprefix("builtin:")
     fallback_reason = f"{default_yaml.name} is not shipped"
     if default_yaml.is_file():
         try:
@@ -97,14 +97,14 @@ def build_pipeline(quick: bool) -> PipelineSetup:
 
     import torch
 
-    from tracking.graph import ModuleMap, learn_module_map
+    from tracking.modulemap import ModuleMap, learn_module_map
     from tracking.nn import InteractionGNN
     from tracking.nn.checkpoint import save_model
     from tracking.simulation import simulate_event
 
     notes: dict[str, Any] = {"why_built_in_code": fallback_reason}
     tmp = tempfile.TemporaryDirectory(prefix="trackpipe-bench-")
-    shipped_map = DATA_DIR / "module_map_default.npz"
+    shipped_map = RESOURCES_DIR / "module_map_default.npz"
     if shipped_map.is_file():
         map_path = shipped_map
         notes["map"] = f"shipped {shipped_map.name}"
@@ -380,7 +380,6 @@ def _real_event():
 
 def run(quick: bool = False, progress: Callable[[str], None] | None = None) -> list[Row]:
     """Per-stage and end-to-end latency, growth exponents and peak memory, ours vs the reference."""
-    import torch
 
     from tracking import accel
 

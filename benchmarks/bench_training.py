@@ -27,9 +27,9 @@ HIDDEN, ITERATIONS = 32, 4
 
 def _graph_builder_spec() -> dict:
     from tracking import accel
-    from tracking.pipeline import DATA_DIR
+    from tracking.pipeline import RESOURCES_DIR
 
-    if accel.cuda_available() and (DATA_DIR / "module_map_default.npz").is_file():
+    if accel.cuda_available() and (RESOURCES_DIR / "module_map_default.npz").is_file():
         return {"graph_builder": "module_map"}
     return {"graph_builder": "metric_learning", "radius": 0.02, "k_max": 16}
 
@@ -39,7 +39,7 @@ def _build_graph(mu: float, path: Path) -> dict:
 
     from tracking.simulation import simulate_event
     from tracking.training.config import parse_config
-    from tracking.training.data import GraphBuilder
+    from tracking.training.datasets import GraphBuilder
 
     spec = _graph_builder_spec()
     config = parse_config(

@@ -43,7 +43,7 @@ def plot_stage_latency(result: dict[str, Any], path: str | os.PathLike) -> Path 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from tracking.stages import atomic_output
+    from tracking.atomic import atomic_output
 
     devices = sorted({device for device, _ in series})
     fig, axes = plt.subplots(1, len(devices), figsize=(7.5 * len(devices), 5.5), squeeze=False)

@@ -32,7 +32,7 @@ import pandas as pd
 import torch
 
 from tracking.event import Event
-from tracking.graph import ModuleMap, group_keys
+from tracking.modulemap import ModuleMap, group_keys
 from tracking.ops import doublet_cut_variables
 
 #: Joined hit pairs per chunk of map entries: bounds the pandas tables (about 100 bytes per pair).

@@ -214,7 +214,7 @@ def _clean(value: Any) -> Any:
 
 def write_json(result: dict[str, Any], path: str | os.PathLike) -> Path:
     """Write the suite result to ``path`` atomically, as strict JSON."""
-    from tracking.stages import atomic_output
+    from tracking.atomic import atomic_output
 
     target = Path(path)
     with atomic_output(target) as tmp:

@@ -18,12 +18,13 @@ import torch
 
 from tracking.errors import ConfigError
 from tracking.event import Event
-from tracking.graph import ModuleMap
+from tracking.modulemap import ModuleMap
 from tracking.ops import radius_graph
 from tracking.pipeline import resolve_path
 from tracking.registry import register
 from tracking.stages import Stage
-from tracking.truth import _as_numpy, edge_truth, truth_segments
+from tracking.arrays import as_numpy
+from tracking.truth import edge_truth, truth_segments
 
 __all__ = ["LayerPairGraph", "MetricLearningGraph", "ModuleMapGraph"]
 
@@ -94,7 +95,7 @@ class ModuleMapGraph(_MapGraph):
             from tracking.simulation import trackml_detector
 
             self._detector = trackml_detector()
-        coords = (_as_numpy(getattr(event, k)[::step]) for k in ("volume_id", "layer_id", "x", "y", "z"))
+        coords = (as_numpy(getattr(event, k)[::step]) for k in ("volume_id", "layer_id", "x", "y", "z"))
         return self._detector.nominal_module_ids(*coords)
 
     def _use_positions(self, event: Event) -> bool:
@@ -104,7 +105,7 @@ class ModuleMapGraph(_MapGraph):
         if mode == "geometric" or event.module_id is None:
             return True
         step = max(1, event.num_hits // 4096)  # decide on an evenly spaced sample: cheap on large events
-        agreement = np.mean(self._nominal_ids(event, step) == _as_numpy(event.module_id[::step]))
+        agreement = np.mean(self._nominal_ids(event, step) == as_numpy(event.module_id[::step]))
         return float(agreement) < NOMINAL_AGREEMENT_MIN
 
     def __call__(self, event: Event) -> Event:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .arrays import as_numpy, dtype_name, is_array, is_torch
 from .errors import DataError
 
 Array = Any  # np.ndarray or torch.Tensor
@@ -61,22 +62,8 @@ def _to_device(value: Any, device: torch.device | None) -> Any:
     return value
 
 
-def _to_numpy(value: Any) -> Any:
-    if isinstance(value, torch.Tensor):
-        return value.detach().cpu().numpy()
-    return value
-
-
-def _is_array(value: Any) -> bool:
-    return isinstance(value, (np.ndarray, torch.Tensor))
-
-
-def _dtype_name(value: Array) -> str:
-    return str(value.dtype).removeprefix("torch.")
-
-
 def _check_dtype(name: str, value: Array, expected: np.dtype, event_id: int | None) -> None:
-    got = _dtype_name(value)
+    got = dtype_name(value)
     if got != expected.name:
         raise DataError(f"field {name!r} has dtype {got}, expected {expected.name}", event=event_id)
 
@@ -94,7 +81,7 @@ class _ArrayBundle:
     def numpy(self):
         """All arrays as numpy arrays on the host."""
         return dataclasses.replace(
-            self, **{f.name: _to_numpy(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]
+            self, **{f.name: as_numpy(v) if is_torch(v := getattr(self, f.name)) else v for f in fields(self)}  # type: ignore[arg-type]
         )
 
     def replace(self, **changes: Any):
@@ -183,7 +170,7 @@ class Event(_ArrayBundle):
             value = getattr(self, name)
             if value is None:
                 continue
-            if not _is_array(value) or value.ndim != 1:
+            if not is_array(value) or value.ndim != 1:
                 raise DataError(f"field {name!r} must be a 1-d array", event=self.event_id)
             _check_dtype(name, value, expected, self.event_id)
             if len(value) != n:
@@ -194,7 +181,7 @@ class Event(_ArrayBundle):
                     raise DataError(f"field {name!r} is set but edge_index is not", event=self.event_id)
             return
         ei = self.edge_index
-        if not _is_array(ei) or ei.ndim != 2 or ei.shape[0] != 2:
+        if not is_array(ei) or ei.ndim != 2 or ei.shape[0] != 2:
             raise DataError(f"edge_index must have shape [2, E], got {tuple(ei.shape)}", event=self.event_id)
         _check_dtype("edge_index", ei, np.dtype(np.int64), self.event_id)
         e = ei.shape[1]

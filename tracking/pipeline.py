@@ -13,7 +13,7 @@ Built from Python objects (``Pipeline([stage, ...])``) or from YAML (:meth:`Pipe
         min_hits: 3
 
 Relative paths in stage configs are relative to the YAML file; ``builtin:NAME`` names a file shipped
-inside the package (``tracking/data/NAME``).
+inside the package (``tracking/resources/NAME``).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from .event import Event
 
 PIPELINE_KINDS = ("graph_builder", "edge_classifier", "track_builder")
 BUILTIN_PREFIX = "builtin:"
-DATA_DIR = Path(__file__).parent / "data"
+RESOURCES_DIR = Path(__file__).parent / "resources"
 
 Hook = Callable[[str, Event, float], None]
 
@@ -72,7 +72,7 @@ def resolve_path(value: str | os.PathLike, base_dir: Path | None) -> Path:
     """``builtin:NAME`` -> packaged file; a relative path -> relative to ``base_dir`` when given."""
     text = os.fspath(value)
     if text.startswith(BUILTIN_PREFIX):
-        return DATA_DIR / text[len(BUILTIN_PREFIX):]
+        return RESOURCES_DIR / text[len(BUILTIN_PREFIX):]
     path = Path(text).expanduser()
     if not path.is_absolute() and base_dir is not None:
         path = base_dir / path

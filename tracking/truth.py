@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .arrays import as_numpy
 from .event import Event
-
-
-def _as_numpy(a):
-    return a.detach().cpu().numpy() if hasattr(a, "detach") else np.asarray(a)
 
 
 def truth_segments(event: Event) -> np.ndarray:
@@ -21,8 +18,8 @@ def truth_segments(event: Event) -> np.ndarray:
     """
     if event.particle_id is None:
         raise ValueError(f"event {event.event_id} has no truth (particle_id)")
-    pid = _as_numpy(event.particle_id).astype(np.int64, copy=False)
-    x, y, z = (_as_numpy(a).astype(np.float64) for a in (event.x, event.y, event.z))
+    pid = as_numpy(event.particle_id).astype(np.int64, copy=False)
+    x, y, z = (as_numpy(a).astype(np.float64) for a in (event.x, event.y, event.z))
     vx = vy = vz = np.zeros(len(pid))
     if event.particles is not None and len(event.particles):
         p = event.particles.numpy()
@@ -43,7 +40,7 @@ def truth_segments(event: Event) -> np.ndarray:
 
 def edge_truth(edge_index, segments: np.ndarray, num_hits: int) -> np.ndarray:
     """bool [E]: whether each edge joins the two hits of a truth segment (in either direction)."""
-    ei = _as_numpy(edge_index).astype(np.int64, copy=False)
+    ei = as_numpy(edge_index).astype(np.int64, copy=False)
     if ei.shape[1] == 0:
         return np.zeros(0, dtype=bool)
     n = np.int64(max(num_hits, 1))
@@ -59,6 +56,6 @@ def segments_above_pt(event: Event, segments: np.ndarray, pt_min: float) -> np.n
 
     if event.particles is None:
         raise ValueError(f"a pT threshold ({pt_min} GeV) needs the particle table; event {event.event_id} has none")
-    pid = _as_numpy(event.particle_id).astype(np.int64, copy=False)
+    pid = as_numpy(event.particle_id).astype(np.int64, copy=False)
     pt, _ = particle_table_lookup(event, pid[segments[0]])
     return segments[:, pt > pt_min]

@@ -11,7 +11,7 @@ import torch
 from tracking import registry
 from tracking.benchmarks import bench_pipeline as bp
 from tracking.benchmarks.reference import reference_stage
-from tracking.graph import learn_module_map
+from tracking.modulemap import learn_module_map
 from tracking.nn import InteractionGNN
 from tracking.nn.checkpoint import save_model
 from tracking.simulation import simulate_event

@@ -14,7 +14,7 @@ from tracking.benchmarks.reference import (
     scipy_connected_components,
     torch_radius_pairs,
 )
-from tracking.graph import learn_module_map
+from tracking.modulemap import learn_module_map
 from tracking.simulation import simulate_event
 
 

@@ -13,7 +13,7 @@ from tracking import registry
 from tracking.cli import main
 from tracking.io.acts_write import write_acts
 from tracking.io.tracks import TracksFile
-from tracking.run import DEFAULT_PIPELINE
+from tracking.runner import DEFAULT_PIPELINE
 from tracking.pipeline import resolve_path
 from tracking.simulation import simulate_events
 from tracking.stages import Stage
@@ -100,7 +100,7 @@ def test_a_shard_reads_only_its_own_events(tmp_path, monkeypatch, fmt, shard, ma
     """Rank r of w processes input positions r, r + w, ... (within --max-events) and reads nothing else."""
     from tracking.io.trackml_write import write_trackml_csv
     from tracking.pipeline import Pipeline
-    from tracking.run import run
+    from tracking.runner import run
 
     events = list(simulate_events(5, mu=2, seed=8, first_event=20))
     data = tmp_path / "events"
@@ -135,7 +135,7 @@ def test_on_error_stop_in_one_shard_stops_the_others(tmp_path, acts_dir, failing
     """Shards of one job share a stop flag: the shard that stops on a bad event raises it and the
     others stop before their next event (what they finished is kept); without it they go on."""
     from tracking.pipeline import Pipeline
-    from tracking.run import run
+    from tracking.runner import run
 
     pipeline = Pipeline.from_yaml(write_pipeline(tmp_path / "p.yaml"), device="cpu")
     flag = tmp_path / ".stop"

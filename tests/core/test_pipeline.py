@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from tracking import ConfigError, Event, Pipeline, registry, resolve_device
-from tracking.stages import Stage, atomic_output
+from tracking.atomic import atomic_output
+from tracking.stages import Stage
 
 
 def make_event():

@@ -49,7 +49,7 @@ def test_torchrun_restart_resumes_from_the_checkpoint(write_config, tmp_path):
     config = write_config(schedule={"epochs": 2, "kind": "constant"}, debug={"crash_after_epoch": 1})
     proc = _run(
         ["torchrun", "--standalone", "--nproc-per-node", "2", "--max-restarts", "1",
-         "-m", "tracking.train", str(config), "--quiet"],
+         "-m", "tracking.training", str(config), "--quiet"],
         tmp_path,
     )
     assert "crash_after_epoch=1" in proc.stderr  # the first attempt did crash

@@ -40,7 +40,7 @@ def build_map(directory: Path, output: Path, granularity: str, margin: float, pt
     from tqdm import tqdm
 
     from .. import registry
-    from ..graph import MapLearner
+    from ..modulemap import MapLearner
 
     if margin < 0:
         raise click.BadParameter("must be >= 0", param_hint="--margin")

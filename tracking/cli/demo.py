@@ -25,7 +25,7 @@ def demo(outdir: Path, n_events: int, mu: float, seed: int, pipeline_path: str |
     from ..metrics.evaluation import evaluate_files, format_summary, write_json
     from ..metrics.plots import plot_track_metrics
     from ..pipeline import Pipeline
-    from ..run import DEFAULT_PIPELINE, format_timings, run
+    from ..runner import DEFAULT_PIPELINE, format_timings, run
     from ..simulation import simulate_events
 
     start = time.perf_counter()

@@ -20,8 +20,8 @@ def run(input_path, output, pipeline_path, device, on_error, max_events, quiet, 
     """Reconstruct tracks: read INPUT (ACTS ROOT dir/file or TrackML CSV), run the pipeline, write tracks."""
     from ..errors import TrackpipeError
     from ..pipeline import Pipeline, resolve_device
-    from ..run import DEFAULT_PIPELINE, format_timings, run_sharded
-    from ..training.distributed import env_context, launch_local
+    from ..runner import DEFAULT_PIPELINE, format_timings, run_sharded
+    from ..distributed import env_context, launch_local
 
     ctx = env_context()
     if nproc > 1:

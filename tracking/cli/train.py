@@ -36,7 +36,7 @@ def train(config_path, resume, nproc, device, epochs, quiet) -> None:
             load_config(config_path)  # fail fast, once, on a bad config
         except TrackpipeError as err:
             raise click.ClickException(str(err)) from err
-        status = launch_local("tracking.train", args, nproc)
+        status = launch_local("tracking.training", args, nproc)
         if status != 0:
             raise click.ClickException(f"training failed (a rank exited with status {status})")
         return

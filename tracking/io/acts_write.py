@@ -33,6 +33,7 @@ import awkward as ak
 import numpy as np
 import uproot
 
+from ..atomic import atomic_outputs
 from ..errors import DataError
 from ..event import Event
 from .barcode import FIELDS, decode_barcode
@@ -230,9 +231,8 @@ def write_acts(events: Iterable[Event], outdir: str | os.PathLike) -> int:
     """
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
-    temps = {key: out / f".{name}.{os.getpid()}.tmp" for key, name in FILES.items()}
     written = 0
-    try:
+    with atomic_outputs({key: out / name for key, name in FILES.items()}, suffix=".root.tmp") as temps:
         with (
             uproot.recreate(temps["measurements"]) as f_meas,
             uproot.recreate(temps["hits"]) as f_hits,
@@ -253,10 +253,4 @@ def write_acts(events: Iterable[Event], outdir: str | os.PathLike) -> int:
                         t_hits.extend(hits)
                 t_part.extend(_particle_chunk(event))
                 written += 1
-        for key, name in FILES.items():
-            os.replace(temps[key], out / name)
-    finally:
-        for temp in temps.values():
-            if temp.exists():
-                temp.unlink()
     return written

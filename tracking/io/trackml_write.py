@@ -24,7 +24,7 @@ import pandas as pd
 
 from ..errors import DataError
 from ..event import Event
-from ..stages import atomic_output
+from ..atomic import atomic_output
 
 
 def event_prefix(event_id: int) -> str:

@@ -19,13 +19,13 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from ..arrays import as_numpy
 from ..errors import DataError
 from ..event import Event
-from ..stages import atomic_output
+from ..atomic import atomic_output
 
 TRACKS_TREE = "tracks"
 COLUMNS = ("event_nr", "measurement_id", "track_id")
@@ -49,18 +49,14 @@ class TrackRecord:
         return len(self.measurement_id)
 
 
-def _as_numpy(a: Any) -> np.ndarray:
-    return a.detach().cpu().numpy() if hasattr(a, "detach") else np.asarray(a)
-
-
 def track_record(event: Event) -> TrackRecord:
     """The :class:`TrackRecord` of an event with ``track_labels``; DataError naming the event otherwise."""
     if event.track_labels is None:
         raise DataError("event has no track_labels: run a track builder before writing tracks", event=event.event_id)
     if not 0 <= event.event_id < 2**32:
         raise DataError(f"event number {event.event_id} does not fit the uint32 branch event_nr", event=event.event_id)
-    mid = _as_numpy(event.hit_id).astype(np.int64, copy=False)
-    tid = _as_numpy(event.track_labels).astype(np.int64, copy=False)
+    mid = as_numpy(event.hit_id).astype(np.int64, copy=False)
+    tid = as_numpy(event.track_labels).astype(np.int64, copy=False)
     if len(mid) != len(tid):
         raise DataError(f"track_labels has {len(tid)} entries, hit_id has {len(mid)}", event=event.event_id)
     return TrackRecord(event.event_id, mid, tid)

@@ -19,12 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from ..arrays import as_numpy
 from ..event import Event
 from ..truth import edge_truth, segments_above_pt, truth_segments
-
-
-def _as_numpy(a: Any) -> np.ndarray:
-    return a.detach().cpu().numpy() if hasattr(a, "detach") else np.asarray(a)
 
 
 def _ratio(num: float, den: float) -> float:
@@ -69,7 +66,7 @@ def edge_metrics(
         event = event_or_edge_index
         if event.edge_index is None:
             raise ValueError(f"edge_metrics: event {event.event_id} has no edge_index")
-        edge_index = _as_numpy(event.edge_index)
+        edge_index = as_numpy(event.edge_index)
         if edge_scores is None and event.edge_scores is not None:
             edge_scores = event.edge_scores
         n = event.num_hits if num_hits is None else int(num_hits)
@@ -81,7 +78,7 @@ def edge_metrics(
             raise ValueError("edge_metrics: pt_min needs an Event (the particle table gives pT)")
         if segments is None or num_hits is None:
             raise ValueError("edge_metrics: with a bare edge_index pass segments= and num_hits=")
-        edge_index = _as_numpy(event_or_edge_index)
+        edge_index = as_numpy(event_or_edge_index)
         n = int(num_hits)
         target = segments
     edge_index = np.asarray(edge_index, dtype=np.int64).reshape(2, -1)
@@ -89,7 +86,7 @@ def edge_metrics(
     target = np.asarray(target, dtype=np.int64).reshape(2, -1)
 
     if edge_scores is not None:
-        scores = _as_numpy(edge_scores).reshape(-1)
+        scores = as_numpy(edge_scores).reshape(-1)
         if len(scores) != edge_index.shape[1]:
             raise ValueError(f"edge_metrics: edge_scores has {len(scores)} entries, edge_index has {edge_index.shape[1]} edges")
         edge_index = edge_index[:, scores > score_cut]

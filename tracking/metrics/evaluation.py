@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import DataError
 from ..event import Event
 from ..io.tracks import TrackRecord, TracksFile
-from ..stages import atomic_output
+from ..atomic import atomic_output
 from .trackml_score import trackml_score
 from .tracks import TrackMatchConfig, TrackMetrics
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..stages import atomic_output
+from ..atomic import atomic_output
 from .tracks import BinnedEfficiency
 
 

@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..arrays import as_numpy
 from ..event import Event
 from .tracks import truth_and_labels
 
@@ -63,10 +64,6 @@ def _order_weight_matrix(proposal=ORDER_PROPOSAL, min_hits=ORDER_MIN_HITS, max_h
 
 
 ORDER_MATRIX = _order_weight_matrix()
-
-
-def _as_numpy(a: Any) -> np.ndarray:
-    return a.detach().cpu().numpy() if hasattr(a, "detach") else np.asarray(a)
 
 
 def pt_weight(pt: Any, pt_inf: float = 0.5, pt_sup: float = 3.0, w_min: float = 0.2, w_max: float = 1.0) -> np.ndarray:
@@ -115,8 +112,8 @@ def trackml_weights(event: Event, *, phase: int = 1, id_layout: str = "trackml")
         raise ValueError(f"trackml_weights: phase must be 1 or 2, got {phase!r}")
     if event.particle_id is None:
         raise ValueError(f"trackml_weights: event {event.event_id} has no truth (particle_id)")
-    pid = _as_numpy(event.particle_id).astype(np.int64, copy=False)
-    z = _as_numpy(event.z).astype(np.float64)
+    pid = as_numpy(event.particle_id).astype(np.int64, copy=False)
+    z = as_numpy(event.z).astype(np.float64)
     n = len(pid)
     w_pt = np.zeros(n)
     vz = np.full(n, np.nan)
@@ -157,7 +154,7 @@ def trackml_score(
     n = len(pid)
     if weights is None:
         weights = event.meta.get("weight") if event.meta else None
-    w = trackml_weights(event) if weights is None else _as_numpy(weights).astype(np.float64).reshape(-1)
+    w = trackml_weights(event) if weights is None else as_numpy(weights).astype(np.float64).reshape(-1)
     if len(w) != n:
         raise ValueError(f"trackml_score: weights has {len(w)} entries, event {event.event_id} has {n} hits")
     total = w.sum()

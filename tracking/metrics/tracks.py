@@ -36,14 +36,11 @@ from typing import Any
 
 import numpy as np
 
+from ..arrays import as_numpy
 from ..event import Event
 
 DEFAULT_PT_BINS: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0, 50.0, 100.0)
 DEFAULT_ETA_BINS: tuple[float, ...] = tuple(np.round(np.linspace(-4.0, 4.0, 17), 6))
-
-
-def _as_numpy(a: Any) -> np.ndarray:
-    return a.detach().cpu().numpy() if hasattr(a, "detach") else np.asarray(a)
 
 
 def _ratio(num: float, den: float) -> float:
@@ -116,8 +113,8 @@ def truth_and_labels(event: Event, track_labels: Any, caller: str) -> tuple[np.n
     labels = event.track_labels if track_labels is None else track_labels
     if labels is None:
         raise ValueError(f"{caller}: event {event.event_id} has no track_labels")
-    pid = _as_numpy(event.particle_id).astype(np.int64, copy=False)
-    labels = _as_numpy(labels).astype(np.int64, copy=False).reshape(-1)
+    pid = as_numpy(event.particle_id).astype(np.int64, copy=False)
+    labels = as_numpy(labels).astype(np.int64, copy=False).reshape(-1)
     if len(labels) != len(pid):
         raise ValueError(f"{caller}: track_labels has {len(labels)} entries, event {event.event_id} has {len(pid)} hits")
     return pid, labels

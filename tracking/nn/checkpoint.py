@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ..errors import DataError
-from ..stages import atomic_output
+from ..atomic import atomic_output
 from .edge_filter import EdgeFilter
 from .embedding import MetricEmbedding
 from .interaction_gnn import InteractionGNN

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..arrays import as_numpy, cuda_stream, dtype_name
 from .._native import core
 
 __all__ = ["connected_components", "junction_removal", "walkthrough"]
@@ -32,10 +33,6 @@ def _kind(name: str, value: Array) -> str:
     if isinstance(value, np.ndarray):
         return "numpy"
     raise ValueError(f"{name}: expected a numpy array or a torch tensor, got {type(value).__name__}")
-
-
-def _dtype_name(value: Array) -> str:
-    return str(value.dtype).removeprefix("torch.")
 
 
 def _check_same_place(name: str, value: Array, ref_name: str, ref: Array) -> None:
@@ -66,8 +63,8 @@ def _edge_index(edge_index: Array, num_nodes: int) -> Array:
     _kind("edge_index", edge_index)
     if edge_index.ndim != 2 or edge_index.shape[0] != 2:
         raise ValueError(f"edge_index: expected shape [2, E], got {tuple(edge_index.shape)}")
-    if _dtype_name(edge_index) != "int64":
-        raise ValueError(f"edge_index: expected dtype int64, got {_dtype_name(edge_index)}")
+    if dtype_name(edge_index) != "int64":
+        raise ValueError(f"edge_index: expected dtype int64, got {dtype_name(edge_index)}")
     if edge_index.shape[1] > 0:
         # One pass: seen as unsigned, a negative index is huge, so a single max catches both ends.
         if isinstance(edge_index, torch.Tensor):
@@ -87,19 +84,9 @@ def _scores(scores: Array, edge_index: Array) -> Array:
     _check_same_place("scores", scores, "edge_index", edge_index)
     if scores.ndim != 1 or scores.shape[0] != edge_index.shape[1]:
         raise ValueError(f"scores: expected shape [{edge_index.shape[1]}] (one per edge), got {tuple(scores.shape)}")
-    if _dtype_name(scores) != "float32":
-        raise ValueError(f"scores: expected dtype float32, got {_dtype_name(scores)}")
+    if dtype_name(scores) != "float32":
+        raise ValueError(f"scores: expected dtype float32, got {dtype_name(scores)}")
     return _contiguous(scores)
-
-
-def _host(value: Array | None) -> np.ndarray | None:
-    if value is None:
-        return None
-    return value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else value
-
-
-def _cuda_stream(tensor: torch.Tensor) -> int:
-    return int(torch.cuda.current_stream(tensor.device).cuda_stream)
 
 
 def _empty_like_kind(ref: Array, size: int, dtype: str) -> Array:
@@ -147,10 +134,10 @@ def connected_components(
                 num_nodes,
                 min_hits,
                 labels.data_ptr(),
-                _cuda_stream(edge_index),
+                cuda_stream(edge_index.device),
             )
         return labels
-    core.connected_components_cpu(_host(edge_index), _host(scores), cut, num_nodes, min_hits, _host(labels))
+    core.connected_components_cpu(as_numpy(edge_index), None if scores is None else as_numpy(scores), cut, num_nodes, min_hits, as_numpy(labels))
     return labels
 
 
@@ -186,10 +173,10 @@ def junction_removal(edge_index: Array, scores: Array, cut: float, num_nodes: in
                 cut,
                 num_nodes,
                 keep.data_ptr(),
-                _cuda_stream(edge_index),
+                cuda_stream(edge_index.device),
             )
         return keep
-    core.junction_removal_cpu(_host(edge_index), _host(scores), cut, num_nodes, _host(keep))
+    core.junction_removal_cpu(as_numpy(edge_index), None if scores is None else as_numpy(scores), cut, num_nodes, as_numpy(keep))
     return keep
 
 
@@ -236,7 +223,7 @@ def walkthrough(
         _check_same_place("order", order, "edge_index", edge_index)
         if order.ndim != 1 or order.shape[0] != num_nodes:
             raise ValueError(f"order: expected shape [{num_nodes}] (one per node), got {tuple(order.shape)}")
-        order_host = np.ascontiguousarray(_host(order))
+        order_host = np.ascontiguousarray(as_numpy(order))
         if order_host.dtype.kind not in "fiu":
             raise ValueError(f"order: expected a real dtype, got {order_host.dtype}")
         order_host = order_host.astype(np.float32, copy=False)
@@ -245,7 +232,7 @@ def walkthrough(
     labels_host = np.empty(num_nodes, dtype=np.int64)
     if num_nodes > 0:
         core.walkthrough_cpu(
-            _host(edge_index), _host(scores), cut, walk_cut, num_nodes, order_host, min_hits, labels_host
+            as_numpy(edge_index), None if scores is None else as_numpy(scores), cut, walk_cut, num_nodes, order_host, min_hits, labels_host
         )
     if isinstance(edge_index, torch.Tensor):
         return torch.from_numpy(labels_host).to(edge_index.device)

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..arrays import as_numpy, cuda_stream, dtype_name, is_torch
 from .._native import core
 
 __all__ = ["CUT_VARIABLES", "build_doublets", "radius_graph", "doublet_cut_variables"]
@@ -26,26 +27,18 @@ _FLOAT_KINDS = ("float32",)
 _INT_KINDS = ("int32", "int64")
 
 
-def _dtype_name(a: Any) -> str:
-    return str(a.dtype).removeprefix("torch.")
-
-
-def _is_torch(a: Any) -> bool:
-    return isinstance(a, torch.Tensor)
-
-
 def _check_array(name: str, a: Any, *, ndim: int, dtypes: tuple[str, ...]) -> None:
     if not isinstance(a, (np.ndarray, torch.Tensor)):
         raise ValueError(f"{name} must be a numpy array or torch tensor, got {type(a).__name__}")
     if a.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-d, got shape {tuple(a.shape)}")
-    if _dtype_name(a) not in dtypes:
-        raise ValueError(f"{name} must have dtype {' or '.join(dtypes)}, got {_dtype_name(a)}")
+    if dtype_name(a) not in dtypes:
+        raise ValueError(f"{name} must have dtype {' or '.join(dtypes)}, got {dtype_name(a)}")
 
 
 def _same_kind(arrays: dict[str, Any]) -> torch.device | None:
     """None for numpy inputs, else the common torch device; mixed kinds or devices are an error."""
-    kinds = {name: (a.device if _is_torch(a) else None) for name, a in arrays.items()}
+    kinds = {name: (a.device if is_torch(a) else None) for name, a in arrays.items()}
     first_name, first = next(iter(kinds.items()))
     for name, dev in kinds.items():
         if dev != first:
@@ -54,12 +47,8 @@ def _same_kind(arrays: dict[str, Any]) -> torch.device | None:
     return first
 
 
-def _np(a: Any) -> np.ndarray:
-    return a.detach().cpu().numpy() if _is_torch(a) else np.asarray(a)
-
-
 def _all_finite(a: Any) -> bool:
-    return bool(torch.isfinite(a).all()) if _is_torch(a) else bool(np.isfinite(a).all())
+    return bool(torch.isfinite(a).all()) if is_torch(a) else bool(np.isfinite(a).all())
 
 
 # -- doublets ---------------------------------------------------------------------------------------
@@ -72,8 +61,8 @@ def doublet_cut_variables(r, phi, z, eta, src, dst) -> np.ndarray:
     The same float32 operations as the kernels, so a value computed here passes a window exactly when
     the kernel's does (map learning uses it to set the windows).
     """
-    r, phi, z, eta = (_np(a).astype(np.float32, copy=False) for a in (r, phi, z, eta))
-    src, dst = _np(src).astype(np.int64, copy=False), _np(dst).astype(np.int64, copy=False)
+    r, phi, z, eta = (as_numpy(a).astype(np.float32, copy=False) for a in (r, phi, z, eta))
+    src, dst = as_numpy(src).astype(np.int64, copy=False), as_numpy(dst).astype(np.int64, copy=False)
     with np.errstate(divide="ignore", invalid="ignore"):
         dphi = phi[dst] - phi[src]
         dphi = np.where(dphi > np.float32(math.pi), dphi - np.float32(6.28318530717959), dphi)
@@ -127,7 +116,7 @@ def build_doublets(r, phi, z, eta, group, src_group, dst_group, cut_min, cut_max
     if n and float(abs(phi).max()) > math.pi + 1e-5:
         raise ValueError("phi must lie in [-pi, pi] (as arctan2 gives)")
     for name in ("cut_min", "cut_max"):
-        if m and (bool(inputs[name].isnan().any()) if _is_torch(inputs[name]) else bool(np.isnan(inputs[name]).any())):
+        if m and (bool(inputs[name].isnan().any()) if is_torch(inputs[name]) else bool(np.isnan(inputs[name]).any())):
             raise ValueError(f"{name} contains NaN")
     if m and bool((cut_min > cut_max).any()):
         raise ValueError("cut_min must be <= cut_max in every window")
@@ -146,8 +135,8 @@ def build_doublets(r, phi, z, eta, group, src_group, dst_group, cut_min, cut_max
 
     if device is not None and device.type == "cuda":
         return _build_doublets_cuda(r, phi, z, eta, group, src_group, dst_group, cut_min, cut_max, n_groups)
-    r_, phi_, z_, eta_ = (_np(a) for a in (r, phi, z, eta))
-    group_ = _np(group).astype(np.int64, copy=False)
+    r_, phi_, z_, eta_ = (as_numpy(a) for a in (r, phi, z, eta))
+    group_ = as_numpy(group).astype(np.int64, copy=False)
     members = np.flatnonzero(group_ >= 0)
     order = members[np.lexsort((phi_[members], group_[members]))]  # stable: ties by hit index
     offsets = np.zeros(n_groups + 1, dtype=np.int64)
@@ -159,10 +148,10 @@ def build_doublets(r, phi, z, eta, group, src_group, dst_group, cut_min, cut_max
         np.ascontiguousarray(eta_[order]),
         order.astype(np.int64),
         offsets,
-        np.ascontiguousarray(_np(src_group), dtype=np.int32),
-        np.ascontiguousarray(_np(dst_group), dtype=np.int32),
-        np.ascontiguousarray(_np(cut_min), dtype=np.float32),
-        np.ascontiguousarray(_np(cut_max), dtype=np.float32),
+        np.ascontiguousarray(as_numpy(src_group), dtype=np.int32),
+        np.ascontiguousarray(as_numpy(dst_group), dtype=np.int32),
+        np.ascontiguousarray(as_numpy(cut_min), dtype=np.float32),
+        np.ascontiguousarray(as_numpy(cut_max), dtype=np.float32),
     )
     edges = np.stack([src, dst]) if len(src) else np.zeros((2, 0), dtype=np.int64)
     return edges if device is None else torch.from_numpy(edges)
@@ -174,10 +163,6 @@ def _stable_order(*keys: torch.Tensor) -> torch.Tensor:
     for key in reversed(keys):
         order = order[torch.sort(key[order], stable=True).indices]
     return order
-
-
-def _stream(device: torch.device) -> int:
-    return int(torch.cuda.current_stream(device).cuda_stream)
 
 
 def _build_doublets_cuda(r, phi, z, eta, group, src_group, dst_group, cut_min, cut_max, n_groups):
@@ -204,14 +189,14 @@ def _build_doublets_cuda(r, phi, z, eta, group, src_group, dst_group, cut_min, c
             entry_items.data_ptr(), n_items,
         )
         counts = torch.zeros(n_items, dtype=torch.int64, device=device)
-        core.doublets_count_cuda(*common, counts.data_ptr(), _stream(device))
+        core.doublets_count_cuda(*common, counts.data_ptr(), cuda_stream(device))
         item_offsets = torch.zeros(n_items + 1, dtype=torch.int64, device=device)
         torch.cumsum(counts, 0, out=item_offsets[1:])
         n_edges = int(item_offsets[-1])
         edges = torch.empty((2, n_edges), dtype=torch.int64, device=device)
         if n_edges:
             core.doublets_fill_cuda(*common, item_offsets.data_ptr(), edges[0].data_ptr(), edges[1].data_ptr(),
-                                    _stream(device))
+                                    cuda_stream(device))
         return edges
 
 
@@ -242,12 +227,12 @@ def radius_graph(points, r: float, k_max: int | None = None):
     if n and not _all_finite(points):
         raise ValueError("points contains NaN or infinite values")
     radius = float(np.float32(r))
-    if _is_torch(points) and points.device.type == "cuda":
+    if is_torch(points) and points.device.type == "cuda":
         return _radius_graph_cuda(points, radius, k_max)
-    pts = np.ascontiguousarray(_np(points))
+    pts = np.ascontiguousarray(as_numpy(points))
     src, dst, n_capped = core.radius_graph_cpu(pts.reshape(-1), d, radius, k_max or 0)
     edges = np.stack([src, dst]) if len(src) else np.zeros((2, 0), dtype=np.int64)
-    return (torch.from_numpy(edges) if _is_torch(points) else edges), int(n_capped)
+    return (torch.from_numpy(edges) if is_torch(points) else edges), int(n_capped)
 
 
 def _radius_graph_cuda(points: torch.Tensor, radius: float, k_max: int | None):
@@ -279,7 +264,7 @@ def _radius_graph_cuda(points: torch.Tensor, radius: float, k_max: int | None):
         grid = (n, d, n_hash, radius, sorted_points.data_ptr(), order.data_ptr(), cell_coord.data_ptr(),
                 len(cell_keys), cell_keys.data_ptr(), cell_offsets.data_ptr(), extent_list, stride_list)
         counts = torch.zeros(n, dtype=torch.int64, device=device)
-        core.radius_count_cuda(*grid, counts.data_ptr(), _stream(device))
+        core.radius_count_cuda(*grid, counts.data_ptr(), cuda_stream(device))
         offsets = torch.zeros(n + 1, dtype=torch.int64, device=device)
         torch.cumsum(counts, 0, out=offsets[1:])
         n_pairs = int(offsets[-1])
@@ -288,7 +273,7 @@ def _radius_graph_cuda(points: torch.Tensor, radius: float, k_max: int | None):
         dist2 = torch.empty(n_pairs, dtype=torch.float32, device=device)
         if n_pairs:
             core.radius_fill_cuda(*grid, offsets.data_ptr(), src.data_ptr(), dst.data_ptr(), dist2.data_ptr(),
-                                  _stream(device))
+                                  cuda_stream(device))
         n_capped = 0
         if k_max is not None and n_pairs:
             degree = torch.bincount(src, minlength=n)

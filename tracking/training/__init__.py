@@ -11,8 +11,8 @@ ranks, or under ``torchrun``), with exact partitioned steps for graphs over a me
 from __future__ import annotations
 
 from .config import TrainConfig, load_config, parse_config
-from .data import GraphBuilder, GraphDataset, GraphSample
-from .distributed import DistContext, env_context, launch_local
+from .datasets import GraphBuilder, GraphDataset, GraphSample
+from ..distributed import DistContext, env_context, launch_local
 from .partition import Partition, build_partitions, k_hop_nodes, partition_graph, region_of_edges
 from .trainer import (
     CrashForTesting,

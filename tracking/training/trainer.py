@@ -25,10 +25,10 @@ from ..errors import ConfigError
 from ..nn import EdgeFilter, InteractionGNN, read_checkpoint, save_model
 from ..nn.features import EDGE_FEATURE_WIDTHS, NUM_EDGE_FEATURES, NUM_NODE_FEATURES
 from ..pipeline import resolve_device
-from ..stages import atomic_output
+from ..atomic import atomic_output
 from .config import TrainConfig
-from .data import GraphBuilder, GraphDataset, GraphSample
-from .distributed import (
+from .datasets import GraphBuilder, GraphDataset, GraphSample
+from ..distributed import (
     DistContext,
     all_gather_object,
     all_reduce_sum,

@@ -166,7 +166,7 @@ class GraphDataset:
         for index, event in iter_source(self.source, missing):
             sample = builder(event)
             if self.config.data.cache == "disk":
-                from ..stages import atomic_output
+                from ..atomic import atomic_output
 
                 with atomic_output(self._path(index)) as tmp:
                     torch.save(sample.as_dict(), tmp)

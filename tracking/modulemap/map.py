@@ -17,20 +17,17 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..arrays import as_numpy
 from ..errors import DataError
 from ..event import Event
 from ..ops.graph import CUT_VARIABLES, build_doublets, doublet_cut_variables
-from ..stages import atomic_output
+from ..atomic import atomic_output
 from ..truth import truth_segments
 
 GRANULARITIES = ("module", "layer")
 MAP_VERSION = 1
 _FIELD_BITS = 20  # each of volume, layer, module must be < 2^20 to pack into one int64 key
 _FIELD_MAX = 1 << _FIELD_BITS
-
-
-def _np(a: Any) -> np.ndarray:
-    return a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
 
 
 def _check_granularity(granularity: str) -> str:
@@ -63,8 +60,8 @@ def group_keys(event: Event, granularity: str) -> np.ndarray:
     for name in needed:
         if getattr(event, name) is None:
             raise DataError(f"{granularity} granularity needs {name!r}, which the event lacks", event=event.event_id)
-    volume, layer = _np(event.volume_id), _np(event.layer_id)
-    module = _np(event.module_id) if granularity == "module" else np.zeros(len(volume), dtype=np.int64)
+    volume, layer = as_numpy(event.volume_id), as_numpy(event.layer_id)
+    module = as_numpy(event.module_id) if granularity == "module" else np.zeros(len(volume), dtype=np.int64)
     try:
         return pack_keys(volume, layer, module)
     except ValueError as err:
@@ -156,7 +153,7 @@ class ModuleMap:
         """Read a map written by :meth:`save` (or ``trackpipe build-map``)."""
         path = Path(path)
         if not path.is_file():
-            raise DataError(f"connection map not found (make one with `trackpipe build-map`)", file=str(path))
+            raise DataError("connection map not found (make one with `trackpipe build-map`)", file=str(path))
         try:
             with np.load(path, allow_pickle=False) as data:
                 arrays = {k: data[k] for k in data.files}
@@ -223,7 +220,7 @@ class MapLearner:
         p = event.particles.numpy()
         order = np.argsort(p.particle_id)
         ids, pt = p.particle_id[order], p.pt[order]
-        pid = _np(event.particle_id)[seg[0]]
+        pid = as_numpy(event.particle_id)[seg[0]]
         if not len(ids):
             return np.zeros(len(pid), dtype=np.float64)
         pos = np.clip(np.searchsorted(ids, pid), 0, len(ids) - 1)

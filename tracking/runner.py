@@ -184,7 +184,7 @@ def run_sharded(
 
     import torch
 
-    from .training.distributed import all_gather_object, barrier, env_context, init_process_group
+    from .distributed import all_gather_object, barrier, env_context, init_process_group
 
     ctx = env_context()
     if not ctx.distributed:

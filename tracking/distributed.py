@@ -21,7 +21,7 @@ from typing import Sequence
 import torch
 import torch.distributed as dist
 
-from ..errors import ConfigError
+from .errors import ConfigError
 
 
 @dataclass

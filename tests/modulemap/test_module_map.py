@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from tracking import registry
 from tracking.errors import ConfigError, DataError
 from tracking.event import Event
-from tracking.graph import MapLearner, ModuleMap, group_keys, learn_module_map
+from tracking.modulemap import MapLearner, ModuleMap, group_keys, learn_module_map
 from tracking.ops import radius_graph
 from tracking.simulation import simulate_events
 from tracking.truth import edge_truth, truth_segments
