@@ -81,7 +81,8 @@ def _label(stage: Any) -> str:
 def build_pipeline(quick: bool) -> PipelineSetup:
     """The shipped default pipeline, or the equivalent built in code (see the module docstring)."""
     from tracking import registry
-    from tracking.pipeline import RESOURCES_DIR, Pipeline
+    from tracking.config import RESOURCES_DIR
+    from tracking.pipeline import Pipeline
     from tracking.runner import DEFAULT_PIPELINE
 
     from tracking.errors import ConfigError, DataError

@@ -27,7 +27,7 @@ HIDDEN, ITERATIONS = 32, 4
 
 def _graph_builder_spec() -> dict:
     from tracking import accel
-    from tracking.pipeline import RESOURCES_DIR
+    from tracking.config import RESOURCES_DIR
 
     if accel.cuda_available() and (RESOURCES_DIR / "module_map_default.npz").is_file():
         return {"graph_builder": "module_map"}

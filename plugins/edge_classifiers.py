@@ -15,9 +15,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import torch
 
+from tracking.config import Range, Score
 from tracking.errors import ConfigError, DataError
 from tracking.event import Event
 from tracking.nn import EdgeFilter, InteractionGNN, load_model
@@ -35,11 +37,6 @@ def prune_edges(event: Event, keep: torch.Tensor) -> Event:
             changes[name] = value[keep.to(value.device) if isinstance(value, torch.Tensor) else keep.cpu().numpy()]
     changes["edge_index"] = event.edge_index[:, keep]
     return event.replace(**changes)
-
-
-def _check_cut(score_cut: float) -> None:
-    if not 0.0 <= score_cut <= 1.0:
-        raise ValueError(f"score_cut must be in [0, 1], got {score_cut}")
 
 
 class _CheckpointEdgeClassifier(Stage):
@@ -106,11 +103,8 @@ class InteractionGNNClassifier(_CheckpointEdgeClassifier):
     @dataclass
     class Config:
         checkpoint: Path
-        score_cut: float = 0.5
+        score_cut: Score = 0.5
         prune: bool = True
-
-        def __post_init__(self) -> None:
-            _check_cut(self.score_cut)
 
     def _logits(self, event: Event, edge_index: torch.Tensor) -> torch.Tensor:
         x = node_features(event)
@@ -128,14 +122,9 @@ class EdgeFilterClassifier(_CheckpointEdgeClassifier):
     @dataclass
     class Config:
         checkpoint: Path
-        score_cut: float = 0.5
+        score_cut: Score = 0.5
         prune: bool = True
-        chunk_size: int = 1_000_000  # edges per forward pass: bounds activation memory on large graphs
-
-        def __post_init__(self) -> None:
-            _check_cut(self.score_cut)
-            if self.chunk_size < 1:
-                raise ValueError(f"chunk_size must be >= 1, got {self.chunk_size}")
+        chunk_size: Annotated[int, Range(ge=1)] = 1_000_000  # edges per pass: bounds activation memory
 
     def _logits(self, event: Event, edge_index: torch.Tensor) -> torch.Tensor:
         x = node_features(event)

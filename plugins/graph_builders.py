@@ -12,15 +12,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
 
+from tracking.config import Range
 from tracking.errors import ConfigError
 from tracking.event import Event
 from tracking.modulemap import ModuleMap
 from tracking.ops import radius_graph
-from tracking.pipeline import resolve_path
+from tracking.config import resolve_path
 from tracking.registry import register
 from tracking.stages import Stage
 from tracking.arrays import as_numpy
@@ -79,11 +81,7 @@ class ModuleMapGraph(_MapGraph):
     @dataclass
     class Config:
         map: Path = Path("builtin:module_map_default.npz")
-        module_ids: str = "auto"  # auto | file | geometric
-
-        def __post_init__(self) -> None:
-            if self.module_ids not in ("auto", "file", "geometric"):
-                raise ValueError(f"module_ids must be auto, file or geometric, got {self.module_ids!r}")
+        module_ids: Literal["auto", "file", "geometric"] = "auto"
 
     def __init__(self, config) -> None:
         super().__init__(config)
@@ -138,16 +136,12 @@ class MetricLearningGraph(Stage):
     @dataclass
     class Config:
         checkpoint: Path | None = None  # a MetricEmbedding checkpoint (tracking.nn); None = raw features
-        radius: float = 0.1
-        k_max: int | None = 64  # keep the nearest k per hit; the number of capped hits goes to meta
-        embedding_dim: int | None = None  # checked against the model when given
+        radius: Annotated[float, Range(gt=0)] = 0.1
+        k_max: Annotated[int, Range(ge=1)] | None = 64  # keep the nearest k per hit; the number of capped hits goes to meta
+        embedding_dim: Annotated[int, Range(ge=1)] | None = None  # checked against the model when given
 
     def __init__(self, config: Config, embedding: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
         super().__init__(config)
-        if not config.radius > 0:
-            raise ConfigError(f"graph_builder 'metric_learning': radius must be > 0, got {config.radius}")
-        if config.k_max is not None and config.k_max < 1:
-            raise ConfigError(f"graph_builder 'metric_learning': k_max must be >= 1, got {config.k_max}")
         if embedding is None and config.checkpoint is not None:
             from tracking.nn.checkpoint import load_model
 

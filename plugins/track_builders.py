@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import torch
 
 from tracking import ops
+from tracking.config import Range, Score
 from tracking.errors import DataError
 from tracking.event import Event
 from tracking.registry import register
@@ -19,7 +21,7 @@ class TruthTrackBuilder(Stage):
 
     @dataclass
     class Config:
-        min_hits: int = 1
+        min_hits: Annotated[int, Range(ge=0)] = 1
 
     def __call__(self, event: Event) -> Event:
         if event.particle_id is None:
@@ -30,15 +32,6 @@ class TruthTrackBuilder(Stage):
         new_id = torch.cumsum(keep.to(torch.int64), 0) - 1
         new_id[~keep] = -1
         return event.replace(track_labels=new_id[inverse])
-
-
-def _check_cuts(config) -> None:
-    if config.min_hits < 0:
-        raise ValueError(f"min_hits must be >= 0, got {config.min_hits}")
-    for name in ("score_cut", "walk_cut"):
-        value = getattr(config, name, None)
-        if value is not None and value != value:
-            raise ValueError(f"{name} must be a number, got NaN")
 
 
 def _scored_graph(event: Event, builder: str):
@@ -59,12 +52,9 @@ class ConnectedComponentsTrackBuilder(Stage):
 
     @dataclass
     class Config:
-        score_cut: float = 0.5  # an edge is kept when its score is > score_cut
-        min_hits: int = 3  # smaller components get -1
+        score_cut: Score = 0.5  # an edge is kept when its score is > score_cut
+        min_hits: Annotated[int, Range(ge=0)] = 3  # smaller components get -1
         junction_removal: bool = False  # keep only each node's best in- and out-edge first (ACTS)
-
-        def __post_init__(self) -> None:
-            _check_cuts(self)
 
     def __call__(self, event: Event) -> Event:
         edge_index, scores = _scored_graph(event, "connected_components")
@@ -86,12 +76,9 @@ class WalkthroughTrackBuilder(Stage):
 
     @dataclass
     class Config:
-        score_cut: float = 0.5  # graph edges: score > score_cut
-        walk_cut: float | None = None  # ambiguous components walk only edges above it (None = score_cut)
-        min_hits: int = 3  # shorter tracks get -1
-
-        def __post_init__(self) -> None:
-            _check_cuts(self)
+        score_cut: Score = 0.5  # graph edges: score > score_cut
+        walk_cut: Score | None = None  # ambiguous components walk only edges above it (None = score_cut)
+        min_hits: Annotated[int, Range(ge=0)] = 3  # shorter tracks get -1
 
     def __call__(self, event: Event) -> Event:
         edge_index, scores = _scored_graph(event, "walkthrough")

@@ -18,11 +18,11 @@ inside the package (``tracking/resources/NAME``).
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +30,11 @@ import torch
 import yaml
 
 from . import registry
+from .config import build, closest, resolve_path
 from .errors import ConfigError
 from .event import Event
 
 PIPELINE_KINDS = ("graph_builder", "edge_classifier", "track_builder")
-BUILTIN_PREFIX = "builtin:"
-RESOURCES_DIR = Path(__file__).parent / "resources"
 
 Hook = Callable[[str, Event, float], None]
 
@@ -68,45 +67,41 @@ def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
     raise ConfigError(f"device {spec!r}: expected auto, cpu, cuda or cuda:N")
 
 
-def resolve_path(value: str | os.PathLike, base_dir: Path | None) -> Path:
-    """``builtin:NAME`` -> packaged file; a relative path -> relative to ``base_dir`` when given."""
-    text = os.fspath(value)
-    if text.startswith(BUILTIN_PREFIX):
-        return RESOURCES_DIR / text[len(BUILTIN_PREFIX):]
-    path = Path(text).expanduser()
-    if not path.is_absolute() and base_dir is not None:
-        path = base_dir / path
-    return path
+@dataclass
+class PipelineConfig:
+    """A pipeline file: ``device`` and the list of ``stages`` (each ``{<kind>: <plugin>, **config}``)."""
+
+    stages: list[dict[str, Any]]
+    device: str = "auto"  # auto | cpu | cuda[:N]
+
+    def __post_init__(self) -> None:
+        if not self.stages:
+            raise ValueError("'stages' must be a non-empty list")
 
 
-def _resolve_config_paths(config: Any, base_dir: Path | None) -> Any:
-    """Path-typed config values (str -> Path already done by build_config) resolved against the YAML."""
-    changes = {
-        f.name: resolve_path(value, base_dir)
-        for f in dataclasses.fields(config)
-        if isinstance(value := getattr(config, f.name), Path)
-    }
-    return dataclasses.replace(config, **changes) if changes else config
+def build_stage(spec: Mapping[str, Any], *, index: int | str, base_dir: Path | None = None) -> tuple[str, Any]:
+    """One stage from its YAML mapping: exactly one ``<kind>: <name>`` key plus config keys.
 
-
-def build_stage(spec: Mapping[str, Any], *, index: int, base_dir: Path | None = None) -> tuple[str, Any]:
-    """One stage from its YAML mapping: exactly one ``<kind>: <name>`` key plus config keys."""
+    ``index`` labels the stage in errors (its position, or a section name such as ``pre_filter``).
+    """
+    where = f"stage {index}" if isinstance(index, int) else str(index)
     if not isinstance(spec, Mapping):
-        raise ConfigError(f"stage {index}: expected a mapping like '- graph_builder: module_map', got {spec!r}")
+        raise ConfigError(f"{where}: expected a mapping like '- graph_builder: module_map', got {spec!r}")
     kinds = [k for k in spec if registry.normalize_name(str(k)) in PIPELINE_KINDS]
     if len(kinds) != 1:
+        hints = "".join(closest(registry.normalize_name(str(k)), PIPELINE_KINDS) for k in spec)
         raise ConfigError(
-            f"stage {index}: needs exactly one of {', '.join(PIPELINE_KINDS)} naming the plugin, got keys {list(spec)}"
+            f"{where}: needs exactly one of {', '.join(PIPELINE_KINDS)} naming the plugin, got keys {list(spec)}"
+            f"{hints.split('?')[0] + '?' if hints else ''}"
         )
     kind_key = kinds[0]
     kind, name = registry.normalize_name(kind_key), spec[kind_key]
     if not isinstance(name, str):
-        raise ConfigError(f"stage {index}: {kind} must name a plugin, got {name!r}")
+        raise ConfigError(f"{where}: {kind} must name a plugin, got {name!r}")
     info = registry.get(kind, name)
-    label = f"stage {index} ({kind} {info.name!r})"
+    label = f"{where} ({kind} {info.name!r})"
     values = {k: v for k, v in spec.items() if k != kind_key}
-    config = registry.build_config(info.config_class, values, where=label)
-    config = _resolve_config_paths(config, base_dir)
+    config = build(info.config_class, values, where=label, base_dir=base_dir)
     return f"{kind}:{info.name}", info.cls(config)
 
 
@@ -143,18 +138,11 @@ class Pipeline:
     def from_config(
         cls, config: Mapping[str, Any], *, base_dir: Path | None = None, device: str | None = None
     ) -> Pipeline:
-        if not isinstance(config, Mapping):
-            raise ConfigError(f"pipeline config must be a mapping with 'stages', got {type(config).__name__}")
-        unknown = set(config) - {"device", "stages"}
-        if unknown:
-            raise ConfigError(f"pipeline: unknown key(s) {sorted(unknown)}; valid keys: device, stages")
-        stages_spec = config.get("stages")
-        if not isinstance(stages_spec, list) or not stages_spec:
-            raise ConfigError("pipeline: 'stages' must be a non-empty list")
-        built = [build_stage(spec, index=i, base_dir=base_dir) for i, spec in enumerate(stages_spec)]
+        parsed = build(PipelineConfig, config, where="pipeline")
+        built = [build_stage(spec, index=i, base_dir=base_dir) for i, spec in enumerate(parsed.stages)]
         return cls(
             [stage for _, stage in built],
-            device=device or config.get("device", "auto"),
+            device=device or parsed.device,
             labels=[label for label, _ in built],
         )
 

@@ -25,20 +25,19 @@ the module registers its classes. A module that fails to import is recorded (see
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import importlib.metadata
 import inspect
-import pathlib
 import threading
-import types
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from .config import build as build_config
+from .config import closest as config_closest
 from .errors import ConfigError, PluginError
 
-KINDS: tuple[str, ...] = ("reader", "graph_builder", "edge_classifier", "track_builder", "writer")
+KINDS: tuple[str, ...] = ("reader", "graph_builder", "edge_classifier", "track_builder", "writer", "model")
 ENTRY_POINT_GROUP = "trackpipe.plugins"
 
 T = TypeVar("T", bound=type)
@@ -77,8 +76,7 @@ def normalize_name(name: str) -> str:
 
 
 def _closest(name: str, candidates: list[str]) -> str:
-    match = difflib.get_close_matches(name, candidates, n=1, cutoff=0.5)
-    return f"; did you mean {match[0]!r}?" if match else ""
+    return config_closest(name, candidates)
 
 
 def _check_kind(kind: str) -> str:
@@ -96,6 +94,9 @@ def register(kind: str, name: str) -> Callable[[T], T]:
         raise PluginError(f"invalid plugin name {name!r}: use letters, digits, '_' or '-'")
 
     def decorator(cls: T) -> T:
+        if k == "model" and "Config" not in vars(cls):
+            _check_model(cls, name)
+            cls.Config = config_from_signature(cls)  # type: ignore[attr-defined]
         config = getattr(cls, "Config", None)
         if config is None or not dataclasses.is_dataclass(config):
             raise PluginError(f"{kind} plugin {name!r} ({cls.__qualname__}) needs a nested `Config` dataclass")
@@ -174,99 +175,68 @@ def get(kind: str, name: str) -> PluginInfo:
 
 
 def create(kind: str, name: str, config: Mapping[str, Any] | None = None, *, where: str | None = None) -> Any:
-    """Instantiate plugin ``name`` with a config built from the mapping ``config``."""
+    """Instantiate plugin ``name`` with a config built from the mapping ``config``.
+
+    Stages are constructed as ``cls(config)``; models (kind ``model``) as ``cls(**config)``, the
+    keyword arguments of their constructor.
+    """
     info = get(kind, name)
     label = where or f"{info.kind} {info.name!r}"
     cfg = build_config(info.config_class, dict(config or {}), where=label)
+    if info.kind == "model":
+        try:
+            return info.cls(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)})
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"{label}: {err}") from err
     return info.cls(cfg)
 
 
-# -- config dataclasses from plain mappings (YAML) ---------------------------------------------------
+def model_name(cls: type) -> str:
+    """The registry name of a model class (``InteractionGNN`` -> ``interaction_gnn``)."""
+    load_plugins()
+    for info in _plugins["model"].values():
+        if info.cls is cls:
+            return info.name
+    raise PluginError(
+        f"model class {cls.__module__}.{cls.__qualname__} is not registered; decorate it with "
+        "@tracking.registry.register('model', NAME)"
+    )
 
 
-def build_config(config_cls: type, values: Mapping[str, Any], *, where: str) -> Any:
-    """``config_cls(**values)`` with unknown keys and wrong types reported as :class:`ConfigError`."""
-    hints = typing.get_type_hints(config_cls)
-    fieldmap = {f.name: f for f in dataclasses.fields(config_cls) if f.init}
-    converted: dict[str, Any] = {}
-    for key, value in values.items():
-        if key not in fieldmap:
-            raise ConfigError(
-                f"{where}: unknown config key {key!r}; valid keys: {', '.join(fieldmap) or '(none)'}"
-                f"{_closest(str(key), list(fieldmap))}"
-            )
-        converted[key] = _coerce(value, hints.get(key, Any), f"{where}: key {key!r}")
-    missing = [
-        n for n, f in fieldmap.items()
-        if n not in converted and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-    ]
-    if missing:
-        raise ConfigError(f"{where}: missing required config key(s): {', '.join(missing)}")
-    try:
-        return config_cls(**converted)
-    except (TypeError, ValueError) as err:
-        raise ConfigError(f"{where}: {err}") from err
+def model_by_class_name(class_name: str) -> PluginInfo | None:
+    """The registered model whose class is called ``class_name`` (checkpoints of format 1 store it)."""
+    load_plugins()
+    for info in _plugins["model"].values():
+        if info.cls.__name__ == class_name:
+            return info
+    return None
 
 
-def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+def _check_model(cls: type, name: str) -> None:
+    import torch
+
+    if not (isinstance(cls, type) and issubclass(cls, torch.nn.Module)):
+        raise PluginError(f"model plugin {name!r} ({getattr(cls, '__qualname__', cls)}) must be a torch.nn.Module subclass")
+    if not isinstance(getattr(cls, "hparams", None), property):
+        raise PluginError(
+            f"model plugin {name!r} ({cls.__qualname__}) needs a `hparams` property returning its constructor "
+            "arguments as plain types, so that a checkpoint rebuilds it without pickled code"
+        )
 
 
-def _coerce(value: Any, tp: Any, where: str) -> Any:
-    """Check ``value`` against the annotation ``tp``; allow the lossless YAML conversions."""
-    if tp is Any:
-        return value
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _coerce(value, arg, where)
-            except ConfigError as err:
-                errors.append(err)
-        raise ConfigError(f"{where} expects {_type_name(tp)}, got {value!r}")
-    if origin is typing.Literal:
-        if value in args:
-            return value
-        raise ConfigError(f"{where} expects one of {', '.join(map(repr, args))}, got {value!r}")
-    if origin in (list, tuple):
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where} expects a list, got {value!r}")
-        if origin is tuple and args and args[-1] is not Ellipsis:
-            if len(args) != len(value):
-                raise ConfigError(f"{where} expects {len(args)} values, got {len(value)}")
-            return tuple(_coerce(v, a, where) for v, a in zip(value, args))
-        item = args[0] if args else Any
-        return origin(_coerce(v, item, where) for v in value)
-    if origin is dict:
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"{where} expects a mapping, got {value!r}")
-        return dict(value)
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{where} expects true or false, got {value!r}")
-    if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise ConfigError(f"{where} expects an integer, got {value!r}")
-    if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        raise ConfigError(f"{where} expects a number, got {value!r}")
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        raise ConfigError(f"{where} expects a string, got {value!r}")
-    if tp is pathlib.Path:
-        if isinstance(value, (str, pathlib.Path)):
-            return pathlib.Path(value)
-        raise ConfigError(f"{where} expects a path, got {value!r}")
-    if isinstance(tp, type) and not isinstance(value, tp):
-        raise ConfigError(f"{where} expects {_type_name(tp)}, got {value!r}")
-    return value
+def config_from_signature(cls: type) -> type:
+    """A config dataclass whose fields are the keyword arguments of ``cls.__init__`` (types from its
+    annotations, defaults from its defaults): a model's defaults are written once, in its constructor."""
+    signature = inspect.signature(cls.__init__)
+    hints = typing.get_type_hints(cls.__init__, include_extras=True)
+    fields: list[tuple[str, Any, Any]] = []
+    for param in list(signature.parameters.values())[1:]:
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        tp = hints.get(param.name, Any)
+        if param.default is inspect.Parameter.empty:
+            fields.append((param.name, tp, dataclasses.field()))
+        else:
+            fields.append((param.name, tp, dataclasses.field(default=param.default)))
+    fields.sort(key=lambda f: f[2].default is not dataclasses.MISSING)  # required ones first
+    return dataclasses.make_dataclass(f"{cls.__name__}Config", fields)

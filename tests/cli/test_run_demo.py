@@ -14,7 +14,7 @@ from tracking.cli import main
 from tracking.io.acts_write import write_acts
 from tracking.io.tracks import TracksFile
 from tracking.runner import DEFAULT_PIPELINE
-from tracking.pipeline import resolve_path
+from tracking.config import resolve_path
 from tracking.simulation import simulate_events
 from tracking.stages import Stage
 

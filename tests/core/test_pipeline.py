@@ -66,7 +66,7 @@ def test_pipeline_from_python_objects(chain_builder):
 
 def test_config_errors_name_stage_and_key(tmp_path, chain_builder):
     bad = {"stages": [{"graph_builder": "test_chain", "stpe": 1}]}
-    with pytest.raises(ConfigError, match=r"stage 0 \(graph_builder 'test_chain'\): unknown config key 'stpe'.*did you mean 'step'"):
+    with pytest.raises(ConfigError, match=r"stage 0 \(graph_builder 'test_chain'\): unknown key 'stpe'.*did you mean 'step'"):
         Pipeline.from_config(bad)
     with pytest.raises(ConfigError, match="stage 1.*needs exactly one of"):
         Pipeline.from_config({"stages": [{"graph_builder": "test_chain"}, {"min_hits": 3}]})

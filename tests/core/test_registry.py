@@ -76,13 +76,13 @@ def test_config_keys_and_types_checked(scratch_plugin):
     obj = registry.create("graph_builder", "test_scratch_builder", {"radius": 2, "path": "a/b", "tags": ["x"], "flag": True})
     assert obj.config.radius == 2.0 and isinstance(obj.config.radius, float)
     assert obj.config.path == Path("a/b") and obj.config.tags == ["x"] and obj.config.flag is True
-    with pytest.raises(ConfigError, match="unknown config key 'radus'.*did you mean 'radius'"):
+    with pytest.raises(ConfigError, match="unknown key 'radus'.*did you mean 'radius'"):
         registry.create("graph_builder", "test_scratch_builder", {"radus": 2})
     with pytest.raises(ConfigError, match="key 'k' expects an integer, got 'four'"):
         registry.create("graph_builder", "test_scratch_builder", {"k": "four"})
     with pytest.raises(ConfigError, match="key 'k' expects an integer, got 2.5"):
         registry.create("graph_builder", "test_scratch_builder", {"k": 2.5})
-    with pytest.raises(ConfigError, match="key 'mode' expects one of 'a', 'b'"):
+    with pytest.raises(ConfigError, match="key 'mode' must be one of 'a', 'b'"):
         registry.create("graph_builder", "test_scratch_builder", {"mode": "c"})
     with pytest.raises(ConfigError, match="key 'flag' expects true or false"):
         registry.create("graph_builder", "test_scratch_builder", {"flag": "yes"})

@@ -10,6 +10,7 @@ import torch
 from click.testing import CliRunner
 
 from tracking import registry
+from tracking.config import build as build_config
 from tracking.errors import ConfigError, DataError
 from tracking.event import Event
 from tracking.modulemap import MapLearner, ModuleMap, group_keys, learn_module_map
@@ -114,7 +115,7 @@ def test_metric_learning_with_a_fixed_embedding(events, device):
 
     event = events[2].to(device)
     stage = registry.get("graph_builder", "metric_learning").cls(
-        registry.build_config(registry.get("graph_builder", "metric_learning").config_class,
+        build_config(registry.get("graph_builder", "metric_learning").config_class,
                               {"radius": 0.05, "k_max": 8}, where="test"),
         embedding=lambda x: x[:, :3] * 2,
     ).to(torch.device(device))
