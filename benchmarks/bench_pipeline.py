@@ -102,6 +102,7 @@ def build_pipeline(quick: bool) -> PipelineSetup:
     from tracking.nn import InteractionGNN
     from tracking.nn.checkpoint import save_model
     from tracking.simulation import simulate_event
+    from tracking.truth import label_edges
 
     notes: dict[str, Any] = {"why_built_in_code": fallback_reason}
     tmp = tempfile.TemporaryDirectory(prefix="trackpipe-bench-")
@@ -127,7 +128,7 @@ def build_pipeline(quick: bool) -> PipelineSetup:
     graph = registry.create("graph_builder", "module_map", {"map": map_path})
     scorer = registry.create("edge_classifier", "interaction_gnn", {"checkpoint": checkpoint, "prune": False})
     calibration_mu = 20 if quick else 200
-    calibration = graph(simulate_event(mu=calibration_mu, seed=MAP_SEED - 1).to("cpu"))
+    calibration = label_edges(graph(simulate_event(mu=calibration_mu, seed=MAP_SEED - 1).to("cpu")))
     scores = scorer(calibration).edge_scores.numpy()
     true_fraction = float(np.asarray(calibration.edge_truth).mean()) if calibration.num_edges else 0.5
     score_cut = float(np.quantile(scores, 1 - true_fraction)) if len(scores) else 0.5

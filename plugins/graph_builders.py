@@ -4,7 +4,9 @@
 - ``layer_pairs``: the same over a layer-pair map (the classic geometric graph builder);
 - ``metric_learning``: an embedding model, then fixed-radius neighbours in the embedding space.
 
-Each adds ``edge_truth`` when the event carries truth (``particle_id``).
+They build graphs and nothing else: truth labels of the edges are not inference work; training and
+the metrics compute them from the event's truth (:func:`tracking.truth.label_edges`), so running on a
+file with truth costs the same as without.
 """
 
 from __future__ import annotations
@@ -26,16 +28,13 @@ from tracking.config import resolve_path
 from tracking.registry import register
 from tracking.stages import Stage
 from tracking.arrays import as_numpy
-from tracking.truth import edge_truth, truth_segments
 
 __all__ = ["LayerPairGraph", "MetricLearningGraph", "ModuleMapGraph"]
 
 
 def _with_edges(event: Event, edges: torch.Tensor, **meta) -> Event:
-    truth = None
-    if event.particle_id is not None:
-        truth = torch.from_numpy(edge_truth(edges, truth_segments(event), event.num_hits)).to(edges.device)
-    return event.replace(edge_index=edges, edge_truth=truth, edge_features=None, edge_scores=None,
+    # a new graph: the per-edge fields of any previous one no longer apply
+    return event.replace(edge_index=edges, edge_truth=None, edge_features=None, edge_scores=None,
                          meta={**event.meta, **meta} if meta else event.meta)
 
 

@@ -1,12 +1,15 @@
 """The truth graph: consecutive hits of one particle, ordered by distance from its production vertex.
 
 Shared by the metrics (edge efficiency / purity), map learning (``trackpipe build-map``) and training
-(edge labels), so all three agree on what a true edge is.
+(edge labels), so all three agree on what a true edge is. Inference never computes it: the graph
+builders only build graphs, and whoever wants labelled edges (training, benchmarks, studies) calls
+:func:`label_edges`.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from .arrays import as_numpy
 from .event import Event
@@ -47,6 +50,20 @@ def edge_truth(edge_index, segments: np.ndarray, num_hits: int) -> np.ndarray:
     seg_key = np.unique(np.minimum(segments[0], segments[1]) * n + np.maximum(segments[0], segments[1]))
     key = np.minimum(ei[0], ei[1]) * n + np.maximum(ei[0], ei[1])
     return np.isin(key, seg_key)
+
+
+def label_edges(event: Event, pt_min: float | None = None) -> Event:
+    """``event`` with ``edge_truth`` (bool [E], on the device of ``edge_index``) set for its graph:
+    whether each edge joins consecutive hits of one particle (of pT > ``pt_min`` GeV when given)."""
+    if event.edge_index is None:
+        raise ValueError(f"event {event.event_id} has no graph (edge_index) to label")
+    segments = truth_segments(event)
+    if pt_min is not None:
+        segments = segments_above_pt(event, segments, pt_min)
+    truth = edge_truth(event.edge_index, segments, event.num_hits)
+    if isinstance(event.edge_index, torch.Tensor):
+        return event.replace(edge_truth=torch.from_numpy(truth).to(event.edge_index.device))
+    return event.replace(edge_truth=truth)
 
 
 def segments_above_pt(event: Event, segments: np.ndarray, pt_min: float) -> np.ndarray:
