@@ -38,12 +38,12 @@ def plot_stage_latency(result: dict[str, Any], path: str | os.PathLike) -> Path 
     series = stage_series(result)
     if not series:
         return None
-    import matplotlib
+    from tracking.atomic import atomic_output
+    from tracking.extras import require
 
+    matplotlib = require("matplotlib")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from tracking.atomic import atomic_output
 
     devices = sorted({device for device, _ in series})
     fig, axes = plt.subplots(1, len(devices), figsize=(7.5 * len(devices), 5.5), squeeze=False)

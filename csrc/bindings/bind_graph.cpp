@@ -85,6 +85,8 @@ void bind_graph(py::module_& m) {
         py::gil_scoped_release release;
         trackpipe::triplet_best_cpu(in, out_in, out_out);
       },
+      py::arg("src"), py::arg("dst"), py::arg("kappa"), py::arg("theta"), py::arg("n_nodes"), py::arg("kappa_scale"),
+      py::arg("theta_scale"), py::arg("chi2_max"), py::arg("best_in"), py::arg("best_out"),
       "Best triplet chi2 into / out of every edge (serial CPU); see trackpipe/triplets.hpp.");
 
   m.def(
@@ -113,6 +115,8 @@ void bind_graph(py::module_& m) {
         }
         return py::make_tuple(to_numpy(std::move(edges.src)), to_numpy(std::move(edges.dst)));
       },
+      py::arg("r"), py::arg("phi"), py::arg("z"), py::arg("eta"), py::arg("hit_index"), py::arg("group_offsets"),
+      py::arg("src_group"), py::arg("dst_group"), py::arg("cut_min"), py::arg("cut_max"),
       "Doublets over (group, phi)-sorted hits; use tracking.ops.build_doublets.");
 
   m.def(
@@ -126,7 +130,11 @@ void bind_graph(py::module_& m) {
         py::gil_scoped_release release;
         trackpipe::doublets_count_cuda(in, dptr<int64_t>(entry_item_offsets), n_items,
                                        reinterpret_cast<int64_t*>(item_counts), reinterpret_cast<void*>(stream));
-      });
+      },
+      py::arg("n_hits"), py::arg("r"), py::arg("phi"), py::arg("z"), py::arg("eta"), py::arg("hit_index"),
+      py::arg("n_groups"), py::arg("group_offsets"), py::arg("n_entries"), py::arg("src_group"), py::arg("dst_group"),
+      py::arg("cut_min"), py::arg("cut_max"), py::arg("entry_item_offsets"), py::arg("n_items"), py::arg("item_counts"),
+      py::arg("stream"), "Doublet count per work item on raw device pointers; use tracking.ops.build_doublets.");
 
   m.def(
       "doublets_fill_cuda",
@@ -141,7 +149,12 @@ void bind_graph(py::module_& m) {
         trackpipe::doublets_fill_cuda(in, dptr<int64_t>(entry_item_offsets), n_items,
                                       dptr<int64_t>(item_edge_offsets), reinterpret_cast<int64_t*>(out_src),
                                       reinterpret_cast<int64_t*>(out_dst), reinterpret_cast<void*>(stream));
-      });
+      },
+      py::arg("n_hits"), py::arg("r"), py::arg("phi"), py::arg("z"), py::arg("eta"), py::arg("hit_index"),
+      py::arg("n_groups"), py::arg("group_offsets"), py::arg("n_entries"), py::arg("src_group"), py::arg("dst_group"),
+      py::arg("cut_min"), py::arg("cut_max"), py::arg("entry_item_offsets"), py::arg("n_items"),
+      py::arg("item_edge_offsets"), py::arg("out_src"), py::arg("out_dst"), py::arg("stream"),
+      "Doublets of every work item from its offset, on raw device pointers; use tracking.ops.build_doublets.");
 
   m.def(
       "radius_graph_cpu",
@@ -187,7 +200,11 @@ void bind_graph(py::module_& m) {
                                           cell_keys, cell_offsets, std::move(extent), std::move(stride));
     py::gil_scoped_release release;
     trackpipe::radius_count_cuda(in, reinterpret_cast<int64_t*>(counts), reinterpret_cast<void*>(stream));
-  });
+  },
+        py::arg("n"), py::arg("dim"), py::arg("n_hash"), py::arg("radius"), py::arg("sorted_points"),
+        py::arg("sorted_index"), py::arg("cell_coord"), py::arg("n_cells"), py::arg("cell_keys"),
+        py::arg("cell_offsets"), py::arg("extent"), py::arg("stride"), py::arg("counts"), py::arg("stream"),
+        "Neighbour count per sorted point on raw device pointers; use tracking.ops.radius_graph.");
 
   m.def("radius_fill_cuda", [grid_input](int64_t n, int dim, int n_hash, float radius, std::uintptr_t sorted_points,
                                          std::uintptr_t sorted_index, std::uintptr_t cell_coord, int64_t n_cells,
@@ -201,5 +218,11 @@ void bind_graph(py::module_& m) {
     trackpipe::radius_fill_cuda(in, dptr<int64_t>(offsets), reinterpret_cast<int64_t*>(out_src),
                                 reinterpret_cast<int64_t*>(out_dst), reinterpret_cast<float*>(out_dist2),
                                 reinterpret_cast<void*>(stream));
-  });
+  },
+        py::arg("n"), py::arg("dim"), py::arg("n_hash"), py::arg("radius"), py::arg("sorted_points"),
+        py::arg("sorted_index"), py::arg("cell_coord"), py::arg("n_cells"), py::arg("cell_keys"),
+        py::arg("cell_offsets"), py::arg("extent"), py::arg("stride"), py::arg("offsets"), py::arg("out_src"),
+        py::arg("out_dst"), py::arg("out_dist2"), py::arg("stream"),
+        "Neighbour pairs and squared distances from each point's offset, on raw device pointers; use "
+        "tracking.ops.radius_graph.");
 }

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_output
+from ..extras import require
 from .tracks import BinnedEfficiency
 
 
@@ -34,8 +35,7 @@ def plot_efficiency(
     log_x: bool = False,
 ) -> Path:
     """Draw efficiency per bin with Clopper-Pearson 68% error bars into the PNG ``path``."""
-    import matplotlib
-
+    matplotlib = require("matplotlib")
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 

@@ -17,7 +17,6 @@ import numpy as np
 from ..event import Event, Particles
 from ..io.barcode import encode_barcode
 from .geometry import BARREL, Detector, trackml_detector
-from .propagate import find_modules, propagate_particles
 
 PION_MASS = 0.13957039  # GeV
 PION_PDG = 211
@@ -207,6 +206,9 @@ def simulate_event(mu: float = 200, seed: int = 0, event_id: int = 0, config: Si
     zero momentum, index -1) and ``event.meta["sim_particles"]`` the particles' ``px, py, pz``,
     ``particle_type`` and ``mass``. The same ``(mu, seed, event_id, config)`` gives the same event.
     """
+    # The numba kernels (the `sim` extra) load here, not at import: the pipeline uses this package's geometry.
+    from .propagate import find_modules, propagate_particles
+
     config = config or SimulationConfig()
     config.validate()
     if not np.isfinite(mu) or mu < 0:
@@ -244,9 +246,9 @@ def simulate_event(mu: float = 200, seed: int = 0, event_id: int = 0, config: Si
     barcode = encode_barcode(gen["vertex_primary"], 0, gen["particle"], 0, 0)
     particle_of_hit = np.concatenate([barcode[c_particle[cross]], np.zeros(n_noise, np.int64)])
     truth = {
-        "true_x": np.concatenate([c_pos[cross, 0], x[len(cross):]]),
-        "true_y": np.concatenate([c_pos[cross, 1], y[len(cross):]]),
-        "true_z": np.concatenate([c_pos[cross, 2], z[len(cross):]]),
+        "true_x": np.concatenate([c_pos[cross, 0], x[len(cross) :]]),
+        "true_y": np.concatenate([c_pos[cross, 1], y[len(cross) :]]),
+        "true_z": np.concatenate([c_pos[cross, 2], z[len(cross) :]]),
         "true_t": np.concatenate([c_pos[cross, 3], np.zeros(n_noise)]),
         "true_px": np.concatenate([c_mom[cross, 0], np.zeros(n_noise)]),
         "true_py": np.concatenate([c_mom[cross, 1], np.zeros(n_noise)]),

@@ -120,7 +120,10 @@ class Detector:
                     first_id += layer.n_phi
             else:
                 for ring in layer.rings:
-                    rows.append((ring.r, ring.n_phi, ring.half_u_min, ring.half_u_max, ring.half_v, first_id, ring.r - ring.half_v, DISK))
+                    inner = ring.r - ring.half_v
+                    rows.append(
+                        (ring.r, ring.n_phi, ring.half_u_min, ring.half_u_max, ring.half_v, first_id, inner, DISK)
+                    )
                     first_id += ring.n_phi
             row_start.append(len(rows))
         arr = np.array(rows, dtype=np.float64)

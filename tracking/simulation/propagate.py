@@ -13,7 +13,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+
+from ..extras import require
+
+njit = require("numba").njit
 
 # mm per (GeV / T): the radius of curvature of a unit-pT unit-charge particle in a 1 T field.
 MM_PER_GEV_PER_TESLA = 1000.0 / 0.299792458
@@ -204,7 +207,7 @@ def find_modules(surface, x, y, z, kind, row_start, centre, n_phi, hu_min, hu_ma
             elif abs(r - centre[row]) >= hv[row] + hu_max[row]:
                 continue
             nphi = n_phi[row]
-            nominal = int(math.floor((phi + math.pi) / two_pi * nphi))
+            nominal = int(math.floor((phi + math.pi) / two_pi * nphi))  # noqa: RUF046 - pins numba's integer type
             for off in range(-reach[row], reach[row] + 1):
                 iphi = (nominal + off) % nphi
                 phi_c = two_pi * (iphi + 0.5) / nphi - math.pi
