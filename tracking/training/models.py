@@ -10,9 +10,9 @@ a checkpoint rebuilds it). It is an edge classifier:
   :func:`tracking.nn.features.edge_features`; ``[E, 0]`` when the model takes none), and returns one
   logit per edge, float ``[E]``; the loss is class-weighted BCE on those logits.
 - Constructor arguments come from the config's ``model:`` section. ``node_features`` is not a key: when
-  the constructor takes it, training passes the width of the features; ``edge_features`` (0, 7 or 10,
-  default all) and ``checkpoint_iterations`` (default ``memory.checkpoint_iterations``) are passed when
-  the constructor takes them.
+  the constructor takes it, training passes the width of the features. ``edge_features``, when the
+  constructor takes it, must be 0, 7 or 10 (the constructor's default applies when the key is not
+  given); ``checkpoint_iterations`` defaults to ``memory.checkpoint_iterations``.
 - A model with message passing has an ``n_iterations`` attribute: the halo depth that keeps partitioned
   steps (``memory``, ``schedule.steps_per_event``) exact. Without it the model is taken as per-edge.
 """
@@ -55,15 +55,15 @@ def model_arguments(config: TrainConfig) -> dict[str, Any]:
     except PluginError as err:
         raise ConfigError(f"model: key 'name': {err}") from err
     _trainable(info)
-    takes = {f.name for f in dataclasses.fields(info.config_class)}
+    takes = {f.name: f for f in dataclasses.fields(info.config_class)}
     arguments = dict(config.model.hparams)
     if "node_features" in arguments:
         raise ConfigError(f"model: key 'node_features' is set by tracking.nn.features ({NUM_NODE_FEATURES}); remove it")
     if "node_features" in takes:
         arguments["node_features"] = NUM_NODE_FEATURES
     if "edge_features" in takes:
-        width = arguments.setdefault("edge_features", NUM_EDGE_FEATURES)
-        if width not in EDGE_FEATURE_WIDTHS:
+        width = arguments.get("edge_features", takes["edge_features"].default)
+        if width is not dataclasses.MISSING and width not in EDGE_FEATURE_WIDTHS:
             raise ConfigError(
                 f"model: key 'edge_features' must be one of {', '.join(map(str, EDGE_FEATURE_WIDTHS))} "
                 f"(0 = no edge inputs, 7 = doublet features only, {NUM_EDGE_FEATURES} = all), got {width!r}"
