@@ -20,12 +20,12 @@ from .mlp import make_mlp
 
 __all__ = [
     "EDGE_FEATURE_NAMES",
-    "EdgeFilter",
-    "InteractionGNN",
-    "MetricEmbedding",
     "NODE_FEATURE_NAMES",
     "NUM_EDGE_FEATURES",
     "NUM_NODE_FEATURES",
+    "EdgeFilter",
+    "InteractionGNN",
+    "MetricEmbedding",
     "aggregate",
     "edge_features",
     "embedding_hinge_loss",

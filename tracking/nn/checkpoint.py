@@ -57,7 +57,7 @@ def save_model(model: nn.Module, path: str | os.PathLike[str], extra: dict[str, 
         name = registry.model_name(type(model))
     except PluginError as err:
         raise TypeError(f"cannot save a {type(model).__name__}: {err}") from err
-    hparams = model.hparams  # type: ignore[attr-defined]
+    hparams: dict[str, Any] = model.hparams  # type: ignore[assignment]
     _check_plain(hparams, f"{type(model).__name__}.hparams", tensors=False)
     extra = dict(extra or {})
     _check_plain(extra, "extra", tensors=True)

@@ -89,7 +89,9 @@ def save_epoch(
         tmp.write_text("".join(json.dumps(row) + "\n" for row in history))
 
 
-def save_final(output: Path, model: nn.Module, history: list[dict[str, Any]], config: TrainConfig, summary: dict[str, Any]) -> None:
+def save_final(
+    output: Path, model: nn.Module, history: list[dict[str, Any]], config: TrainConfig, summary: dict[str, Any]
+) -> None:
     """``model.pt`` (the trained model with its history and config) and ``summary.json``."""
     save_model(model, output / MODEL_NAME, extra={"training": {"history": history, "config": config.to_plain()}})
     with atomic_output(output / SUMMARY_NAME) as tmp:

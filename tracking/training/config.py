@@ -60,7 +60,9 @@ class SourceConfig:
 
     simulate: SimulateConfig | None = None
     path: Path | None = None
-    first: NonNegativeInt | None = None  # skip this many events of ``path`` (default 0: lets train and val share a file)
+    first: NonNegativeInt | None = (
+        None  # skip this many events of ``path`` (default 0: lets train and val share a file)
+    )
     n: PositiveInt | None = None  # take at most this many events of ``path`` (default all)
 
     def __post_init__(self) -> None:
@@ -217,9 +219,7 @@ def _check_stage_spec(spec: Mapping[str, Any], section: str, kind: str) -> None:
     """A stage spec names its plugin under ``kind``; the rest is checked when the stage is built."""
     if kind not in spec:
         hint = "".join(closest(str(key), [kind]) for key in spec)
-        raise ValueError(
-            f"{section}: expected a stage spec like '{{{kind}: NAME, ...}}', got keys {list(spec)}{hint}"
-        )
+        raise ValueError(f"{section}: expected a stage spec like '{{{kind}: NAME, ...}}', got keys {list(spec)}{hint}")
 
 
 def import_modules(names: list[str]) -> None:

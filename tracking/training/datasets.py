@@ -71,6 +71,7 @@ def iter_source(source: SourceConfig, indices: set[int] | None = None) -> Iterat
         return
     from ..io.detect import reader_for
 
+    assert source.path is not None  # a SourceConfig has exactly one of simulate and path
     if not Path(source.path).exists():
         raise DataError("training data not found", file=str(source.path))
     reader = registry.create("reader", reader_for(source.path))
@@ -91,6 +92,7 @@ def source_length(source: SourceConfig) -> int:
         return source.simulate.n
     from ..io.detect import reader_for
 
+    assert source.path is not None  # a SourceConfig has exactly one of simulate and path
     if not Path(source.path).exists():
         raise DataError("training data not found", file=str(source.path))
     reader = registry.create("reader", reader_for(source.path))

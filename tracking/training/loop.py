@@ -42,7 +42,9 @@ def make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimiz
     return cls(model.parameters(), lr=config.optimizer.lr, weight_decay=config.optimizer.weight_decay)
 
 
-def plan_partitions(sample: GraphSample, hops: int, max_edges: int | None, n_regions: int | None = None) -> list[Partition]:
+def plan_partitions(
+    sample: GraphSample, hops: int, max_edges: int | None, n_regions: int | None = None
+) -> list[Partition]:
     """The partitions of ``sample`` under an edge budget (one whole-graph partition within budget)."""
     return partition_graph(
         sample.edge_index,
@@ -82,10 +84,14 @@ def graph_loss(
                 logits = model(sample.x[part.nodes], part.edge_index, sample.edge_attr[part.edges, :width])
             owned_logits = logits[part.owned].to(sample.x.dtype)
             labels = sample.y[part.edges][part.owned].to(sample.x.dtype)
-            loss = F.binary_cross_entropy_with_logits(owned_logits, labels, pos_weight=weight, reduction="sum") / total_edges
+            loss = (
+                F.binary_cross_entropy_with_logits(owned_logits, labels, pos_weight=weight, reduction="sum")
+                / total_edges
+            )
             if backward:
                 loss.backward()
             else:
+                assert logits_all is not None
                 logits_all[part.edges[part.owned]] = owned_logits.detach().float()
         loss_sum += float(loss.detach())
     return loss_sum, logits_all
@@ -122,7 +128,9 @@ def train_epoch(
     loss_sum, n_parts, max_part_edges = 0.0, 0, 0
     steps = len(events)
     per_event = config.schedule.steps_per_event
-    bar = tqdm(events, desc=f"epoch {epoch + 1}/{config.schedule.epochs}", unit="event", disable=not progress, file=sys.stderr)
+    bar = tqdm(
+        events, desc=f"epoch {epoch + 1}/{config.schedule.epochs}", unit="event", disable=not progress, file=sys.stderr
+    )
     for step, index in enumerate(bar):
         sample = dataset[index].to(device)
         if per_event > 1:
@@ -139,8 +147,13 @@ def train_epoch(
                 group["lr"] = lr
             trainee.optimizer.zero_grad(set_to_none=True)
             part_loss, _ = graph_loss(
-                trainee.forward_model, sample, trainee.pos_weight, group_parts,
-                backward=True, bf16=config.memory.bf16, no_sync=trainee.no_sync,
+                trainee.forward_model,
+                sample,
+                trainee.pos_weight,
+                group_parts,
+                backward=True,
+                bf16=config.memory.bf16,
+                no_sync=trainee.no_sync,
             )
             trainee.optimizer.step()
             loss += part_loss
@@ -167,7 +180,10 @@ def validate(
     for index in indices:
         sample = dataset[index].to(device)
         partitions = plan_partitions(sample, trainee.hops, trainee.max_edges)
-        loss, logits = graph_loss(model, sample, trainee.pos_weight, partitions, backward=False, bf16=config.memory.bf16)
+        loss, logits = graph_loss(
+            model, sample, trainee.pos_weight, partitions, backward=False, bf16=config.memory.bf16
+        )
+        assert logits is not None
         scores_pass = torch.sigmoid(logits) > config.score_cut if cut is None else logits > cut
         truth = sample.y
         tp += int((scores_pass & truth).sum())

@@ -36,7 +36,7 @@ _FORWARD_ARGUMENTS = ("x", "edge_index", "edge_attr")
 
 
 def _trainable(info: registry.PluginInfo) -> None:
-    params = list(inspect.signature(info.cls.forward).parameters.values())[1:]
+    params = list(inspect.signature(info.cls.forward).parameters.values())[1:]  # type: ignore[attr-defined]
     variadic = any(p.kind is p.VAR_POSITIONAL for p in params)
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     if not variadic and len(positional) < len(_FORWARD_ARGUMENTS):
@@ -83,9 +83,13 @@ def _unwrapped(model: nn.Module) -> nn.Module:
     return getattr(model, "module", model)  # the model inside a DistributedDataParallel wrapper
 
 
+def _hparams(model: nn.Module) -> dict[str, Any]:
+    return model.hparams  # type: ignore[return-value]  # a registered model's property, not a submodule
+
+
 def model_edge_width(model: nn.Module) -> int:
     """Edge-feature columns ``model`` (or the model inside a DDP wrapper) takes: 0, 7 or 10."""
-    return int(_unwrapped(model).hparams.get("edge_features", 0) or 0)
+    return int(_hparams(_unwrapped(model)).get("edge_features", 0) or 0)
 
 
 def message_passing_hops(model: nn.Module) -> int:
@@ -101,7 +105,7 @@ def bytes_per_edge(model: nn.Module, checkpointing: bool) -> int:
     edges in tracking graphs and are folded into a factor 1.5. With checkpointing only the iteration
     boundaries stay alive, plus one iteration being recomputed.
     """
-    h = model.hparams
+    h = _hparams(model)
     if isinstance(model, InteractionGNN):
         per_iteration = 4 * h["hidden"] * (3 + 3 * h["mlp_layers"] + 1)
         kept = 1 + (2 if checkpointing else h["n_iterations"] + 1)

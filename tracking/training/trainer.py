@@ -58,15 +58,24 @@ def train(
     import_modules(config.imports)
     with training_job(ctx, device) as resources:
         try:
-            return _train(config, ctx, device, resources, resume=resume, progress=progress and ctx.is_main,
-                          on_epoch_end=on_epoch_end)
+            return _train(
+                config,
+                ctx,
+                device,
+                resources,
+                resume=resume,
+                progress=progress and ctx.is_main,
+                on_epoch_end=on_epoch_end,
+            )
         except BaseException as err:
             # The traceback keeps _train's frame, and with it the DDP model, alive through shutdown.
             traceback.clear_frames(err.__traceback__)
             raise
 
 
-def prepare_graphs(config: TrainConfig, ctx: DistContext, device: torch.device, progress: bool) -> dict[str, GraphDataset]:
+def prepare_graphs(
+    config: TrainConfig, ctx: DistContext, device: torch.device, progress: bool
+) -> dict[str, GraphDataset]:
     """The train (and val) graph datasets, built where missing: sharded over ranks when cached on disk."""
     datasets = {"train": GraphDataset(config, "train", config.data.train)}
     if config.data.val is not None:
@@ -89,9 +98,8 @@ def positive_weight(config: TrainConfig, train_set: GraphDataset, ctx: DistConte
     """``loss.pos_weight``; ``auto``: n_false / n_true over the training graphs (1 without true edges)."""
     if config.loss.pos_weight != "auto":
         return float(config.loss.pos_weight)
-    n_true, n_false = train_set.label_counts(_my_share(len(train_set), config, ctx))
-    if config.data.cache == "disk":
-        n_true, n_false = all_reduce_sum([n_true, n_false], ctx, device)
+    counts = train_set.label_counts(_my_share(len(train_set), config, ctx))
+    n_true, n_false = all_reduce_sum(list(counts), ctx, device) if config.data.cache == "disk" else counts
     return float(n_false / n_true) if n_true > 0 else 1.0
 
 
@@ -129,9 +137,17 @@ def _train(
     if forward_model is not model:
         resources.ddp_models.append(forward_model)
     resources.optimizers.append(optimizer)
-    trainee = Trainee(model, forward_model, no_sync, optimizer, pos_weight, message_passing_hops(model), edge_budget(config, model))
+    trainee = Trainee(
+        model, forward_model, no_sync, optimizer, pos_weight, message_passing_hops(model), edge_budget(config, model)
+    )
 
-    sampler = DistributedSampler(train_set, num_replicas=ctx.world, rank=ctx.rank, shuffle=True, seed=config.seed)
+    sampler: DistributedSampler[int] = DistributedSampler(
+        train_set,  # type: ignore[arg-type]  # a map-style dataset without subclassing torch's
+        num_replicas=ctx.world,
+        rank=ctx.rank,
+        shuffle=True,
+        seed=config.seed,
+    )
     history = state.history
     result = TrainResult(output=output, resumed_from=state.epoch, history=history)
     for epoch in range(state.epoch, config.schedule.epochs):
