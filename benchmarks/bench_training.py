@@ -39,13 +39,13 @@ def _build_graph(mu: float, path: Path) -> dict:
 
     from tracking.simulation import simulate_event
     from tracking.training.config import parse_config
-    from tracking.training.datasets import GraphBuilder
+    from tracking.training.datasets import TrainingGraphs
 
     spec = _graph_builder_spec()
     config = parse_config(
         {"output": str(path.parent), "data": {"train": {"simulate": {"n": 1}}}, "graph_builder": spec}
     )
-    sample = GraphBuilder(config, torch.device("cpu"))(simulate_event(mu, 1, 0))
+    sample = TrainingGraphs(config, torch.device("cpu"))(simulate_event(mu, 1, 0))
     torch.save(sample.as_dict(), path)
     return {"builder": spec["graph_builder"], "hits": int(sample.x.shape[0]), "edges": sample.num_edges}
 

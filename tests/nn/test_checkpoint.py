@@ -1,13 +1,15 @@
-"""save_model / load_model: round trip for every model class, weights_only loading, clear errors."""
+"""save_model / load_model: round trip for every registered model, weights_only loading, checkpoints of
+format 1 (class names), clear errors."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
+from tracking import registry
+from tracking.config import RESOURCES_DIR
 from tracking.errors import DataError
 from tracking.nn import EdgeFilter, InteractionGNN, MetricEmbedding, load_model, read_checkpoint, save_model
-from tracking.nn.checkpoint import MODEL_CLASSES, register_model
 
 MODELS = [
     lambda: InteractionGNN(hidden=8, n_iterations=2, recurrent=False, aggregation="mean"),
@@ -28,7 +30,7 @@ def test_round_trip(tmp_path, make):
     assert loaded.checkpoint_extra["metrics"] == {"eff": 0.9}
     # the raw file is a plain dict readable by torch.load(weights_only=True)
     raw = torch.load(path, weights_only=True)
-    assert raw["format"] == 1 and raw["model"] == type(model).__name__
+    assert raw["format"] == 2 and raw["model"] == registry.model_name(type(model))
     assert not list(tmp_path.glob("sub/.*"))  # no temporary left behind
 
 
@@ -62,7 +64,8 @@ def test_pickled_objects_are_refused(tmp_path):
     "payload, match",
     [
         ({"format": 1, "model": "Transformer", "hparams": {}, "state_dict": {}, "extra": {}}, "unknown model class 'Transformer'"),
-        ({"format": 2, "model": "EdgeFilter", "hparams": {}, "state_dict": {}, "extra": {}}, "format 2"),
+        ({"format": 2, "model": "transformer", "hparams": {}, "state_dict": {}, "extra": {}}, "unknown model class 'transformer'"),
+        ({"format": 3, "model": "edge_filter", "hparams": {}, "state_dict": {}, "extra": {}}, "format 3"),
         ({"model": "EdgeFilter"}, "not a trackpipe checkpoint"),
         ({"format": 1, "model": "EdgeFilter", "hparams": {"width": 3}, "state_dict": {}, "extra": {}}, "hyperparameters"),
         ({"format": 1, "model": "EdgeFilter", "hparams": {}, "state_dict": {}, "extra": {}}, "weights do not fit"),
@@ -97,9 +100,30 @@ def test_register_a_third_party_model(tmp_path):
             return {"width": self.width}
 
     try:
-        register_model(TinyScorer)
+        registry.register("model", "test_tiny_scorer")(TinyScorer)
         loaded = load_model(save_model(TinyScorer(5), tmp_path / "t.pt"))
         assert loaded.width == 5
+        assert read_checkpoint(tmp_path / "t.pt")["model"] == "test_tiny_scorer"
         assert read_checkpoint(tmp_path / "t.pt")["hparams"] == {"width": 5}
     finally:
-        MODEL_CLASSES.pop("TinyScorer", None)
+        registry.unregister("model", "test_tiny_scorer")
+    with pytest.raises(DataError, match="unknown model class 'test_tiny_scorer'"):
+        load_model(tmp_path / "t.pt")
+
+
+@pytest.mark.parametrize("make", MODELS)
+def test_format_1_checkpoints_load_by_class_name(tmp_path, make):
+    """Checkpoints written before models were plugins name the class."""
+    model = make()
+    path = save_model(model, tmp_path / "new.pt")
+    old = {**torch.load(path, weights_only=True), "format": 1, "model": type(model).__name__}
+    torch.save(old, tmp_path / "old.pt")
+    loaded = load_model(tmp_path / "old.pt")
+    assert type(loaded) is type(model) and loaded.hparams == model.hparams
+
+
+@pytest.mark.parametrize("name", ["filter_default.pt", "gnn_default.pt"])
+def test_shipped_models_load(name):
+    path = RESOURCES_DIR / name
+    assert read_checkpoint(path)["format"] == 1
+    assert isinstance(load_model(path), (EdgeFilter, InteractionGNN))

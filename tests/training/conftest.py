@@ -9,12 +9,13 @@ import pytest
 import yaml
 
 TOY_BUILDER = Path(__file__).with_name("toy_graph_builder.py")
+TOY_MODEL = Path(__file__).with_name("toy_model.py")
 
 
 @pytest.fixture(scope="session")
 def toy_builder() -> str:
     """Registers the ``training_test_eta_phi_pairs`` graph builder; returns its file for ``imports:``."""
-    from tracking.training.trainer import import_modules
+    from tracking.training.config import import_modules
 
     import_modules([str(TOY_BUILDER)])
     return str(TOY_BUILDER)

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +17,8 @@ import yaml
 from tracking.io.tracks import read_tracks
 
 pytestmark = pytest.mark.distributed
+
+CRASH_ONCE = Path(__file__).with_name("crash_once.py")
 
 
 def _env():
@@ -46,13 +49,13 @@ def test_two_process_training_loss_falls_and_ranks_agree(write_config, tmp_path)
 
 @pytest.mark.skipif(shutil.which("torchrun") is None, reason="torchrun not on PATH")
 def test_torchrun_restart_resumes_from_the_checkpoint(write_config, tmp_path):
-    config = write_config(schedule={"epochs": 2, "kind": "constant"}, debug={"crash_after_epoch": 1})
+    config = write_config(schedule={"epochs": 2, "kind": "constant"})
     proc = _run(
         ["torchrun", "--standalone", "--nproc-per-node", "2", "--max-restarts", "1",
-         "-m", "tracking.training", str(config), "--quiet"],
+         str(CRASH_ONCE), str(config), "1"],
         tmp_path,
     )
-    assert "crash_after_epoch=1" in proc.stderr  # the first attempt did crash
+    assert "crashed after epoch 1 on the first attempt" in proc.stderr  # the first attempt did crash
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["resumed_from"] == 1 and summary["epochs"] == 2 and summary["params_in_sync"]
     history = [json.loads(line) for line in (tmp_path / "out" / "metrics.jsonl").read_text().splitlines()]

@@ -13,7 +13,21 @@ from tracking import registry
 from tracking.errors import ConfigError
 from tracking.nn import load_model
 from tracking.simulation import simulate_event
-from tracking.training import CrashForTesting, build_model, load_config, param_digest, train
+from tracking.training import build_model, load_config, param_digest, train
+
+from .conftest import TOY_MODEL
+
+
+class Crash(RuntimeError):
+    """Stands for a job killed after an epoch's checkpoint is written."""
+
+
+def crash_after(epochs: int):
+    def on_epoch_end(done: int) -> None:
+        if done == epochs:
+            raise Crash(f"stopping after epoch {done}")
+
+    return on_epoch_end
 
 
 def _history(output):
@@ -61,9 +75,9 @@ def test_resume_after_a_crash_continues_exactly(write_config, toy_builder):
     straight = load_config(write_config("straight.yaml", output="straight", schedule={"epochs": 3, "kind": "cosine", "warmup_epochs": 1}))
     reference = train(straight, progress=False)
 
-    crashing = load_config(write_config("crash.yaml", output="crash", schedule={"epochs": 3, "kind": "cosine", "warmup_epochs": 1}, debug={"crash_after_epoch": 2}))
-    with pytest.raises(CrashForTesting):
-        train(crashing, progress=False)
+    crashing = load_config(write_config("crash.yaml", output="crash", schedule={"epochs": 3, "kind": "cosine", "warmup_epochs": 1}))
+    with pytest.raises(Crash):
+        train(crashing, progress=False, on_epoch_end=crash_after(2))
     assert [row["epoch"] for row in _history(crashing.output)] == [1, 2]
     assert not (crashing.output / "model.pt").exists()
 
@@ -122,11 +136,11 @@ def test_cli_train_and_its_errors(write_config, toy_builder, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({"output": "x", "data": {"train": {"simulate": {"n": 1}}}}))
     result = runner.invoke(main, ["train", str(bad)])
-    assert result.exit_code != 0 and "key 'graph_builder' is required" in result.output
+    assert result.exit_code != 0 and "missing required key(s): graph_builder" in result.output
 
 
 def test_steps_per_event_takes_one_optimiser_step_per_partition(write_config, toy_builder):
-    from tracking.training.trainer import read_checkpoint
+    from tracking.nn import read_checkpoint
 
     config = load_config(write_config("spe.yaml", output="spe", schedule={"epochs": 3, "kind": "constant", "steps_per_event": 4}))
     result = train(config, progress=False)
@@ -141,3 +155,24 @@ def test_steps_per_event_takes_one_optimiser_step_per_partition(write_config, to
     assert again.param_digest == result.param_digest
     with pytest.raises(ConfigError, match="steps_per_event"):
         load_config(write_config("bad.yaml", schedule={"epochs": 1, "steps_per_event": 0}))
+
+
+def test_a_third_party_model_trains_and_its_checkpoint_reloads(write_config, toy_builder, tmp_path):
+    """Any registered model trains: the toy model lives in a test module that the config imports."""
+    from click.testing import CliRunner
+
+    from tracking.cli import main
+
+    imports = [toy_builder, str(TOY_MODEL)]
+    path = write_config(imports=imports, model={"name": "training_test_toy_scorer", "width": 6}, schedule={"epochs": 1},
+                        data={"train": {"simulate": {"n": 1, "mu": 5, "seed": 11}}})
+    result = CliRunner().invoke(main, ["train", str(path), "--quiet"])
+    assert result.exit_code == 0, result.output
+    config = load_config(path)
+    assert [row["epoch"] for row in _history(config.output)] == [1]
+    model = load_model(config.output / "model.pt")
+    assert type(model).__name__ == "ToyScorer" and model.hparams == {"edge_features": 7, "width": 6}
+    raw = torch.load(config.output / "model.pt", weights_only=True)
+    assert raw["model"] == "training_test_toy_scorer"
+    # a rerun resumes from its checkpoint: the registry resolves the saved model name
+    assert train(load_config(path, {"epochs": 2}), progress=False).epochs_run == [1]

@@ -4,7 +4,7 @@ embedding (ACORN / Exa.TrkX designs), their input features, aggregation and chec
 from __future__ import annotations
 
 from .aggregation import aggregate
-from .checkpoint import MODEL_CLASSES, load_model, read_checkpoint, register_model, save_model
+from .checkpoint import load_model, read_checkpoint, save_model
 from .edge_filter import EdgeFilter
 from .embedding import MetricEmbedding, embedding_hinge_loss
 from .features import (
@@ -20,13 +20,12 @@ from .mlp import make_mlp
 
 __all__ = [
     "EDGE_FEATURE_NAMES",
-    "EdgeFilter",
-    "InteractionGNN",
-    "MODEL_CLASSES",
-    "MetricEmbedding",
     "NODE_FEATURE_NAMES",
     "NUM_EDGE_FEATURES",
     "NUM_NODE_FEATURES",
+    "EdgeFilter",
+    "InteractionGNN",
+    "MetricEmbedding",
     "aggregate",
     "edge_features",
     "embedding_hinge_loss",
@@ -34,6 +33,5 @@ __all__ = [
     "make_mlp",
     "node_features",
     "read_checkpoint",
-    "register_model",
     "save_model",
 ]

@@ -2,50 +2,32 @@
 
 A checkpoint is a ``torch.save`` of a plain dict::
 
-    {"format": 1, "model": "InteractionGNN", "hparams": {...}, "state_dict": {...}, "extra": {...}}
+    {"format": 2, "model": "interaction_gnn", "hparams": {...}, "state_dict": {...}, "extra": {...}}
 
-``hparams`` are the model's constructor arguments (plain types), so the file alone rebuilds the model
-without pickled classes or code; ``extra`` holds whatever the caller adds (training step, metrics,
-optimiser state): plain types and tensors only, so loading never executes pickled code.
+``model`` is the model's name in the plugin registry (kind ``model``, see ``plugins/models.py``), so
+any registered model, first- or third-party, saves and loads the same way; format 1 files stored the
+class name (``"InteractionGNN"``) and still load. ``hparams`` are the model's constructor arguments
+(plain types), so the file alone rebuilds the model without pickled classes or code; ``extra`` holds
+whatever the caller adds (training step, metrics, optimiser state): plain types and tensors only, so
+loading never executes pickled code.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import torch
 from torch import nn
 
-from ..errors import DataError
+from .. import registry
 from ..atomic import atomic_output
-from .edge_filter import EdgeFilter
-from .embedding import MetricEmbedding
-from .interaction_gnn import InteractionGNN
+from ..errors import DataError, PluginError
 
-CHECKPOINT_FORMAT = 1
-MODEL_CLASSES: dict[str, type[nn.Module]] = {}
+CHECKPOINT_FORMAT = 2
+READABLE_FORMATS = (1, 2)  # 1: "model" is the class name
 _PLAIN = (str, int, float, bool, type(None))
-
-M = TypeVar("M", bound=type)
-
-
-def register_model(cls: M) -> M:
-    """Make ``cls`` loadable by name from checkpoints. It needs a ``hparams`` property returning its
-    constructor arguments as plain types. Usable as a class decorator by third-party models."""
-    name = cls.__name__
-    existing = MODEL_CLASSES.get(name)
-    if existing is not None and existing is not cls:
-        raise ValueError(f"model class name {name!r} is already registered by {existing.__module__}")
-    if not isinstance(getattr(cls, "hparams", None), property):
-        raise TypeError(f"model class {name} needs a `hparams` property returning its constructor arguments")
-    MODEL_CLASSES[name] = cls
-    return cls
-
-
-for _cls in (InteractionGNN, EdgeFilter, MetricEmbedding):
-    register_model(_cls)
 
 
 def _check_plain(value: Any, where: str, *, tensors: bool) -> None:
@@ -65,20 +47,18 @@ def _check_plain(value: Any, where: str, *, tensors: bool) -> None:
     raise TypeError(f"{where} is a {type(value).__name__}; checkpoints hold only {allowed}")
 
 
-def save_model(model: nn.Module, path: str | os.PathLike, extra: dict[str, Any] | None = None) -> Path:
-    """Write ``model`` (class name, hyperparameters, weights on CPU) and ``extra`` to ``path`` atomically.
+def save_model(model: nn.Module, path: str | os.PathLike[str], extra: dict[str, Any] | None = None) -> Path:
+    """Write ``model`` (registry name, hyperparameters, weights on CPU) and ``extra`` to ``path`` atomically.
 
     Returns the path. Raises ``TypeError`` when the model class is not registered or ``extra`` holds
     something other than plain types and tensors.
     """
-    name = type(model).__name__
-    if MODEL_CLASSES.get(name) is not type(model):
-        raise TypeError(
-            f"cannot save a {name}: not a registered model class ({', '.join(MODEL_CLASSES)}); "
-            "decorate it with tracking.nn.checkpoint.register_model"
-        )
-    hparams = model.hparams  # type: ignore[attr-defined]
-    _check_plain(hparams, f"{name}.hparams", tensors=False)
+    try:
+        name = registry.model_name(type(model))
+    except PluginError as err:
+        raise TypeError(f"cannot save a {type(model).__name__}: {err}") from err
+    hparams: dict[str, Any] = model.hparams  # type: ignore[assignment]
+    _check_plain(hparams, f"{type(model).__name__}.hparams", tensors=False)
     extra = dict(extra or {})
     _check_plain(extra, "extra", tensors=True)
     payload = {
@@ -94,7 +74,7 @@ def save_model(model: nn.Module, path: str | os.PathLike, extra: dict[str, Any] 
     return target
 
 
-def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device | None = "cpu") -> dict[str, Any]:
+def read_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device | None = "cpu") -> dict[str, Any]:
     """The validated checkpoint dict of ``path`` (``torch.load(weights_only=True)``).
 
     Raises ``FileNotFoundError`` when missing and :class:`~tracking.errors.DataError` (naming the file)
@@ -109,9 +89,10 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device | 
         raise DataError(f"cannot read checkpoint ({type(err).__name__}: {str(err).splitlines()[0]})", file=str(path)) from err
     if not isinstance(payload, dict) or "format" not in payload:
         raise DataError("not a trackpipe checkpoint (no 'format' key)", file=str(path))
-    if payload["format"] != CHECKPOINT_FORMAT:
+    if payload["format"] not in READABLE_FORMATS:
         raise DataError(
-            f"checkpoint format {payload['format']!r} is not supported (this trackpipe reads format {CHECKPOINT_FORMAT})",
+            f"checkpoint format {payload['format']!r} is not supported "
+            f"(this trackpipe reads formats {', '.join(map(str, READABLE_FORMATS))})",
             file=str(path),
         )
     for key, kind in (("model", str), ("hparams", dict), ("state_dict", dict), ("extra", dict)):
@@ -120,20 +101,39 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device | 
     return payload
 
 
-def load_model(path: str | os.PathLike, map_location: str | torch.device | None = "cpu") -> nn.Module:
+def checkpoint_model(payload: dict[str, Any], path: str | os.PathLike[str]) -> registry.PluginInfo:
+    """The registered model a checkpoint dict (from :func:`read_checkpoint`) holds; a
+    :class:`~tracking.errors.DataError` naming ``path`` when it is not registered."""
+    name = payload["model"]
+    if payload["format"] == 1:
+        info = registry.model_by_class_name(name)
+    else:
+        try:
+            info = registry.get("model", name)
+        except PluginError:
+            info = None
+    if info is None:
+        known = ", ".join(f"{i.name} ({i.cls.__name__})" for i in registry.available("model"))
+        raise DataError(
+            f"unknown model class {name!r}; known: {known or '(none)'}; a third-party model must be imported "
+            "(registered with tracking.registry.register('model', NAME)) before its checkpoint loads",
+            file=str(path),
+        )
+    return info
+
+
+def load_model(path: str | os.PathLike[str], map_location: str | torch.device | None = "cpu") -> nn.Module:
     """Rebuild the model saved in ``path`` (in eval mode, weights on ``map_location``).
 
     The checkpoint's ``extra`` dict is available as ``model.checkpoint_extra``. Errors name the file:
     ``FileNotFoundError`` when missing, :class:`~tracking.errors.DataError` when corrupt, of an unknown
-    model class, or when its weights do not fit its hyperparameters.
+    model, or when its weights do not fit its hyperparameters.
     """
     payload = read_checkpoint(path, map_location)
-    name = payload["model"]
-    cls = MODEL_CLASSES.get(name)
-    if cls is None:
-        raise DataError(f"unknown model class {name!r}; known: {', '.join(sorted(MODEL_CLASSES))}", file=str(path))
+    info = checkpoint_model(payload, path)
+    name = info.cls.__name__
     try:
-        model = cls(**payload["hparams"])
+        model = info.cls(**payload["hparams"])
     except (TypeError, ValueError) as err:
         raise DataError(f"cannot build {name} from its hyperparameters: {err}", file=str(path)) from err
     try:

@@ -1,8 +1,9 @@
-"""Training graphs: events -> graph builder (-> pre-filter) -> features and edge truth, built once per
+"""Training graphs: events -> graph builder (-> pre-filter) -> features and edge labels, built once per
 event and cached.
 
-A :class:`GraphSample` is what one training step consumes. Labels come from
-:func:`tracking.truth.edge_truth`, the same truth graph the metrics use.
+A :class:`GraphSample` is what one training step consumes. The stages see the event without its truth,
+as inference does; the labels are computed here from the event's truth by :func:`tracking.truth.edge_truth`
+(the same truth graph the metrics use), never read from what a stage produced.
 """
 
 from __future__ import annotations
@@ -64,18 +65,19 @@ def iter_source(source: SourceConfig, indices: set[int] | None = None) -> Iterat
         from ..simulation import simulate_event
 
         sim = source.simulate
-        for i in range(sim["n"]):
+        for i in range(sim.n):
             if indices is None or i in indices:
-                yield i, simulate_event(sim["mu"], sim["seed"], sim["first_event"] + i)
+                yield i, simulate_event(sim.mu, sim.seed, sim.first_event + i)
         return
     from ..io.detect import reader_for
 
+    assert source.path is not None  # a SourceConfig has exactly one of simulate and path
     if not Path(source.path).exists():
         raise DataError("training data not found", file=str(source.path))
     reader = registry.create("reader", reader_for(source.path))
     index = -1
     for position, event in enumerate(reader(source.path)):
-        if position < source.first:
+        if position < (source.first or 0):
             continue
         index += 1
         if source.n is not None and index >= source.n:
@@ -87,28 +89,30 @@ def iter_source(source: SourceConfig, indices: set[int] | None = None) -> Iterat
 def source_length(source: SourceConfig) -> int:
     """Number of events of a split (reads the file's event count for path sources)."""
     if source.simulate is not None:
-        return int(source.simulate["n"])
+        return source.simulate.n
     from ..io.detect import reader_for
 
+    assert source.path is not None  # a SourceConfig has exactly one of simulate and path
     if not Path(source.path).exists():
         raise DataError("training data not found", file=str(source.path))
     reader = registry.create("reader", reader_for(source.path))
     total = reader.count(source.path)
     if total is None:
         total = sum(1 for _ in reader(source.path))
-    total = max(total - source.first, 0)
+    total = max(total - (source.first or 0), 0)
     return total if source.n is None else min(total, source.n)
 
 
-class GraphBuilder:
-    """The config's graph-builder stage (+ optional pre-filter) turned into ``Event -> GraphSample``."""
+class TrainingGraphs:
+    """``Event -> GraphSample``: the config's graph-builder stage (+ optional pre-filter) makes the graph,
+    :mod:`tracking.truth` labels its edges."""
 
     def __init__(self, config: TrainConfig, device: torch.device) -> None:
         self.device = device
-        self.target_pt_min = config.target_pt_min
-        self.stages = [build_stage(config.graph_builder, index=0, base_dir=config.base_dir)[1]]
+        self.target_pt_min = config.loss.target_pt_min
+        self.stages = [build_stage(config.graph_builder, index="graph_builder", base_dir=config.base_dir)[1]]
         if config.pre_filter is not None:
-            self.stages.append(build_stage(config.pre_filter, index=1, base_dir=config.base_dir)[1])
+            self.stages.append(build_stage(config.pre_filter, index="pre_filter", base_dir=config.base_dir)[1])
         self.stages = [s.to(device) if hasattr(s, "to") else s for s in self.stages]
 
     def __call__(self, event: Event) -> GraphSample:
@@ -117,7 +121,7 @@ class GraphBuilder:
         segments = truth_segments(event)
         if self.target_pt_min is not None:
             segments = segments_above_pt(event, segments, self.target_pt_min)
-        graph = event.to(self.device)
+        graph = event.replace(particle_id=None, particles=None).to(self.device)
         for stage in self.stages:
             graph = stage(graph)
         if graph.edge_index is None:
@@ -152,7 +156,7 @@ class GraphDataset:
     def _path(self, index: int) -> Path:
         return self.cache_dir / f"{index:06d}.pt"
 
-    def prepare(self, builder: GraphBuilder, indices: list[int], progress: bool = False) -> None:
+    def prepare(self, graphs: TrainingGraphs, indices: list[int], progress: bool = False) -> None:
         """Build the graphs of ``indices`` that are not cached yet."""
         from tqdm.auto import tqdm
 
@@ -164,7 +168,7 @@ class GraphDataset:
             return
         bar = tqdm(total=len(missing), desc=f"building {self.split} graphs", unit="event", disable=not progress)
         for index, event in iter_source(self.source, missing):
-            sample = builder(event)
+            sample = graphs(event)
             if self.config.data.cache == "disk":
                 from ..atomic import atomic_output
 
