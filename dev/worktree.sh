@@ -18,7 +18,8 @@ for f in "$site_main"/_editable_skbc_trackpipe.*; do
   sed "s#$main/tracking#$wt/tracking#g; s#$main/plugins#$wt/plugins#g; s#$main/benchmarks#$wt/benchmarks#g" "$f" > "$site_wt/$(basename "$f")"
 done
 cp "$main/tracking/_version.py" "$wt/tracking/_version.py"
-for exe in trackpipe ruff mypy pytest torchrun; do
+for exe in trackpipe pytest torchrun mypy; do  # python scripts: point their shebang at this venv
   [ -e "$main/.venv/bin/$exe" ] && sed "1s#.*#\#!$wt/.venv/bin/python#" "$main/.venv/bin/$exe" > "$wt/.venv/bin/$exe" && chmod +x "$wt/.venv/bin/$exe"
 done
+ln -sf "$main/.venv/bin/ruff" "$wt/.venv/bin/ruff"  # a native binary
 echo "$wt"
