@@ -179,7 +179,7 @@ def test_cuda_equals_cpu(graph, min_hits):
         ({"edge_index": np.array([[-1], [0]])}, r"found range \[-1, 0\]"),
         ({"scores": np.zeros(2, np.float32)}, r"scores: expected shape \[1\]"),
         ({"scores": np.zeros(1, np.float64)}, "scores: expected dtype float32"),
-        ({"scores": torch.zeros(1)}, "scores is on cpu"),
+        ({"scores": torch.zeros(1)}, "scores is torch on cpu but edge_index is numpy"),
         ({"num_nodes": -1}, "num_nodes: expected an integer >= 0"),
         ({"num_nodes": True}, "num_nodes"),
         ({"min_hits": 1.5}, "min_hits"),

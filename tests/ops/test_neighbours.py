@@ -110,13 +110,13 @@ def test_gpu_equals_cpu(device, k):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ((np.zeros((3, 2), np.float64), 1.0), "points must have dtype float32"),
-        ((np.zeros(3, np.float32), 1.0), "points must be 2-d"),
-        ((np.zeros((3, 17), np.float32), 1.0), "1 to 16 columns"),
-        ((np.zeros((3, 2), np.float32), -1.0), "r must be a finite number"),
-        ((np.zeros((3, 2), np.float32), float("nan")), "r must be a finite number"),
-        ((np.full((3, 2), np.nan, np.float32), 1.0), "points contains NaN"),
-        ((np.zeros((3, 2), np.float32), 1.0, 0), "k_max must be a positive integer"),
+        ((np.zeros((3, 2), np.float64), 1.0), "points: expected dtype float32"),
+        ((np.zeros(3, np.float32), 1.0), "points: expected 2-d"),
+        ((np.zeros((3, 17), np.float32), 1.0), "points: expected 1 to 16 columns"),
+        ((np.zeros((3, 2), np.float32), -1.0), "r: expected a finite real number >= 0"),
+        ((np.zeros((3, 2), np.float32), float("nan")), "r: expected a finite real number >= 0"),
+        ((np.full((3, 2), np.nan, np.float32), 1.0), "points: contains NaN"),
+        ((np.zeros((3, 2), np.float32), 1.0, 0), "k_max: expected an integer >= 1"),
     ],
 )
 def test_validation_names_the_argument(args, message):

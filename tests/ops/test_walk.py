@@ -266,7 +266,7 @@ def test_walkthrough_validation():
         walkthrough(np.array([[0], [1]]), 2, order=np.array([0.0, np.nan]))
     with pytest.raises(ValueError, match="walk_cut"):
         walkthrough(np.array([[0], [1]]), 2, walk_cut=float("nan"))
-    with pytest.raises(ValueError, match="order is on cpu"):
+    with pytest.raises(ValueError, match="order is torch on cpu but edge_index is numpy"):
         walkthrough(np.array([[0], [1]]), 2, order=torch.zeros(2))
 
 
