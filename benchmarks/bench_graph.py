@@ -163,10 +163,8 @@ def evaluate_maps(maps: dict[str, ModuleMap], events, pt_cut: float = 1.0) -> di
     totals = {name: dict(edges=0, true_edges=0, segments=0, found=0, seconds=0.0) for name in maps}
     for event in events:
         seg = truth_segments(event)
-        p = event.particles
-        order = np.argsort(p.particle_id)
-        pos = np.clip(np.searchsorted(p.particle_id[order], event.particle_id[seg[0]]), 0, len(order) - 1)
-        high = seg[:, p.pt[order][pos] > pt_cut]
+        rows, found = event.particles.lookup(event.particle_id[seg[0]])
+        high = seg[:, found & (event.particles.pt[np.maximum(rows, 0)] > pt_cut)]
         for name, m in maps.items():
             start = time.perf_counter()
             edges = m.build(event)
