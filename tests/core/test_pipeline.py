@@ -92,9 +92,19 @@ def test_resolve_device():
     assert resolve_device("auto").type in ("cpu", "cuda")
     with pytest.raises(ConfigError, match="expected auto, cpu, cuda"):
         resolve_device("tpu")
-    if not torch.cuda.is_available():
-        with pytest.raises(ConfigError, match="requested but"):
-            resolve_device("cuda:0")
+
+
+def test_resolve_device_checks_the_cuda_devices(monkeypatch):
+    from tracking import accel
+
+    monkeypatch.setattr(accel, "cuda_device_count", lambda: 0)
+    with pytest.raises(ConfigError, match="'cuda:0' requested but"):
+        resolve_device("cuda:0")
+    monkeypatch.setattr(accel, "cuda_device_count", lambda: 2)
+    assert resolve_device("cuda") == torch.device("cuda", 0)
+    assert resolve_device("CUDA:1") == torch.device("cuda", 1)
+    with pytest.raises(ConfigError, match="only 2 CUDA device"):
+        resolve_device("cuda:2")
 
 
 def test_atomic_output_leaves_nothing_on_failure(tmp_path):

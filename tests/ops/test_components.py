@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.sparse.csgraph import connected_components as scipy_components
 
-from tracking import _native, accel
+from tracking import _native
 from tracking.ops import connected_components
 
 # Scores include the cut itself (an edge exactly at the cut is dropped) and NaN (never kept).
@@ -158,7 +158,7 @@ def test_non_contiguous_torch_input():
     np.testing.assert_array_equal(connected_components(edge_index, 5).numpy(), [0, 1, 0, 1, 0])
 
 
-@pytest.mark.skipif(not accel.cuda_available(), reason="needs a CUDA device")
+@pytest.mark.gpu
 @settings(max_examples=60, deadline=None)
 @given(graph=scored_graphs(max_nodes=200, max_edges=600), min_hits=st.integers(0, 4))
 def test_cuda_equals_cpu(graph, min_hits):

@@ -126,14 +126,13 @@ def test_output_indexes_event_hits_and_torch_roundtrip():
     assert (hits[4][want] >= 0).all()
 
 
-def test_gpu_equals_cpu(device):
-    if device != "cuda":
-        pytest.skip("GPU = CPU check needs a GPU")
+@pytest.mark.gpu
+def test_gpu_equals_cpu():
     rng = np.random.default_rng(5)
     hits = random_hits(rng, 3000, 20)
     maps = windows_from_pairs(rng, *hits, 200, 20)
     cpu = build_doublets(*hits, *maps)
-    gpu = build_doublets(*(torch.from_numpy(a).to(device) for a in (*hits, *maps)))
+    gpu = build_doublets(*(torch.from_numpy(a).cuda() for a in (*hits, *maps)))
     assert gpu.device.type == "cuda"
     np.testing.assert_array_equal(gpu.cpu().numpy(), cpu)
 

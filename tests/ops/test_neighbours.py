@@ -94,15 +94,14 @@ def test_torch_in_torch_out():
 
 
 @pytest.mark.parametrize("k", [None, 3])
-def test_gpu_equals_cpu(device, k):
-    if device != "cuda":
-        pytest.skip("GPU = CPU check needs a GPU")
+@pytest.mark.gpu
+def test_gpu_equals_cpu(k):
     rng = np.random.default_rng(9)
     for dim in (1, 3, 8, 16):
         points = rng.random((5000, dim), dtype=np.float32)
         r = 0.05 * dim ** 0.5
         cpu, cpu_capped = radius_graph(points, r, k_max=k)
-        gpu, gpu_capped = radius_graph(torch.from_numpy(points).to(device), r, k_max=k)
+        gpu, gpu_capped = radius_graph(torch.from_numpy(points).cuda(), r, k_max=k)
         np.testing.assert_array_equal(gpu.cpu().numpy(), cpu)
         assert gpu_capped == cpu_capped
 

@@ -8,7 +8,6 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tracking import accel
 from tracking.ops import connected_components, junction_removal, walkthrough
 
 SCORE_VALUES = [0.0, 0.3, 0.5, 0.6, 0.6, 0.8, 0.9, -0.0, float("nan")]
@@ -183,7 +182,7 @@ def test_junction_removal_torch(device):
     np.testing.assert_array_equal(got.cpu().numpy(), expected)
 
 
-@pytest.mark.skipif(not accel.cuda_available(), reason="needs a CUDA device")
+@pytest.mark.gpu
 @settings(max_examples=60, deadline=None)
 @given(graph=scored_graphs(max_nodes=100, max_edges=400))
 def test_junction_removal_cuda_equals_cpu(graph):
