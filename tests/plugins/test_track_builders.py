@@ -7,16 +7,11 @@ import pytest
 import torch
 
 from tracking import registry
+from tracking.benchmarks.reference import same_partition
 from tracking.errors import ConfigError, DataError
 from tracking.event import Event
 from tracking.simulation import simulate_event
 from tracking.truth import truth_segments
-
-
-def same_partition(a, b) -> bool:
-    a, b = np.asarray(a), np.asarray(b)
-    key = (a + 1) * (int(b.max(initial=0)) + 2) + (b + 1)
-    return len(a) == len(b) and len(np.unique(key)) == len(np.unique(a)) == len(np.unique(b))
 
 
 def toy_event(particle_id) -> Event:
