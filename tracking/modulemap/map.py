@@ -218,10 +218,13 @@ class MapLearner:
         if event.particles is None:
             raise DataError("a pT threshold needs the particle table", event=event.event_id)
         p = event.particles.numpy()
-        rows, found = p.lookup(as_numpy(event.particle_id)[seg[0]])
-        pt = np.zeros(len(rows), dtype=p.pt.dtype)
-        pt[found] = p.pt[rows[found]]
-        return pt
+        order = np.argsort(p.particle_id)
+        ids, pt = p.particle_id[order], p.pt[order]
+        pid = as_numpy(event.particle_id)[seg[0]]
+        if not len(ids):
+            return np.zeros(len(pid), dtype=np.float64)
+        pos = np.clip(np.searchsorted(ids, pid), 0, len(ids) - 1)
+        return np.where(ids[pos] == pid, pt[pos], 0.0)
 
     @staticmethod
     def _window_frame(src, dst, values) -> pd.DataFrame:
