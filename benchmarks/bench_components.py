@@ -18,11 +18,12 @@ import json
 import numpy as np
 import torch
 
-from .common import Row, best_time, format_table
-from .reference import python_walkthrough, same_partition, scipy_connected_components
 from tracking import accel
 from tracking._native import core
 from tracking.ops import connected_components, junction_removal, walkthrough
+
+from .common import Row, best_time, format_table
+from .reference import python_walkthrough, same_partition, scipy_connected_components
 
 CUT = 0.5
 

@@ -82,10 +82,9 @@ def build_pipeline(quick: bool) -> PipelineSetup:
     """The shipped default pipeline, or the equivalent built in code (see the module docstring)."""
     from tracking import registry
     from tracking.config import RESOURCES_DIR
+    from tracking.errors import ConfigError, DataError
     from tracking.pipeline import Pipeline
     from tracking.runner import DEFAULT_PIPELINE
-
-    from tracking.errors import ConfigError, DataError
 
     default_yaml = RESOURCES_DIR / DEFAULT_PIPELINE.removeprefix("builtin:")
     fallback_reason = f"{default_yaml.name} is not shipped"

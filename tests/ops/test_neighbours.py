@@ -166,8 +166,8 @@ def test_sparse_clusters_use_many_cells():
 
 
 def test_result_does_not_depend_on_threads():
-    from tracking.benchmarks.bench_graph import clustered_embedding
     from tracking._native import core
+    from tracking.benchmarks.bench_graph import clustered_embedding
 
     points = clustered_embedding(5000, 6, np.random.default_rng(3))
     before = core.max_threads()

@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
+from ..atomic import atomic_output
 from ..errors import DataError
 from ..event import Event, lookup_rows
 from ..io.tracks import TrackRecord, TracksFile
-from ..atomic import atomic_output
 from ._ratio import ratio
 from .trackml_score import trackml_score
 from .tracks import TrackMatchConfig, TrackMetrics

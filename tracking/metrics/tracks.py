@@ -92,13 +92,13 @@ class TrackMatching:
     def counts(self) -> dict[str, int]:
         """The counts the rates are built from."""
         return {
-            "n_tracks": int(len(self.track_id)),
+            "n_tracks": len(self.track_id),
             "n_matched_tracks": int(self.track_matched.sum()),
             "n_fake_tracks": int((~self.track_matched).sum()),
             "n_duplicate_tracks": int(self.track_duplicate.sum()),
             "n_reconstructable": int(self.particle_reconstructable.sum()),
             "n_reconstructed": int((self.particle_reconstructable & self.particle_matched).sum()),
-            "n_particles": int(len(self.particle_id)),
+            "n_particles": len(self.particle_id),
         }
 
 

@@ -14,7 +14,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..arrays import Array, dtype_name
+from ..arrays import dtype_name
+
+Array = Any  # np.ndarray or torch.Tensor: the checks branch on the kind at run time
 
 __all__ = [
     "all_finite", "check_array", "check_edge_index", "check_per_edge", "contiguous", "has_nan", "integer", "kind",

@@ -14,9 +14,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..arrays import Array, as_numpy, cuda_stream
 from .._native import core
-from ._validate import check_edge_index, check_per_edge, integer, kind, real, same_place
+from ..arrays import as_numpy, cuda_stream
+from ._validate import Array, check_edge_index, check_per_edge, integer, kind, real, same_place
 
 __all__ = ["connected_components", "junction_removal", "walkthrough"]
 
@@ -68,7 +68,8 @@ def connected_components(
                 cuda_stream(edge_index.device),
             )
         return labels
-    core.connected_components_cpu(as_numpy(edge_index), None if scores is None else as_numpy(scores), cut, num_nodes, min_hits, as_numpy(labels))
+    host_scores = None if scores is None else as_numpy(scores)
+    core.connected_components_cpu(as_numpy(edge_index), host_scores, cut, num_nodes, min_hits, as_numpy(labels))
     return labels
 
 
@@ -107,7 +108,7 @@ def junction_removal(edge_index: Array, scores: Array, cut: float, num_nodes: in
                 cuda_stream(edge_index.device),
             )
         return keep
-    core.junction_removal_cpu(as_numpy(edge_index), None if scores is None else as_numpy(scores), cut, num_nodes, as_numpy(keep))
+    core.junction_removal_cpu(as_numpy(edge_index), as_numpy(scores), cut, num_nodes, as_numpy(keep))
     return keep
 
 
@@ -162,8 +163,9 @@ def walkthrough(
             raise ValueError("order: contains NaN")
     labels_host = np.empty(num_nodes, dtype=np.int64)
     if num_nodes > 0:
+        host_scores = None if scores is None else as_numpy(scores)
         core.walkthrough_cpu(
-            as_numpy(edge_index), None if scores is None else as_numpy(scores), cut, walk_cut, num_nodes, order_host, min_hits, labels_host
+            as_numpy(edge_index), host_scores, cut, walk_cut, num_nodes, order_host, min_hits, labels_host
         )
     if isinstance(edge_index, torch.Tensor):
         return torch.from_numpy(labels_host).to(edge_index.device)

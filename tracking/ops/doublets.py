@@ -12,8 +12,8 @@ import math
 import numpy as np
 import torch
 
-from ..arrays import as_numpy, cuda_stream
 from .._native import core
+from ..arrays import as_numpy, cuda_stream
 from ._sorting import stable_order
 from ._validate import all_finite, check_array, has_nan, same_place
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..arrays import as_numpy, cuda_stream, is_torch
 from .._native import core
+from ..arrays import as_numpy, cuda_stream, is_torch
 from ._sorting import stable_order
 from ._validate import all_finite, check_array, integer, real
 

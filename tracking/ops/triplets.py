@@ -53,7 +53,8 @@ def _triplet_best_torch(edge_index, num_nodes, kappa, theta, kappa_scale, theta_
         total = int(counts.sum())
         if total:
             first = torch.repeat_interleave(torch.arange(start, stop, device=device), counts)
-            offset = torch.arange(total, device=device) - torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
+            first_of_edge = torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
+            offset = torch.arange(total, device=device) - first_of_edge
             second = by_src[first_out[dst[first]] + offset]
             dk = (kappa[second] - kappa[first]) / kappa_scale
             dt = (theta[second] - theta[first]) / theta_scale

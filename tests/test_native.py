@@ -13,7 +13,7 @@ def test_native_module_imports_and_reports_version():
 
 
 def test_cuda_flags_consistent():
-    assert accel.CUDA_COMPILED == core.cuda_compiled()
+    assert core.cuda_compiled() == accel.CUDA_COMPILED
     count = core.cuda_device_count()
     if not accel.CUDA_COMPILED:
         assert count == 0

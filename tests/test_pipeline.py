@@ -1,4 +1,3 @@
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -7,7 +6,6 @@ import pytest
 import torch
 
 from tracking import ConfigError, Event, Pipeline, registry, resolve_device
-from tracking.atomic import atomic_output
 from tracking.stages import Stage
 
 
@@ -105,19 +103,3 @@ def test_resolve_device_checks_the_cuda_devices(monkeypatch):
     assert resolve_device("CUDA:1") == torch.device("cuda", 1)
     with pytest.raises(ConfigError, match="only 2 CUDA device"):
         resolve_device("cuda:2")
-
-
-def test_atomic_output_leaves_nothing_on_failure(tmp_path):
-    target = tmp_path / "out.txt"
-    target.write_text("old")
-    with pytest.raises(RuntimeError):
-        with atomic_output(target) as tmp:
-            tmp.write_text("half")
-            raise RuntimeError("crash")
-    assert target.read_text() == "old" and list(tmp_path.iterdir()) == [target]
-    with atomic_output(target) as tmp:
-        tmp.write_text("new")
-    assert target.read_text() == "new" and list(tmp_path.iterdir()) == [target]
-    umask = os.umask(0)
-    os.umask(umask)
-    assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's private 0600
