@@ -1,5 +1,6 @@
 """Track building: our connected components vs ``scipy.sparse.csgraph.connected_components`` (with the
-edge filter and the CSR build scipy needs from an edge list), and our walk-through vs a Python
+edge filter and the CSR build scipy needs from an edge list, and the compact relabelling ours does too;
+:func:`.reference.scipy_connected_components`), and our walk-through vs a Python
 walk-through (scipy components + Python walks, the ACORN way), side by side in one run.
 
     python -m benchmarks.bench_components [--quick] [--threads 2] [--json]
@@ -15,78 +16,16 @@ import argparse
 import json
 
 import numpy as np
-import scipy.sparse as sp
 import torch
-from scipy.sparse.csgraph import connected_components as scipy_components
 
-from .common import Row, best_time, format_table
 from tracking import accel
 from tracking._native import core
 from tracking.ops import connected_components, junction_removal, walkthrough
 
+from .common import Row, best_time, format_table
+from .reference import python_walkthrough, same_partition, scipy_connected_components
+
 CUT = 0.5
-
-
-def scipy_labels(edge_index: np.ndarray, scores: np.ndarray, num_nodes: int) -> np.ndarray:
-    """What a scipy user writes: filter by the cut, build the CSR matrix, label the components."""
-    keep = scores > CUT
-    src, dst = edge_index[0][keep], edge_index[1][keep]
-    graph = sp.csr_matrix((np.ones(len(src), dtype=np.int8), (src, dst)), shape=(num_nodes, num_nodes))
-    return scipy_components(graph, directed=False)[1]
-
-
-def python_walkthrough(edge_index, scores, num_nodes, cut, walk_cut, order) -> np.ndarray:
-    """The walk-through in Python over scipy components, with the documented rules of ours (min_hits 1)."""
-    keep = (scores > cut) & (edge_index[0] != edge_index[1])
-    src, dst, s = edge_index[0][keep], edge_index[1][keep], scores[keep]
-    ids = np.flatnonzero(keep)
-    graph = sp.csr_matrix((np.ones(len(src), np.int8), (src, dst)), shape=(num_nodes, num_nodes))
-    n_comp, comp = scipy_components(graph, directed=False)
-    out_deg = np.bincount(src, minlength=num_nodes)
-    in_deg = np.bincount(dst, minlength=num_nodes)
-    comp_nodes = np.bincount(comp, minlength=n_comp)
-    comp_edges = np.bincount(comp[src], minlength=n_comp)
-    branching = np.zeros(n_comp, bool)
-    np.logical_or.at(branching, comp, (out_deg > 1) | (in_deg > 1))
-    is_path = ~branching & (comp_edges == comp_nodes - 1)
-    out_edges: dict[int, list[tuple[float, int, int]]] = {}
-    for u, v, score, e in zip(src.tolist(), dst.tolist(), s.tolist(), ids.tolist()):
-        out_edges.setdefault(u, []).append((score, -e, v))
-    members: dict[int, list[int]] = {}
-    for v in np.flatnonzero(is_path[comp]).tolist():
-        members.setdefault(int(comp[v]), []).append(v)
-    tracks = list(members.values())
-    order = order.tolist()
-    walk_nodes = sorted(np.flatnonzero(~is_path[comp]).tolist(), key=lambda v: (order[v], v))
-    used = set()
-
-    def walk(start):
-        track, current = [start], start
-        used.add(start)
-        while True:
-            options = [o for o in out_edges.get(current, ()) if o[2] not in used and o[0] > walk_cut]
-            if not options:
-                break
-            current = max(options)[2]
-            used.add(current)
-            track.append(current)
-        tracks.append(track)
-
-    for v in walk_nodes:
-        if v not in used and in_deg[v] == 0:
-            walk(v)
-    for v in walk_nodes:
-        if v not in used:
-            walk(v)
-    labels = np.empty(num_nodes, np.int64)
-    for label, track in enumerate(sorted(tracks, key=min)):
-        labels[track] = label
-    return labels
-
-
-def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:
-    key = (a + 1) * (int(b.max(initial=0)) + 2) + (b + 1)
-    return len(np.unique(key)) == len(np.unique(a)) == len(np.unique(b))
 
 
 def random_graph(num_nodes: int, num_edges: int, seed: int = 0):
@@ -114,15 +53,15 @@ def event_graph(mu: float, seed: int = 1):
 
 def component_rows(name: str, edge_index, scores, num_nodes: int, threads: list[int]) -> list[Row]:
     size = f"{num_nodes:,} nodes, {edge_index.shape[1]:,} edges"
-    expected = scipy_labels(edge_index, scores, num_nodes)
-    baseline_s = best_time(lambda: scipy_labels(edge_index, scores, num_nodes))
+    expected = scipy_connected_components(edge_index, num_nodes, scores, CUT, min_hits=1)
+    baseline_s = best_time(lambda: scipy_connected_components(edge_index, num_nodes, scores, CUT, min_hits=1))
     rows = []
     before = core.max_threads()
     try:
         for n_threads in threads:
             core.set_max_threads(n_threads)
             got = connected_components(edge_index, num_nodes, scores, cut=CUT)
-            assert _same_partition(got, expected), "connected components disagree with scipy"
+            assert same_partition(got, expected), "connected components disagree with scipy"
             ours = best_time(lambda: connected_components(edge_index, num_nodes, scores, cut=CUT))
             rows.append(Row(f"connected components, {name} ({n_threads} thr)", size, ours,
                             "scipy CSR build + connected_components", baseline_s,
@@ -161,11 +100,11 @@ def run(quick: bool = False) -> list[Row]:
     rows += component_rows(label, edge_index, scores, num_nodes, threads)
 
     walk_cut = 0.6
-    expected = python_walkthrough(edge_index, scores, num_nodes, CUT, walk_cut, r)
+    expected = python_walkthrough(edge_index, num_nodes, scores, CUT, walk_cut, order=r)
     got = walkthrough(edge_index, num_nodes, scores, cut=CUT, walk_cut=walk_cut, order=r)
     assert np.array_equal(got, expected), "walk-through disagrees with the Python walk"
     ours = best_time(lambda: walkthrough(edge_index, num_nodes, scores, cut=CUT, walk_cut=walk_cut, order=r))
-    baseline_s = best_time(lambda: python_walkthrough(edge_index, scores, num_nodes, CUT, walk_cut, r),
+    baseline_s = best_time(lambda: python_walkthrough(edge_index, num_nodes, scores, CUT, walk_cut, order=r),
                            repeat=1, warmup=0)
     rows.append(Row(f"walk-through, {label}", f"{num_nodes:,} nodes, {edge_index.shape[1]:,} edges", ours,
                     "Python walk over scipy components", baseline_s))

@@ -21,13 +21,14 @@ import pandas as pd
 import torch
 from scipy.spatial import cKDTree
 
-from .common import Row, best_time, format_table
 from tracking import accel
 from tracking._native import core
 from tracking.modulemap import MapLearner, ModuleMap
 from tracking.ops import CUT_VARIABLES, build_doublets, doublet_cut_variables, radius_graph, triplet_best
 from tracking.simulation import simulate_events
 from tracking.truth import edge_truth, truth_segments
+
+from .common import Row, best_time, format_table
 
 
 def pandas_doublets(event, group: np.ndarray, m: ModuleMap) -> np.ndarray:
@@ -112,7 +113,7 @@ def neighbour_rows(quick: bool) -> list[Row]:
         size = f"{len(points)} points, r={r:.4g}, {edges.shape[1] / len(points):.1f} neighbours/point"
         rows.append(Row(f"radius graph, {name} ({core.max_threads()} threads)", size, best_time(ours),
                         'cKDTree + query_pairs(output_type="ndarray")', best_time(tree, repeat=2),
-                        extra={"directed_edges": int(edges.shape[1]), "ckdtree_pairs": int(len(pairs))}))
+                        extra={"directed_edges": int(edges.shape[1]), "ckdtree_pairs": len(pairs)}))
         if accel.cuda_available():
             gpu_points = torch.from_numpy(points).cuda()
 
@@ -163,10 +164,8 @@ def evaluate_maps(maps: dict[str, ModuleMap], events, pt_cut: float = 1.0) -> di
     totals = {name: dict(edges=0, true_edges=0, segments=0, found=0, seconds=0.0) for name in maps}
     for event in events:
         seg = truth_segments(event)
-        p = event.particles
-        order = np.argsort(p.particle_id)
-        pos = np.clip(np.searchsorted(p.particle_id[order], event.particle_id[seg[0]]), 0, len(order) - 1)
-        high = seg[:, p.pt[order][pos] > pt_cut]
+        rows, found = event.particles.lookup(event.particle_id[seg[0]])
+        high = seg[:, found & (event.particles.pt[np.maximum(rows, 0)] > pt_cut)]
         for name, m in maps.items():
             start = time.perf_counter()
             edges = m.build(event)

@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from .common import Row, format_table, skipped_row
-from .reference import ReferenceStage, reference_stage, run_reference
+from .reference import ReferenceStage, reference_stage, run_reference, same_partition
 
 SIM_SEED = 20_000  # benchmark events: seed SIM_SEED + mu
 MAP_SEED = 30_000  # map-learning events, disjoint from the above
@@ -82,10 +82,9 @@ def build_pipeline(quick: bool) -> PipelineSetup:
     """The shipped default pipeline, or the equivalent built in code (see the module docstring)."""
     from tracking import registry
     from tracking.config import RESOURCES_DIR
+    from tracking.errors import ConfigError, DataError
     from tracking.pipeline import Pipeline
     from tracking.runner import DEFAULT_PIPELINE
-
-    from tracking.errors import ConfigError, DataError
 
     default_yaml = RESOURCES_DIR / DEFAULT_PIPELINE.removeprefix("builtin:")
     fallback_reason = f"{default_yaml.name} is not shipped"
@@ -138,15 +137,6 @@ def build_pipeline(quick: bool) -> PipelineSetup:
     tracks = registry.create("track_builder", "connected_components", {"score_cut": score_cut, "min_hits": 3})
     stages = [graph, classifier, tracks]
     return PipelineSetup(stages, [_label(s) for s in stages], "built in code (default pipeline unavailable)", notes, tmp)
-
-
-def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:
-    """Whether two label arrays (-1 = none) group the hits identically."""
-    a, b = np.asarray(a), np.asarray(b)
-    if a.shape != b.shape or not np.array_equal(a < 0, b < 0):
-        return False
-    pairs = np.unique(np.stack([a[a >= 0], b[b >= 0]]), axis=1) if (a >= 0).any() else np.zeros((2, 0))
-    return pairs.shape[1] == len(np.unique(pairs[0])) == len(np.unique(pairs[1]))
 
 
 def _edge_set(edge_index, n: int) -> np.ndarray:
@@ -228,7 +218,7 @@ def measure(event, stages: list[Any], labels: list[str], references: list[Refere
             labels_ours = ours_out.track_labels.cpu().numpy()
             counts["tracks"] = int(labels_ours.max() + 1) if len(labels_ours) else 0
             counts["tracks_reference"] = int(np.asarray(ref_out.track_labels).max() + 1) if n else 0
-            counts["same_tracks"] = _same_partition(labels_ours, ref_out.track_labels)
+            counts["same_tracks"] = same_partition(labels_ours, ref_out.track_labels)
     return Measurement(name, mu, event.num_hits, stage_ours, stage_ref, (e2e_ours, e2e_ref), counts, inputs, outputs)
 
 

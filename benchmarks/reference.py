@@ -20,6 +20,9 @@ What ACORN (and Exa.TrkX before it) does in Python, written the way ACORN writes
 
 Reference stages take and return :class:`tracking.event.Event` with numpy arrays (torch only inside
 the GNN), so one stage's output feeds the next like in trackpipe's pipeline.
+
+The functions here are also the test oracles of the track-building kernels (``tests/ops``): one copy of
+each, so the benchmark's baseline is the very code the tests check our kernels against.
 """
 
 from __future__ import annotations
@@ -116,10 +119,17 @@ def torch_radius_pairs(points: torch.Tensor, radius: float, block: int = 4096) -
 
 def scipy_connected_components(edge_index: np.ndarray, num_nodes: int, scores: np.ndarray | None = None,
                                cut: float = 0.5, min_hits: int = 3) -> np.ndarray:
-    """int64 [N] track labels the ACORN way: score cut, COO -> CSR, scipy components, size cut."""
+    """int64 [N] track labels the ACORN way: score cut, COO -> CSR, scipy components, size cut.
+
+    The labels follow :func:`tracking.ops.connected_components`'s convention (``0..k-1`` by each
+    component's smallest node, -1 below ``min_hits``): scipy numbers components in the order of their
+    smallest node, and the compaction keeps that order.
+    """
     import scipy.sparse as sps
     from scipy.sparse.csgraph import connected_components
 
+    if num_nodes == 0:
+        return np.empty(0, dtype=np.int64)
     edge_index = np.asarray(edge_index)
     if scores is not None:
         edge_index = edge_index[:, np.asarray(scores) > cut]
@@ -132,6 +142,80 @@ def scipy_connected_components(edge_index: np.ndarray, num_nodes: int, scores: n
     out = np.full(num_nodes, -1, dtype=np.int64)
     out[big] = compact
     return out
+
+
+def same_partition(a: Any, b: Any) -> bool:
+    """Whether two label arrays (-1 = on no track) group the hits identically: the same hits on no
+    track, and a one-to-one map between the other labels."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape or not np.array_equal(a < 0, b < 0):
+        return False
+    pairs = np.unique(np.stack([a[a >= 0], b[b >= 0]]), axis=1) if (a >= 0).any() else np.zeros((2, 0))
+    return pairs.shape[1] == len(np.unique(pairs[0])) == len(np.unique(pairs[1]))
+
+
+def python_walkthrough(edge_index: np.ndarray, num_nodes: int, scores: np.ndarray | None = None, cut: float = 0.5,
+                       walk_cut: float | None = None, min_hits: int = 1, order: np.ndarray | None = None) -> np.ndarray:
+    """ACORN's CC-and-walk in Python over scipy components, by the rules of :func:`tracking.ops.walkthrough`
+    (same arguments, same labels): a component that is a simple directed path is a track; the others are
+    walked from their nodes with no kept in-edge, then any unused node, in ``(order[v], v)`` order, along
+    the best-scoring out-edge (ties: lower edge index) above ``walk_cut`` to an unused node."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    edge_index = np.asarray(edge_index)
+    keep = edge_index[0] != edge_index[1]
+    if scores is None:  # every edge kept, and walks take the lowest-index edge
+        scores, cut, walk_cut = np.ones(edge_index.shape[1], np.float32), 0.0, 0.0
+    else:
+        scores = np.asarray(scores)
+        keep &= scores > cut
+    walk_cut = cut if walk_cut is None else walk_cut
+    src, dst, s = edge_index[0][keep], edge_index[1][keep], scores[keep]
+    ids = np.flatnonzero(keep)
+    graph = csr_matrix((np.ones(len(src), np.int8), (src, dst)), shape=(num_nodes, num_nodes))
+    n_comp, comp = connected_components(graph, directed=False)
+    out_deg = np.bincount(src, minlength=num_nodes)
+    in_deg = np.bincount(dst, minlength=num_nodes)
+    comp_nodes = np.bincount(comp, minlength=n_comp)
+    comp_edges = np.bincount(comp[src], minlength=n_comp)
+    branching = np.zeros(n_comp, bool)
+    np.logical_or.at(branching, comp, (out_deg > 1) | (in_deg > 1))
+    is_path = ~branching & (comp_edges == comp_nodes - 1)
+    out_edges: dict[int, list[tuple[float, int, int]]] = {}
+    for u, v, score, e in zip(src.tolist(), dst.tolist(), s.tolist(), ids.tolist()):
+        out_edges.setdefault(u, []).append((score, -e, v))
+    members: dict[int, list[int]] = {}
+    for v in np.flatnonzero(is_path[comp]).tolist():
+        members.setdefault(int(comp[v]), []).append(v)
+    tracks = list(members.values())
+    start_key = np.arange(num_nodes) if order is None else np.asarray(order, dtype=np.float32)
+    start_key = start_key.tolist()
+    walk_nodes = sorted(np.flatnonzero(~is_path[comp]).tolist(), key=lambda v: (start_key[v], v))
+    used = set()
+
+    def walk(start):
+        track, current = [start], start
+        used.add(start)
+        while True:
+            options = [o for o in out_edges.get(current, ()) if o[2] not in used and o[0] > walk_cut]
+            if not options:
+                break
+            current = max(options)[2]
+            used.add(current)
+            track.append(current)
+        tracks.append(track)
+
+    for v in walk_nodes:
+        if v not in used and in_deg[v] == 0:
+            walk(v)
+    for v in walk_nodes:
+        if v not in used:
+            walk(v)
+    labels = np.full(num_nodes, -1, np.int64)
+    for label, track in enumerate(sorted((t for t in tracks if len(t) >= min_hits), key=min)):
+        labels[track] = label
+    return labels
 
 
 def numpy_junction_removal(edge_index: np.ndarray, scores: np.ndarray, cut: float) -> np.ndarray:
@@ -232,19 +316,13 @@ class _ScipyComponents:
 class _PythonWalk:
     def __init__(self, score_cut: float, walk_cut: float | None, min_hits: int) -> None:
         self.score_cut = score_cut
-        self.walk_cut = score_cut if walk_cut is None else walk_cut
+        self.walk_cut = walk_cut
         self.min_hits = min_hits
 
     def __call__(self, event: Event) -> Event:
-        from .bench_components import python_walkthrough
-
-        labels = python_walkthrough(np.asarray(event.edge_index), np.asarray(event.edge_scores), event.num_hits,
-                                    self.score_cut, self.walk_cut, np.asarray(event.r))
-        # tracks below min_hits -> -1, the rest renumbered in order (they are numbered by smallest hit)
-        counts = np.bincount(labels, minlength=1)
-        keep = counts >= self.min_hits
-        new_id = np.where(keep, np.cumsum(keep) - 1, -1)
-        return event.replace(track_labels=new_id[labels])
+        labels = python_walkthrough(np.asarray(event.edge_index), event.num_hits, np.asarray(event.edge_scores),
+                                    self.score_cut, self.walk_cut, self.min_hits, np.asarray(event.r))
+        return event.replace(track_labels=labels)
 
 
 def reference_stage(stage: Any) -> ReferenceStage:

@@ -1,4 +1,5 @@
-"""Shared fixtures: devices (cuda only when present), paths to the real data in ../shared/data."""
+"""Shared fixtures: devices (cpu, and cuda marked ``gpu``, skipped without a GPU), paths to the real data in
+../shared/data."""
 
 from __future__ import annotations
 
@@ -13,19 +14,28 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 TRACKML_DIR = SHARED_DATA / "trackml"
 
-DEVICES = ["cpu"] + (["cuda"] if accel.cuda_available() else [])
+CUDA = accel.cuda_available()
+NO_CUDA_REASON = "needs a CUDA device and a CUDA build of trackpipe and torch"
+
+# The one way to mark a GPU test: `@pytest.mark.gpu` on a test that needs CUDA throughout, or the `device`
+# fixture for a test that runs on every device. Either way the test carries the `gpu` marker (select with
+# `-m gpu`, leave out with `-m "not gpu"`) and is skipped, visibly, where CUDA is not usable.
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]
 
 
 @pytest.fixture(params=DEVICES)
 def device(request) -> str:
-    """Parametrises a test over cpu and, when a GPU is usable, cuda."""
+    """Parametrises a test over cpu and cuda (PyG's ``withCUDA``); the cuda case is marked ``gpu``."""
     return request.param
 
 
-requires_cuda = pytest.mark.skipif(
-    not accel.cuda_available(),
-    reason="needs a CUDA device and a CUDA build of trackpipe and torch",
-)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if CUDA:
+        return
+    skip = pytest.mark.skip(reason=NO_CUDA_REASON)
+    for item in items:
+        if item.get_closest_marker("gpu") is not None:
+            item.add_marker(skip)
 
 
 @pytest.fixture

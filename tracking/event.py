@@ -68,6 +68,26 @@ def _check_dtype(name: str, value: Array, expected: np.dtype, event_id: int | No
         raise DataError(f"field {name!r} has dtype {got}, expected {expected.name}", event=event_id)
 
 
+def lookup_rows(ids: Array, query: Array) -> tuple[np.ndarray, np.ndarray]:
+    """Where each id of ``query`` stands in the id column ``ids`` (in any order).
+
+    Returns:
+        ``(rows, found)``: int64 row of each queried id (the first row when an id repeats; -1 where
+        absent) and the bool mask of the ids found. Index with ``rows[found]``; both are numpy arrays
+        of ``len(query)``, whatever kind the inputs are.
+    """
+    ids, query = as_numpy(ids).reshape(-1), as_numpy(query).reshape(-1)
+    rows = np.full(len(query), -1, dtype=np.int64)
+    if len(ids) == 0 or len(query) == 0:
+        return rows, np.zeros(len(query), dtype=bool)
+    order = np.argsort(ids, kind="stable")
+    sorted_ids = ids[order]
+    pos = np.minimum(np.searchsorted(sorted_ids, query), len(ids) - 1)
+    found = sorted_ids[pos] == query
+    rows[found] = order[pos[found]]
+    return rows, found
+
+
 class _ArrayBundle:
     """Shared conversions of dataclasses whose fields are arrays."""
 
@@ -113,6 +133,19 @@ class Particles(_ArrayBundle):
 
     def __len__(self) -> int:
         return len(self.particle_id)
+
+    def lookup(self, particle_ids: Array) -> tuple[np.ndarray, np.ndarray]:
+        """The table rows of ``particle_ids`` (e.g. the ``particle_id`` of hits): ``(rows, found)``.
+
+        ``rows`` is int64, -1 where an id is not in the table (noise, id 0, is absent unless the table
+        lists it); ``found`` is the bool mask of the listed ids; both numpy, one entry per queried id.
+        Read a column with ``column[rows[found]]``::
+
+            rows, found = particles.lookup(event.particle_id)
+            pt = np.full(len(rows), np.nan)
+            pt[found] = particles.numpy().pt[rows[found]]
+        """
+        return lookup_rows(self.particle_id, particle_ids)
 
     def __repr__(self) -> str:
         return f"Particles(n={len(self)})"

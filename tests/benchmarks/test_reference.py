@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from tracking.benchmarks.bench_pipeline import _same_partition, growth_exponent
+from tracking.benchmarks.bench_pipeline import growth_exponent
 from tracking.benchmarks.reference import (
     ckdtree_radius_pairs,
     pandas_module_map_edges,
+    same_partition,
     scipy_connected_components,
     torch_radius_pairs,
 )
@@ -67,7 +68,7 @@ def test_scipy_components_match_ours_and_cuts():
     scores = rng.random(400).astype(np.float32)
     ref = scipy_connected_components(edges, n, scores, cut=0.5, min_hits=3)
     ours = connected_components(edges, n, scores, cut=0.5, min_hits=3)
-    assert _same_partition(ours, ref)
+    assert same_partition(ours, ref)
     # hand-made: a 3-chain, a 2-chain (too short), an edge under the cut
     edges = np.array([[0, 1, 3, 5], [1, 2, 4, 6]])
     labels = scipy_connected_components(edges, 7, np.array([0.9, 0.9, 0.9, 0.1]), cut=0.5, min_hits=3)
@@ -76,10 +77,10 @@ def test_scipy_components_match_ours_and_cuts():
 
 
 def test_same_partition_and_growth_exponent():
-    assert _same_partition(np.array([0, 0, 1, -1]), np.array([1, 1, 0, -1]))
-    assert not _same_partition(np.array([0, 0, 1, -1]), np.array([0, 1, 1, -1]))
-    assert not _same_partition(np.array([0, 0, -1]), np.array([0, 0, 0]))
-    assert _same_partition(np.array([-1, -1]), np.array([-1, -1]))
+    assert same_partition(np.array([0, 0, 1, -1]), np.array([1, 1, 0, -1]))
+    assert not same_partition(np.array([0, 0, 1, -1]), np.array([0, 1, 1, -1]))
+    assert not same_partition(np.array([0, 0, -1]), np.array([0, 0, 0]))
+    assert same_partition(np.array([-1, -1]), np.array([-1, -1]))
     hits = [1000, 2000, 4000]
     assert growth_exponent(hits, [2e-3 * (h / 1000) ** 1.5 for h in hits]) == pytest.approx(1.5)
     assert np.isnan(growth_exponent([1000], [1.0]))
@@ -115,5 +116,5 @@ def test_default_pipeline_has_a_reference_for_every_stage_with_equal_tracks():
     np.testing.assert_array_equal(key_theirs[order_theirs], key_ours[order_ours])
     np.testing.assert_allclose(np.asarray(theirs.edge_scores)[order_theirs], ours.edge_scores.numpy()[order_ours],
                                rtol=1e-4, atol=1e-5)
-    assert _same_partition(np.asarray(theirs.track_labels), ours.track_labels.numpy())
+    assert same_partition(np.asarray(theirs.track_labels), ours.track_labels.numpy())
     assert ours.track_labels.max() >= 5  # tracks came out, so the comparison means something

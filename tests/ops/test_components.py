@@ -1,48 +1,20 @@
-"""connected_components against scipy (the oracle), on hand-made, random and large graphs."""
+"""connected_components against scipy (the oracle, :func:`tracking.benchmarks.reference.scipy_connected_components`),
+on hand-made, random and large graphs."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy.sparse.csgraph import connected_components as scipy_components
 
-from tracking import _native, accel
+from tracking import _native
+from tracking.benchmarks.reference import same_partition, scipy_connected_components
 from tracking.ops import connected_components
 
 # Scores include the cut itself (an edge exactly at the cut is dropped) and NaN (never kept).
 SCORE_VALUES = [0.0, 0.25, 0.5, 0.75, 1.0, float("nan")]
-
-
-def reference_labels(edge_index: np.ndarray, num_nodes: int, scores=None, cut=0.5, min_hits=1) -> np.ndarray:
-    """scipy components, relabelled by our convention: by smallest node index, small ones -1."""
-    if num_nodes == 0:
-        return np.empty(0, dtype=np.int64)
-    keep = np.ones(edge_index.shape[1], bool) if scores is None else scores > cut
-    src, dst = edge_index[0][keep], edge_index[1][keep]
-    graph = sp.coo_matrix((np.ones(len(src), np.int8), (src, dst)), shape=(num_nodes, num_nodes)).tocsr()
-    _, raw = scipy_components(graph, directed=False)
-    first_node = np.full(raw.max() + 1, num_nodes)
-    np.minimum.at(first_node, raw, np.arange(num_nodes))
-    sizes = np.bincount(raw)
-    by_first = np.argsort(first_node, kind="stable")
-    large = sizes[by_first] >= min_hits
-    new_id = np.full(len(sizes), -1, dtype=np.int64)
-    new_id[by_first[large]] = np.arange(int(large.sum()))
-    return new_id[raw]
-
-
-def same_partition(a: np.ndarray, b: np.ndarray) -> bool:
-    """True when the two labelings group the nodes identically (label values may differ)."""
-    if len(a) != len(b):
-        return False
-    if len(a) == 0:
-        return True
-    pair_key = (a + 1) * (int(b.max()) + 2) + (b + 1)
-    return len(np.unique(pair_key)) == len(np.unique(a)) == len(np.unique(b))
 
 
 @st.composite
@@ -78,7 +50,7 @@ def test_matches_scipy_on_random_graphs(graph, cut, min_hits, with_scores):
     edge_index, num_nodes, scores = graph
     scores = scores if with_scores else None
     got = connected_components(edge_index, num_nodes, scores, cut=cut, min_hits=min_hits)
-    expected = reference_labels(edge_index, num_nodes, scores, cut, min_hits)
+    expected = scipy_connected_components(edge_index, num_nodes, scores, cut, min_hits)
     assert got.dtype == np.int64
     assert same_partition(got, expected)
     np.testing.assert_array_equal(got, expected)
@@ -128,7 +100,7 @@ def test_parallel_and_serial_agree(threads):
     edge_index = rng.integers(0, n, (2, e))
     scores = rng.random(e, dtype=np.float32)
     got = connected_components(edge_index, n, scores, cut=0.3, min_hits=2)
-    np.testing.assert_array_equal(got, reference_labels(edge_index, n, scores, 0.3, 2))
+    np.testing.assert_array_equal(got, scipy_connected_components(edge_index, n, scores, 0.3, 2))
 
 
 def test_parallel_giant_chain(threads):
@@ -144,7 +116,7 @@ def test_torch_in_torch_out(device):
     rng = np.random.default_rng(1)
     edge_index = rng.integers(0, 500, (2, 800))
     scores = rng.random(800, dtype=np.float32)
-    expected = reference_labels(edge_index, 500, scores, 0.6, 3)
+    expected = scipy_connected_components(edge_index, 500, scores, 0.6, 3)
     got = connected_components(
         torch.from_numpy(edge_index).to(device), 500, torch.from_numpy(scores).to(device), cut=0.6, min_hits=3
     )
@@ -158,7 +130,7 @@ def test_non_contiguous_torch_input():
     np.testing.assert_array_equal(connected_components(edge_index, 5).numpy(), [0, 1, 0, 1, 0])
 
 
-@pytest.mark.skipif(not accel.cuda_available(), reason="needs a CUDA device")
+@pytest.mark.gpu
 @settings(max_examples=60, deadline=None)
 @given(graph=scored_graphs(max_nodes=200, max_edges=600), min_hits=st.integers(0, 4))
 def test_cuda_equals_cpu(graph, min_hits):
@@ -179,7 +151,7 @@ def test_cuda_equals_cpu(graph, min_hits):
         ({"edge_index": np.array([[-1], [0]])}, r"found range \[-1, 0\]"),
         ({"scores": np.zeros(2, np.float32)}, r"scores: expected shape \[1\]"),
         ({"scores": np.zeros(1, np.float64)}, "scores: expected dtype float32"),
-        ({"scores": torch.zeros(1)}, "scores is on cpu"),
+        ({"scores": torch.zeros(1)}, "scores is torch on cpu but edge_index is numpy"),
         ({"num_nodes": -1}, "num_nodes: expected an integer >= 0"),
         ({"num_nodes": True}, "num_nodes"),
         ({"min_hits": 1.5}, "min_hits"),
@@ -201,6 +173,6 @@ def test_ten_million_edges():
     edge_index = rng.integers(0, n, (2, e))
     scores = rng.random(e, dtype=np.float32)
     got = connected_components(edge_index, n, scores, cut=0.55, min_hits=2)
-    expected = reference_labels(edge_index, n, scores, 0.55, 2)
+    expected = scipy_connected_components(edge_index, n, scores, 0.55, 2)
     assert same_partition(got, expected)
     np.testing.assert_array_equal(got, expected)

@@ -126,14 +126,13 @@ def test_output_indexes_event_hits_and_torch_roundtrip():
     assert (hits[4][want] >= 0).all()
 
 
-def test_gpu_equals_cpu(device):
-    if device != "cuda":
-        pytest.skip("GPU = CPU check needs a GPU")
+@pytest.mark.gpu
+def test_gpu_equals_cpu():
     rng = np.random.default_rng(5)
     hits = random_hits(rng, 3000, 20)
     maps = windows_from_pairs(rng, *hits, 200, 20)
     cpu = build_doublets(*hits, *maps)
-    gpu = build_doublets(*(torch.from_numpy(a).to(device) for a in (*hits, *maps)))
+    gpu = build_doublets(*(torch.from_numpy(a).cuda() for a in (*hits, *maps)))
     assert gpu.device.type == "cuda"
     np.testing.assert_array_equal(gpu.cpu().numpy(), cpu)
 
@@ -141,16 +140,16 @@ def test_gpu_equals_cpu(device):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (dict(r=np.zeros(5, np.float64)), "r must have dtype float32"),
-        (dict(phi=np.zeros(4, np.float32)), "phi has 4 entries"),
-        (dict(group=np.zeros(5, np.float32)), "group must have dtype int32 or int64"),
-        (dict(group=np.full(5, -2)), "group ids must be >= 0"),
-        (dict(src_group=np.array([-1], np.int32)), "src_group contains negative"),
-        (dict(cut_min=np.zeros((1, 3), np.float32)), "cut_min must have shape"),
-        (dict(cut_max=np.full((1, V), -1, np.float32)), "cut_min must be <= cut_max"),
-        (dict(cut_min=np.full((1, V), np.nan, np.float32)), "cut_min contains NaN"),
-        (dict(z=np.full(5, np.inf, np.float32)), "z contains NaN or infinite"),
-        (dict(phi=np.full(5, 4.0, np.float32)), "phi must lie in"),
+        (dict(r=np.zeros(5, np.float64)), "r: expected dtype float32"),
+        (dict(phi=np.zeros(4, np.float32)), r"phi: expected 5 entries \(as r\), got 4"),
+        (dict(group=np.zeros(5, np.float32)), "group: expected dtype int32 or int64"),
+        (dict(group=np.full(5, -2)), "group: ids must be >= 0"),
+        (dict(src_group=np.array([-1], np.int32)), "src_group: contains negative"),
+        (dict(cut_min=np.zeros((1, 3), np.float32)), "cut_min: expected shape"),
+        (dict(cut_max=np.full((1, V), -1, np.float32)), "cut_min: must be <= cut_max"),
+        (dict(cut_min=np.full((1, V), np.nan, np.float32)), "cut_min: contains NaN"),
+        (dict(z=np.full(5, np.inf, np.float32)), "z: contains NaN or infinite"),
+        (dict(phi=np.full(5, 4.0, np.float32)), "phi: must lie in"),
         (dict(eta=torch.zeros(5)), "eta is torch on cpu but r is numpy"),
     ],
 )
@@ -167,5 +166,5 @@ def test_validation_names_the_argument(change, message):
 def test_n_groups_too_small():
     rng = np.random.default_rng(0)
     hits = random_hits(rng, 10, 4)
-    with pytest.raises(ValueError, match="n_groups=2"):
+    with pytest.raises(ValueError, match="n_groups: 2 but"):
         build_doublets(*hits, *windows_from_pairs(rng, *hits, 2, 4), n_groups=2)

@@ -94,15 +94,14 @@ def test_torch_in_torch_out():
 
 
 @pytest.mark.parametrize("k", [None, 3])
-def test_gpu_equals_cpu(device, k):
-    if device != "cuda":
-        pytest.skip("GPU = CPU check needs a GPU")
+@pytest.mark.gpu
+def test_gpu_equals_cpu(k):
     rng = np.random.default_rng(9)
     for dim in (1, 3, 8, 16):
         points = rng.random((5000, dim), dtype=np.float32)
         r = 0.05 * dim ** 0.5
         cpu, cpu_capped = radius_graph(points, r, k_max=k)
-        gpu, gpu_capped = radius_graph(torch.from_numpy(points).to(device), r, k_max=k)
+        gpu, gpu_capped = radius_graph(torch.from_numpy(points).cuda(), r, k_max=k)
         np.testing.assert_array_equal(gpu.cpu().numpy(), cpu)
         assert gpu_capped == cpu_capped
 
@@ -110,13 +109,13 @@ def test_gpu_equals_cpu(device, k):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ((np.zeros((3, 2), np.float64), 1.0), "points must have dtype float32"),
-        ((np.zeros(3, np.float32), 1.0), "points must be 2-d"),
-        ((np.zeros((3, 17), np.float32), 1.0), "1 to 16 columns"),
-        ((np.zeros((3, 2), np.float32), -1.0), "r must be a finite number"),
-        ((np.zeros((3, 2), np.float32), float("nan")), "r must be a finite number"),
-        ((np.full((3, 2), np.nan, np.float32), 1.0), "points contains NaN"),
-        ((np.zeros((3, 2), np.float32), 1.0, 0), "k_max must be a positive integer"),
+        ((np.zeros((3, 2), np.float64), 1.0), "points: expected dtype float32"),
+        ((np.zeros(3, np.float32), 1.0), "points: expected 2-d"),
+        ((np.zeros((3, 17), np.float32), 1.0), "points: expected 1 to 16 columns"),
+        ((np.zeros((3, 2), np.float32), -1.0), "r: expected a finite real number >= 0"),
+        ((np.zeros((3, 2), np.float32), float("nan")), "r: expected a finite real number >= 0"),
+        ((np.full((3, 2), np.nan, np.float32), 1.0), "points: contains NaN"),
+        ((np.zeros((3, 2), np.float32), 1.0, 0), "k_max: expected an integer >= 1"),
     ],
 )
 def test_validation_names_the_argument(args, message):
@@ -167,8 +166,8 @@ def test_sparse_clusters_use_many_cells():
 
 
 def test_result_does_not_depend_on_threads():
-    from tracking.benchmarks.bench_graph import clustered_embedding
     from tracking._native import core
+    from tracking.benchmarks.bench_graph import clustered_embedding
 
     points = clustered_embedding(5000, 6, np.random.default_rng(3))
     before = core.max_threads()

@@ -6,11 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from tracking import accel
 from tracking.ops import triplet_best
 from tracking.ops import triplets as T
 
-requires_cuda = pytest.mark.skipif(not accel.cuda_available(), reason="needs a CUDA device and CUDA builds")
 SCALES = (0.05, 0.005, 1e6)
 
 
@@ -83,7 +81,7 @@ def test_bad_input_is_a_clear_error():
         triplet_best(ei, 3, k, k, *SCALES, backend="magic")
 
 
-@requires_cuda
+@pytest.mark.gpu
 def test_gpu_equals_cpu():
     ei, kappa, theta = random_graph(2000, 30000, 9)
     cpu = triplet_best(torch.from_numpy(ei), 2000, torch.from_numpy(kappa), torch.from_numpy(theta), *SCALES)

@@ -1,4 +1,5 @@
-"""Junction removal and walk-through against plain-Python references of their documented rules."""
+"""Junction removal and walk-through against the references of their documented rules
+(:mod:`tracking.benchmarks.reference`, which the benchmark times as the ACORN-style baseline)."""
 
 from __future__ import annotations
 
@@ -8,107 +9,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tracking import accel
+from tracking.benchmarks.reference import numpy_junction_removal, python_walkthrough
 from tracking.ops import connected_components, junction_removal, walkthrough
 
 SCORE_VALUES = [0.0, 0.3, 0.5, 0.6, 0.6, 0.8, 0.9, -0.0, float("nan")]
-
-
-# -- references ----------------------------------------------------------------------------------------
-def reference_junction_removal(edge_index, scores, cut, num_nodes):
-    """Best out-edge per source and best in-edge per target by (score, -edge index); keep the double winners."""
-    best_out: dict[int, tuple[tuple[float, int], int]] = {}
-    best_in: dict[int, tuple[tuple[float, int], int]] = {}
-    for e, (u, v) in enumerate(edge_index.T.tolist()):
-        s = float(scores[e])
-        if not s > cut:
-            continue
-        key = (s, -e)  # -0.0 == 0.0 in Python, as the kernel requires
-        if u not in best_out or key > best_out[u][0]:
-            best_out[u] = (key, e)
-        if v not in best_in or key > best_in[v][0]:
-            best_in[v] = (key, e)
-    keep = np.zeros(edge_index.shape[1], dtype=bool)
-    for e, (u, v) in enumerate(edge_index.T.tolist()):
-        keep[e] = u in best_out and best_out[u][1] == e and best_in[v][1] == e
-    return keep
-
-
-def reference_walkthrough(edge_index, num_nodes, scores=None, cut=0.5, walk_cut=None, min_hits=1, order=None):
-    """Straight transcription of the rules in ``tracking.ops.walkthrough``'s docstring."""
-    walk_cut = cut if walk_cut is None else walk_cut
-    src, dst = edge_index.tolist()
-
-    def score(e):
-        return 1.0 if scores is None else float(scores[e])
-
-    kept = [e for e in range(len(src)) if src[e] != dst[e] and (scores is None or score(e) > cut)]
-    out_edges: dict[int, list[int]] = {v: [] for v in range(num_nodes)}
-    in_degree = [0] * num_nodes
-    neighbours: dict[int, set[int]] = {v: set() for v in range(num_nodes)}
-    for e in kept:
-        out_edges[src[e]].append(e)
-        in_degree[dst[e]] += 1
-        neighbours[src[e]].add(dst[e])
-        neighbours[dst[e]].add(src[e])
-
-    component = [-1] * num_nodes
-    members: list[list[int]] = []
-    for v in range(num_nodes):
-        if component[v] >= 0:
-            continue
-        component[v] = len(members)
-        stack, group = [v], []
-        while stack:
-            u = stack.pop()
-            group.append(u)
-            for w in neighbours[u]:
-                if component[w] < 0:
-                    component[w] = component[v]
-                    stack.append(w)
-        members.append(group)
-
-    tracks: list[list[int]] = []
-    walk_nodes = []
-    for group in members:
-        n_edges = sum(len(out_edges[v]) for v in group)
-        simple = all(len(out_edges[v]) <= 1 and in_degree[v] <= 1 for v in group) and n_edges == len(group) - 1
-        if simple:
-            tracks.append(group)
-        else:
-            walk_nodes.extend(group)
-    key = (lambda v: (float(order[v]), v)) if order is not None else (lambda v: v)
-    walk_nodes.sort(key=key)
-    used = set()
-
-    def walk(start):
-        track = [start]
-        used.add(start)
-        current = start
-        while True:
-            options = [
-                e for e in out_edges[current] if dst[e] not in used and (scores is None or score(e) > walk_cut)
-            ]
-            if not options:
-                break
-            best = max(options, key=lambda e: (score(e), -e))
-            current = dst[best]
-            used.add(current)
-            track.append(current)
-        tracks.append(track)
-
-    for v in walk_nodes:
-        if v not in used and in_degree[v] == 0:
-            walk(v)
-    for v in walk_nodes:
-        if v not in used:
-            walk(v)
-
-    labels = np.full(num_nodes, -1, dtype=np.int64)
-    long_tracks = sorted((t for t in tracks if len(t) >= min_hits), key=min)
-    for label, track in enumerate(long_tracks):
-        labels[track] = label
-    return labels
 
 
 # -- strategies ----------------------------------------------------------------------------------------
@@ -140,7 +44,7 @@ def test_junction_removal_matches_reference(graph, cut):
     edge_index, num_nodes, scores = graph
     got = junction_removal(edge_index, scores, cut, num_nodes)
     assert got.dtype == np.bool_
-    np.testing.assert_array_equal(got, reference_junction_removal(edge_index, scores, cut, num_nodes))
+    np.testing.assert_array_equal(got, numpy_junction_removal(edge_index, scores, cut))
 
 
 def test_junction_removal_leaves_paths_only():
@@ -153,7 +57,7 @@ def test_junction_removal_leaves_paths_only():
     kept = edge_index[:, keep]
     assert np.bincount(kept[0], minlength=n).max() <= 1
     assert np.bincount(kept[1], minlength=n).max() <= 1
-    np.testing.assert_array_equal(keep, reference_junction_removal(edge_index, scores, 0.2, n))
+    np.testing.assert_array_equal(keep, numpy_junction_removal(edge_index, scores, 0.2))
 
 
 def test_junction_removal_ties_go_to_the_lower_edge_index():
@@ -177,13 +81,13 @@ def test_junction_removal_torch(device):
     rng = np.random.default_rng(5)
     edge_index = rng.integers(0, 300, (2, 1000))
     scores = rng.choice(np.array([0.4, 0.6, 0.7, 0.9], np.float32), 1000)
-    expected = reference_junction_removal(edge_index, scores, 0.5, 300)
+    expected = numpy_junction_removal(edge_index, scores, 0.5)
     got = junction_removal(torch.from_numpy(edge_index).to(device), torch.from_numpy(scores).to(device), 0.5, 300)
     assert got.dtype == torch.bool and got.device.type == device
     np.testing.assert_array_equal(got.cpu().numpy(), expected)
 
 
-@pytest.mark.skipif(not accel.cuda_available(), reason="needs a CUDA device")
+@pytest.mark.gpu
 @settings(max_examples=60, deadline=None)
 @given(graph=scored_graphs(max_nodes=100, max_edges=400))
 def test_junction_removal_cuda_equals_cpu(graph):
@@ -222,7 +126,7 @@ def test_walkthrough_matches_reference(graph, cut, walk_cut, min_hits, with_scor
         values = data.draw(st.lists(st.sampled_from([0.0, 1.0, 2.5, 3.0]), min_size=num_nodes, max_size=num_nodes))
         order = np.array(values, dtype=np.float32)
     got = walkthrough(edge_index, num_nodes, scores, cut=cut, walk_cut=walk_cut, min_hits=min_hits, order=order)
-    expected = reference_walkthrough(edge_index, num_nodes, scores, cut, walk_cut, min_hits, order)
+    expected = python_walkthrough(edge_index, num_nodes, scores, cut, walk_cut, min_hits, order)
     np.testing.assert_array_equal(got, expected)
 
 
@@ -266,7 +170,7 @@ def test_walkthrough_validation():
         walkthrough(np.array([[0], [1]]), 2, order=np.array([0.0, np.nan]))
     with pytest.raises(ValueError, match="walk_cut"):
         walkthrough(np.array([[0], [1]]), 2, walk_cut=float("nan"))
-    with pytest.raises(ValueError, match="order is on cpu"):
+    with pytest.raises(ValueError, match="order is torch on cpu but edge_index is numpy"):
         walkthrough(np.array([[0], [1]]), 2, order=torch.zeros(2))
 
 
@@ -275,7 +179,7 @@ def test_walkthrough_torch(device):
     edge_index = np.sort(rng.integers(0, 400, (2, 900)), axis=0)
     scores = rng.random(900, dtype=np.float32)
     order = rng.random(400).astype(np.float32)
-    expected = reference_walkthrough(edge_index, 400, scores, 0.4, 0.6, 2, order)
+    expected = python_walkthrough(edge_index, 400, scores, 0.4, 0.6, 2, order)
     got = walkthrough(
         torch.from_numpy(edge_index).to(device),
         400,

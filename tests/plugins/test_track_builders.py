@@ -7,15 +7,11 @@ import pytest
 import torch
 
 from tracking import registry
+from tracking.benchmarks.reference import same_partition
 from tracking.errors import ConfigError, DataError
 from tracking.event import Event
+from tracking.simulation import simulate_event
 from tracking.truth import truth_segments
-
-
-def same_partition(a, b) -> bool:
-    a, b = np.asarray(a), np.asarray(b)
-    key = (a + 1) * (int(b.max(initial=0)) + 2) + (b + 1)
-    return len(a) == len(b) and len(np.unique(key)) == len(np.unique(a)) == len(np.unique(b))
 
 
 def toy_event(particle_id) -> Event:
@@ -34,8 +30,7 @@ def toy_event(particle_id) -> Event:
 @pytest.fixture(scope="module")
 def scored_event() -> Event:
     """A simulated event whose graph is its truth segments (score 0.9) plus random fakes (score 0.3)."""
-    simulation = pytest.importorskip("tracking.simulation")
-    event = simulation.simulate_event(mu=5, seed=4)
+    event = simulate_event(mu=5, seed=4)
     truth = truth_segments(event)
     rng = np.random.default_rng(0)
     fakes = np.sort(rng.integers(0, event.num_hits, (2, truth.shape[1])), axis=0)

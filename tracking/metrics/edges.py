@@ -22,11 +22,7 @@ import numpy as np
 from ..arrays import as_numpy
 from ..event import Event
 from ..truth import edge_truth, segments_above_pt, truth_segments
-
-
-def _ratio(num: float, den: float) -> float:
-    """num / den, NaN when there is nothing to divide (an undefined rate, not a zero one)."""
-    return float(num) / float(den) if den else float("nan")
+from ._ratio import ratio
 
 
 def _segment_keys(pairs: np.ndarray, n: int) -> np.ndarray:
@@ -95,8 +91,8 @@ def edge_metrics(
     found = np.isin(np.unique(_segment_keys(target, n)), _segment_keys(edge_index, n))
     n_target = len(found)
     return {
-        "efficiency": _ratio(found.sum(), n_target),
-        "purity": _ratio(is_true.sum(), len(is_true)),
+        "efficiency": ratio(found.sum(), n_target),
+        "purity": ratio(is_true.sum(), len(is_true)),
         "n_edges": int(edge_index.shape[1]),
         "n_true_edges": int(is_true.sum()),
         "n_truth_segments": int(n_target),
@@ -125,8 +121,8 @@ class EdgeMetricsAccumulator:
     def result(self) -> dict[str, float | int]:
         """Efficiency and purity over every event added, with the summed counts."""
         return {
-            "efficiency": _ratio(self.n_found_segments, self.n_truth_segments),
-            "purity": _ratio(self.n_true_edges, self.n_edges),
+            "efficiency": ratio(self.n_found_segments, self.n_truth_segments),
+            "purity": ratio(self.n_true_edges, self.n_edges),
             "n_edges": self.n_edges,
             "n_true_edges": self.n_true_edges,
             "n_truth_segments": self.n_truth_segments,

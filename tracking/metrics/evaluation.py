@@ -19,10 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataError
-from ..event import Event
-from ..io.tracks import TrackRecord, TracksFile
 from ..atomic import atomic_output
+from ..errors import DataError
+from ..event import Event, lookup_rows
+from ..io.tracks import TrackRecord, TracksFile
+from ._ratio import ratio
 from .trackml_score import trackml_score
 from .tracks import TrackMatchConfig, TrackMetrics
 
@@ -40,16 +41,13 @@ def attach_tracks(event: Event, record: TrackRecord, *, source: str | None = Non
     labels = np.full(len(hit_id), -1, dtype=np.int64)
     if len(mid) == 0:
         return event.replace(track_labels=labels)
-    order = np.argsort(hit_id, kind="stable")
-    sorted_ids = hit_id[order]
-    pos = np.clip(np.searchsorted(sorted_ids, mid), 0, max(len(sorted_ids) - 1, 0))
-    unknown = (sorted_ids[pos] != mid) if len(sorted_ids) else np.ones(len(mid), dtype=bool)
-    if unknown.any():
+    rows, found = lookup_rows(hit_id, mid)
+    if not found.all():
+        unknown = ~found
         raise DataError(
             f"{int(unknown.sum())} measurement_id(s) are not hits of the truth event, first {int(mid[np.argmax(unknown)])}",
             file=source, branch="measurement_id", event=event.event_id,
         )
-    rows = order[pos]
     if len(np.unique(rows)) != len(rows):
         raise DataError("a measurement_id appears more than once", file=source, branch="measurement_id", event=event.event_id)
     labels[rows] = record.track_id
@@ -115,8 +113,8 @@ def evaluate_tracks(
             "event": event.event_id,
             "n_hits": event.num_hits,
             **c,
-            "efficiency": c["n_reconstructed"] / c["n_reconstructable"] if c["n_reconstructable"] else float("nan"),
-            "fake_rate": c["n_fake_tracks"] / c["n_tracks"] if c["n_tracks"] else float("nan"),
+            "efficiency": ratio(c["n_reconstructed"], c["n_reconstructable"]),
+            "fake_rate": ratio(c["n_fake_tracks"], c["n_tracks"]),
             "trackml_score": score,
         })
     missing = sorted(wanted - seen)

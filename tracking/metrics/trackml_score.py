@@ -117,15 +117,12 @@ def trackml_weights(event: Event, *, phase: int = 1, id_layout: str = "trackml")
     n = len(pid)
     w_pt = np.zeros(n)
     vz = np.full(n, np.nan)
-    if event.particles is not None and len(event.particles):
+    if event.particles is not None:
         p = event.particles.numpy()
-        order = np.argsort(p.particle_id, kind="stable")
-        ids = p.particle_id[order]
-        pos = np.clip(np.searchsorted(ids, pid), 0, len(ids) - 1)
-        found = (ids[pos] == pid) & (pid != 0)
-        rows = order[pos[found]]
-        w_pt[found] = pt_weight(p.pt[rows].astype(np.float64))
-        vz[found] = p.vz[rows]
+        rows, found = p.lookup(pid)
+        found &= pid != 0
+        w_pt[found] = pt_weight(p.pt[rows[found]].astype(np.float64))
+        vz[found] = p.vz[rows[found]]
     frame = pd.DataFrame({"pid": pid, "adz": np.abs(z - np.nan_to_num(vz))})
     nhits = frame.groupby("pid")["adz"].transform("size").to_numpy().astype(np.int64)
     nhits[pid == 0] = 0

@@ -38,13 +38,10 @@ import numpy as np
 
 from ..arrays import as_numpy
 from ..event import Event
+from ._ratio import ratio
 
 DEFAULT_PT_BINS: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0, 50.0, 100.0)
 DEFAULT_ETA_BINS: tuple[float, ...] = tuple(np.round(np.linspace(-4.0, 4.0, 17), 6))
-
-
-def _ratio(num: float, den: float) -> float:
-    return float(num) / float(den) if den else float("nan")
 
 
 @dataclass(frozen=True)
@@ -95,13 +92,13 @@ class TrackMatching:
     def counts(self) -> dict[str, int]:
         """The counts the rates are built from."""
         return {
-            "n_tracks": int(len(self.track_id)),
+            "n_tracks": len(self.track_id),
             "n_matched_tracks": int(self.track_matched.sum()),
             "n_fake_tracks": int((~self.track_matched).sum()),
             "n_duplicate_tracks": int(self.track_duplicate.sum()),
             "n_reconstructable": int(self.particle_reconstructable.sum()),
             "n_reconstructed": int((self.particle_reconstructable & self.particle_matched).sum()),
-            "n_particles": int(len(self.particle_id)),
+            "n_particles": len(self.particle_id),
         }
 
 
@@ -124,16 +121,10 @@ def particle_table_lookup(event: Event, pids: np.ndarray) -> tuple[np.ndarray, n
     """(pT, eta) of each particle id from the event's particle table; NaN where the id is absent."""
     pt = np.full(len(pids), np.nan)
     eta = np.full(len(pids), np.nan)
-    if event.particles is None or len(event.particles) == 0 or len(pids) == 0:
-        return pt, eta
-    p = event.particles.numpy()
-    order = np.argsort(p.particle_id, kind="stable")
-    ids = p.particle_id[order]
-    pos = np.clip(np.searchsorted(ids, pids), 0, len(ids) - 1)
-    found = ids[pos] == pids
-    rows = order[pos[found]]
-    pt[found] = p.pt[rows]
-    eta[found] = p.eta[rows]
+    if event.particles is not None:
+        rows, found = event.particles.lookup(pids)
+        pt[found] = as_numpy(event.particles.pt)[rows[found]]
+        eta[found] = as_numpy(event.particles.eta)[rows[found]]
     return pt, eta
 
 
@@ -311,10 +302,10 @@ class TrackMetrics:
         """Efficiency, fake rate, duplicate rate, the counts and the binned efficiencies."""
         c = self.counts
         return {
-            "efficiency": _ratio(c["n_reconstructed"], c["n_reconstructable"]),
-            "fake_rate": _ratio(c["n_fake_tracks"], c["n_tracks"]),
-            "duplicate_rate": _ratio(c["n_duplicate_tracks"], c["n_tracks"]),
-            "duplicates_per_matched": _ratio(c["n_duplicate_tracks"], c["n_matched_tracks"]),
+            "efficiency": ratio(c["n_reconstructed"], c["n_reconstructable"]),
+            "fake_rate": ratio(c["n_fake_tracks"], c["n_tracks"]),
+            "duplicate_rate": ratio(c["n_duplicate_tracks"], c["n_tracks"]),
+            "duplicates_per_matched": ratio(c["n_duplicate_tracks"], c["n_matched_tracks"]),
             **c,
             "n_events": self.n_events,
             "config": asdict(self.config),

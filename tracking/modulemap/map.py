@@ -20,7 +20,7 @@ import torch
 from ..arrays import as_numpy
 from ..errors import DataError
 from ..event import Event
-from ..ops.graph import CUT_VARIABLES, build_doublets, doublet_cut_variables
+from ..ops.doublets import CUT_VARIABLES, build_doublets, doublet_cut_variables
 from ..atomic import atomic_output
 from ..truth import truth_segments
 

@@ -6,10 +6,12 @@ argument; they allocate outputs on the input's device and hand raw pointers to t
 
 from __future__ import annotations
 
-from .components import *  # noqa: F403
-from .components import __all__ as _components_all
-from .graph import *  # noqa: F403
-from .graph import __all__ as _graph_all
+from .components import connected_components, junction_removal, walkthrough
+from .doublets import CUT_VARIABLES, build_doublets, doublet_cut_variables
+from .neighbours import radius_graph
 from .triplets import triplet_best
 
-__all__ = [*_graph_all, *_components_all, "triplet_best"]
+__all__ = [
+    "CUT_VARIABLES", "build_doublets", "connected_components", "doublet_cut_variables", "junction_removal",
+    "radius_graph", "triplet_best", "walkthrough",
+]

@@ -11,83 +11,14 @@ device. Conventions, shared with the kernels (``csrc/include/trackpipe/component
 
 from __future__ import annotations
 
-import math
-import numbers
-from typing import Any
-
 import numpy as np
 import torch
 
-from ..arrays import as_numpy, cuda_stream, dtype_name
 from .._native import core
+from ..arrays import as_numpy, cuda_stream
+from ._validate import Array, check_edge_index, check_per_edge, integer, kind, real, same_place
 
 __all__ = ["connected_components", "junction_removal", "walkthrough"]
-
-Array = Any  # np.ndarray or torch.Tensor
-
-
-# -- validation ------------------------------------------------------------------------------------
-def _kind(name: str, value: Array) -> str:
-    if isinstance(value, torch.Tensor):
-        return "cuda" if value.is_cuda else "torch"
-    if isinstance(value, np.ndarray):
-        return "numpy"
-    raise ValueError(f"{name}: expected a numpy array or a torch tensor, got {type(value).__name__}")
-
-
-def _check_same_place(name: str, value: Array, ref_name: str, ref: Array) -> None:
-    kind, ref_kind = _kind(name, value), _kind(ref_name, ref)
-    if kind != ref_kind or (kind == "cuda" and value.device != ref.device):
-        where = str(value.device) if isinstance(value, torch.Tensor) else "numpy"
-        ref_where = str(ref.device) if isinstance(ref, torch.Tensor) else "numpy"
-        raise ValueError(f"{name} is on {where} ({kind}) but {ref_name} is on {ref_where} ({ref_kind})")
-
-
-def _contiguous(value: Array) -> Array:
-    return value.contiguous() if isinstance(value, torch.Tensor) else np.ascontiguousarray(value)
-
-
-def _count(name: str, value: Any, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < minimum:
-        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _cut(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(float(value)):
-        raise ValueError(f"{name}: expected a real number, got {value!r}")
-    return float(value)
-
-
-def _edge_index(edge_index: Array, num_nodes: int) -> Array:
-    _kind("edge_index", edge_index)
-    if edge_index.ndim != 2 or edge_index.shape[0] != 2:
-        raise ValueError(f"edge_index: expected shape [2, E], got {tuple(edge_index.shape)}")
-    if dtype_name(edge_index) != "int64":
-        raise ValueError(f"edge_index: expected dtype int64, got {dtype_name(edge_index)}")
-    if edge_index.shape[1] > 0:
-        # One pass: seen as unsigned, a negative index is huge, so a single max catches both ends.
-        if isinstance(edge_index, torch.Tensor):
-            low_t, high_t = torch.aminmax(edge_index)
-            in_range = int(low_t) >= 0 and int(high_t) < num_nodes
-        else:
-            in_range = int(edge_index.view(np.uint64).max()) < num_nodes
-        if not in_range:
-            low, high = int(edge_index.min()), int(edge_index.max())
-            raise ValueError(
-                f"edge_index: node indices must lie in [0, num_nodes={num_nodes}), found range [{low}, {high}]"
-            )
-    return _contiguous(edge_index)
-
-
-def _scores(scores: Array, edge_index: Array) -> Array:
-    _check_same_place("scores", scores, "edge_index", edge_index)
-    if scores.ndim != 1 or scores.shape[0] != edge_index.shape[1]:
-        raise ValueError(f"scores: expected shape [{edge_index.shape[1]}] (one per edge), got {tuple(scores.shape)}")
-    if dtype_name(scores) != "float32":
-        raise ValueError(f"scores: expected dtype float32, got {dtype_name(scores)}")
-    return _contiguous(scores)
-
 
 def _empty_like_kind(ref: Array, size: int, dtype: str) -> Array:
     if isinstance(ref, torch.Tensor):
@@ -113,17 +44,17 @@ def connected_components(
         components smaller than ``min_hits``; same kind and device as ``edge_index``.
         Self-loops and duplicate edges are allowed. CPU and CUDA return identical labels.
     """
-    num_nodes = _count("num_nodes", num_nodes)
-    min_hits = _count("min_hits", min_hits)
-    cut = _cut("cut", cut)
-    edge_index = _edge_index(edge_index, num_nodes)
+    num_nodes = integer("num_nodes", num_nodes)
+    min_hits = integer("min_hits", min_hits)
+    cut = real("cut", cut)
+    edge_index = check_edge_index(edge_index, num_nodes)
     if scores is not None:
-        scores = _scores(scores, edge_index)
+        scores = check_per_edge("scores", scores, edge_index, ("float32",))
     labels = _empty_like_kind(edge_index, num_nodes, "int64")
     if num_nodes == 0:
         return labels
     num_edges = edge_index.shape[1]
-    if _kind("edge_index", edge_index) == "cuda":
+    if kind("edge_index", edge_index) == "cuda":
         with torch.cuda.device(edge_index.device):
             core.connected_components_cuda(
                 edge_index.data_ptr(),
@@ -137,7 +68,8 @@ def connected_components(
                 cuda_stream(edge_index.device),
             )
         return labels
-    core.connected_components_cpu(as_numpy(edge_index), None if scores is None else as_numpy(scores), cut, num_nodes, min_hits, as_numpy(labels))
+    host_scores = None if scores is None else as_numpy(scores)
+    core.connected_components_cpu(as_numpy(edge_index), host_scores, cut, num_nodes, min_hits, as_numpy(labels))
     return labels
 
 
@@ -153,17 +85,17 @@ def junction_removal(edge_index: Array, scores: Array, cut: float, num_nodes: in
         bool ``[E]`` mask, same kind and device as ``edge_index``; feed ``scores`` where the mask is
         False set below the cut (or index the edges) into :func:`connected_components`.
     """
-    num_nodes = _count("num_nodes", num_nodes)
-    cut = _cut("cut", cut)
-    edge_index = _edge_index(edge_index, num_nodes)
-    scores = _scores(scores, edge_index)
+    num_nodes = integer("num_nodes", num_nodes)
+    cut = real("cut", cut)
+    edge_index = check_edge_index(edge_index, num_nodes)
+    scores = check_per_edge("scores", scores, edge_index, ("float32",))
     num_edges = edge_index.shape[1]
     if num_edges >= 2**32:
         raise ValueError(f"edge_index: junction removal supports fewer than 2^32 edges, got {num_edges}")
     keep = _empty_like_kind(edge_index, num_edges, "bool")
     if num_edges == 0:
         return keep
-    if _kind("edge_index", edge_index) == "cuda":
+    if kind("edge_index", edge_index) == "cuda":
         with torch.cuda.device(edge_index.device):
             core.junction_removal_cuda(
                 edge_index.data_ptr(),
@@ -176,7 +108,7 @@ def junction_removal(edge_index: Array, scores: Array, cut: float, num_nodes: in
                 cuda_stream(edge_index.device),
             )
         return keep
-    core.junction_removal_cpu(as_numpy(edge_index), None if scores is None else as_numpy(scores), cut, num_nodes, as_numpy(keep))
+    core.junction_removal_cpu(as_numpy(edge_index), as_numpy(scores), cut, num_nodes, as_numpy(keep))
     return keep
 
 
@@ -211,16 +143,16 @@ def walkthrough(
         int64 ``[N]`` labels ``0..k-1`` numbered by each track's smallest node index, -1 = no track; same
         kind and device as ``edge_index`` (a CUDA input runs on the CPU and is copied back).
     """
-    num_nodes = _count("num_nodes", num_nodes)
-    min_hits = _count("min_hits", min_hits)
-    cut = _cut("cut", cut)
-    walk_cut = cut if walk_cut is None else _cut("walk_cut", walk_cut)
-    edge_index = _edge_index(edge_index, num_nodes)
+    num_nodes = integer("num_nodes", num_nodes)
+    min_hits = integer("min_hits", min_hits)
+    cut = real("cut", cut)
+    walk_cut = cut if walk_cut is None else real("walk_cut", walk_cut)
+    edge_index = check_edge_index(edge_index, num_nodes)
     if scores is not None:
-        scores = _scores(scores, edge_index)
+        scores = check_per_edge("scores", scores, edge_index, ("float32",))
     order_host = None
     if order is not None:
-        _check_same_place("order", order, "edge_index", edge_index)
+        same_place({"edge_index": edge_index, "order": order})
         if order.ndim != 1 or order.shape[0] != num_nodes:
             raise ValueError(f"order: expected shape [{num_nodes}] (one per node), got {tuple(order.shape)}")
         order_host = np.ascontiguousarray(as_numpy(order))
@@ -231,8 +163,9 @@ def walkthrough(
             raise ValueError("order: contains NaN")
     labels_host = np.empty(num_nodes, dtype=np.int64)
     if num_nodes > 0:
+        host_scores = None if scores is None else as_numpy(scores)
         core.walkthrough_cpu(
-            as_numpy(edge_index), None if scores is None else as_numpy(scores), cut, walk_cut, num_nodes, order_host, min_hits, labels_host
+            as_numpy(edge_index), host_scores, cut, walk_cut, num_nodes, order_host, min_hits, labels_host
         )
     if isinstance(edge_index, torch.Tensor):
         return torch.from_numpy(labels_host).to(edge_index.device)

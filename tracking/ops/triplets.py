@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .._native import core
-from .components import _check_same_place, _count, _edge_index
+from ._validate import check_edge_index, check_per_edge, integer
 
 __all__ = ["triplet_best"]
 
@@ -26,12 +26,9 @@ def _check(edge_index: torch.Tensor, num_nodes: int, kappa: torch.Tensor, theta:
     """The components' validation of ``edge_index`` / ``num_nodes``, plus one value per edge."""
     if not isinstance(edge_index, torch.Tensor):
         raise ValueError(f"edge_index: expected a torch tensor, got {type(edge_index).__name__}")
-    _edge_index(edge_index, _count("num_nodes", num_nodes))
-    n_edges = edge_index.shape[1]
+    check_edge_index(edge_index, integer("num_nodes", num_nodes))
     for name, t in (("kappa", kappa), ("theta", theta)):
-        _check_same_place(name, t, "edge_index", edge_index)
-        if t.shape != (n_edges,):
-            raise ValueError(f"{name}: expected shape [{n_edges}] (one per edge), got {tuple(t.shape)}")
+        check_per_edge(name, t, edge_index)
 
 
 def _triplet_best_torch(edge_index, num_nodes, kappa, theta, kappa_scale, theta_scale, chi2_max):
@@ -56,7 +53,8 @@ def _triplet_best_torch(edge_index, num_nodes, kappa, theta, kappa_scale, theta_
         total = int(counts.sum())
         if total:
             first = torch.repeat_interleave(torch.arange(start, stop, device=device), counts)
-            offset = torch.arange(total, device=device) - torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
+            first_of_edge = torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
+            offset = torch.arange(total, device=device) - first_of_edge
             second = by_src[first_out[dst[first]] + offset]
             dk = (kappa[second] - kappa[first]) / kappa_scale
             dt = (theta[second] - theta[first]) / theta_scale

@@ -3,6 +3,17 @@ import pytest
 import torch
 
 from tracking import DataError, Event, Particles
+from tracking.event import lookup_rows
+
+
+def make_particles(ids) -> Particles:
+    n = len(ids)
+    f32 = lambda values: np.asarray(values, np.float32)  # noqa: E731
+    zeros = f32(np.zeros(n))
+    return Particles(
+        particle_id=np.asarray(ids, np.int64), pt=f32(np.arange(n) + 0.5), eta=zeros, phi=zeros, vx=zeros, vy=zeros,
+        vz=zeros, q=np.ones(n, np.int32), nhits=np.ones(n, np.int32),
+    )
 
 
 def make_event(n=5, **kw):
@@ -26,11 +37,7 @@ def test_derived_coordinates():
 
 
 def test_to_torch_and_back():
-    parts = Particles(
-        particle_id=np.array([1, 2], np.int64), pt=np.ones(2, np.float32), eta=np.zeros(2, np.float32),
-        phi=np.zeros(2, np.float32), vx=np.zeros(2, np.float32), vy=np.zeros(2, np.float32),
-        vz=np.zeros(2, np.float32), q=np.ones(2, np.int32), nhits=np.ones(2, np.int32),
-    )
+    parts = make_particles([1, 2])
     ev = make_event(particles=parts, particle_id=np.array([0, 1, 1, 2, 2], np.int64))
     t = ev.to("cpu")
     assert isinstance(t.x, torch.Tensor) and isinstance(t.particles.pt, torch.Tensor)
@@ -75,3 +82,29 @@ def test_read_only_arrays_convert_without_warning():
     t = ev.replace(x=x).to("cpu")
     t.x[0] = 1.0  # our own copy: writing cannot touch the reader's buffer
     assert x[0] != 1.0
+
+
+def test_particles_lookup_finds_rows_of_an_unsorted_table():
+    parts = make_particles([40, 7, 1000, 3])
+    rows, found = parts.lookup(np.array([3, 0, 1000, 41, 40, 7, 3, 5000]))
+    np.testing.assert_array_equal(found, [True, False, True, False, True, True, True, False])
+    np.testing.assert_array_equal(rows, [3, -1, 2, -1, 0, 1, 3, -1])
+    np.testing.assert_array_equal(parts.pt[rows[found]], [3.5, 2.5, 0.5, 1.5, 3.5])
+
+
+def test_particles_lookup_on_tensors_and_empty_inputs():
+    parts = make_particles([5, 2]).to("cpu")
+    rows, found = parts.lookup(torch.tensor([2, 9]))
+    assert isinstance(rows, np.ndarray) and rows.dtype == np.int64 and found.dtype == np.bool_
+    np.testing.assert_array_equal(rows, [1, -1])
+    rows, found = make_particles([]).lookup(np.array([1, 2]))
+    np.testing.assert_array_equal(rows, [-1, -1])
+    assert not found.any()
+    rows, found = parts.lookup(np.zeros(0, np.int64))
+    assert rows.shape == found.shape == (0,)
+
+
+def test_lookup_rows_takes_the_first_row_of_a_repeated_id():
+    rows, found = lookup_rows(np.array([8, 4, 8, 4]), np.array([4, 8]))
+    np.testing.assert_array_equal(rows, [1, 0])
+    assert found.all()

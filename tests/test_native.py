@@ -1,4 +1,7 @@
+import re
+
 import pytest
+import torch
 
 import tracking
 from tracking import accel
@@ -10,13 +13,25 @@ def test_native_module_imports_and_reports_version():
 
 
 def test_cuda_flags_consistent():
-    assert accel.CUDA_COMPILED == core.cuda_compiled()
+    assert core.cuda_compiled() == accel.CUDA_COMPILED
     count = core.cuda_device_count()
-    assert count >= 0
     if not accel.CUDA_COMPILED:
         assert count == 0
         with pytest.raises(RuntimeError, match="built without CUDA"):
             core.cuda_device_description(0)
+    # usable GPUs are those both our kernels and torch see; the native count honours CUDA_VISIBLE_DEVICES as torch does
+    expected = min(count, torch.cuda.device_count()) if torch.cuda.is_available() else 0
+    assert accel.cuda_device_count() == expected
+
+
+@pytest.mark.gpu
+def test_cuda_devices_are_described():
+    count = core.cuda_device_count()
+    assert count == torch.cuda.device_count()
+    for index in range(count):
+        assert re.fullmatch(r".+ \(sm_\d+, \d+ MiB\)", core.cuda_device_description(index))
+    with pytest.raises(RuntimeError):
+        core.cuda_device_description(count)
 
 
 def test_threads_roundtrip():

@@ -1,4 +1,3 @@
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -7,7 +6,6 @@ import pytest
 import torch
 
 from tracking import ConfigError, Event, Pipeline, registry, resolve_device
-from tracking.atomic import atomic_output
 from tracking.stages import Stage
 
 
@@ -92,22 +90,16 @@ def test_resolve_device():
     assert resolve_device("auto").type in ("cpu", "cuda")
     with pytest.raises(ConfigError, match="expected auto, cpu, cuda"):
         resolve_device("tpu")
-    if not torch.cuda.is_available():
-        with pytest.raises(ConfigError, match="requested but"):
-            resolve_device("cuda:0")
 
 
-def test_atomic_output_leaves_nothing_on_failure(tmp_path):
-    target = tmp_path / "out.txt"
-    target.write_text("old")
-    with pytest.raises(RuntimeError):
-        with atomic_output(target) as tmp:
-            tmp.write_text("half")
-            raise RuntimeError("crash")
-    assert target.read_text() == "old" and list(tmp_path.iterdir()) == [target]
-    with atomic_output(target) as tmp:
-        tmp.write_text("new")
-    assert target.read_text() == "new" and list(tmp_path.iterdir()) == [target]
-    umask = os.umask(0)
-    os.umask(umask)
-    assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's private 0600
+def test_resolve_device_checks_the_cuda_devices(monkeypatch):
+    from tracking import accel
+
+    monkeypatch.setattr(accel, "cuda_device_count", lambda: 0)
+    with pytest.raises(ConfigError, match="'cuda:0' requested but"):
+        resolve_device("cuda:0")
+    monkeypatch.setattr(accel, "cuda_device_count", lambda: 2)
+    assert resolve_device("cuda") == torch.device("cuda", 0)
+    assert resolve_device("CUDA:1") == torch.device("cuda", 1)
+    with pytest.raises(ConfigError, match="only 2 CUDA device"):
+        resolve_device("cuda:2")

@@ -1,8 +1,7 @@
 import numpy as np
-
-from tracking import Event, Particles
 import pytest
 
+from tracking import Event, Particles
 from tracking.truth import edge_truth, segments_above_pt, truth_segments
 
 
