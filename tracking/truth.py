@@ -26,14 +26,8 @@ def truth_segments(event: Event) -> np.ndarray:
     vx = vy = vz = np.zeros(len(pid))
     if event.particles is not None and len(event.particles):
         p = event.particles.numpy()
-        order = np.argsort(p.particle_id)
-        ids = p.particle_id[order]
-        pos = np.clip(np.searchsorted(ids, pid), 0, len(ids) - 1)
-        found = ids[pos] == pid
-        rows = order[pos]
-        vx = np.where(found, p.vx[rows], 0.0)
-        vy = np.where(found, p.vy[rows], 0.0)
-        vz = np.where(found, p.vz[rows], 0.0)
+        rows, found = p.lookup(pid)
+        vx, vy, vz = (np.where(found, column[rows], 0.0) for column in (p.vx, p.vy, p.vz))
     dist = np.sqrt((x - vx) ** 2 + (y - vy) ** 2 + (z - vz) ** 2)
     hits = np.flatnonzero(pid != 0)
     order = hits[np.lexsort((dist[hits], pid[hits]))]
@@ -69,10 +63,11 @@ def label_edges(event: Event, pt_min: float | None = None) -> Event:
 def segments_above_pt(event: Event, segments: np.ndarray, pt_min: float) -> np.ndarray:
     """The columns of ``segments`` whose particle has pT > ``pt_min`` (needs the particle table;
     a particle missing from it fails the cut)."""
-    from .metrics.tracks import particle_table_lookup
-
     if event.particles is None:
         raise ValueError(f"a pT threshold ({pt_min} GeV) needs the particle table; event {event.event_id} has none")
     pid = as_numpy(event.particle_id).astype(np.int64, copy=False)
-    pt, _ = particle_table_lookup(event, pid[segments[0]])
-    return segments[:, pt > pt_min]
+    rows, found = event.particles.lookup(pid[segments[0]])
+    pt = as_numpy(event.particles.pt).astype(np.float64)  # compared in double precision, as always
+    keep = found.copy()
+    keep[found] = pt[rows[found]] > pt_min
+    return segments[:, keep]
