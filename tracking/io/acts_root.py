@@ -611,8 +611,8 @@ class ActsRootReader(Reader):
         elif hit_particle_ids is not None:
             # older files lack number_of_hits: count this event's measurements per particle instead
             ids, counts = np.unique(hit_particle_ids, return_counts=True)
-            found, pos = _lookup(ids, pid)
-            nhits = np.where(found, counts[pos] if len(ids) else 0, 0).astype(np.int32)
+            counted, pos = _lookup(ids, pid)
+            nhits = np.where(counted, counts[pos] if len(ids) else 0, 0).astype(np.int32)
         else:
             nhits = np.full(len(pid), -1, np.int32)  # unknown
         return Particles(
