@@ -37,7 +37,7 @@ import pandas as pd
 from ..errors import ConfigError, DataError
 from ..event import Event, Particles
 from ..stages import Reader
-from .acts_root import ColumnError, float_column, integer_column
+from .columns import ColumnError, float_column, integer_column
 
 EVENT_FILE = re.compile(r"^(event(\d+))(?:-(hits|truth|particles|cells)\.csv(?:\.gz)?)?$")
 HITS_FILE = re.compile(r"^event(\d+)-hits\.csv(?:\.gz)?$")
