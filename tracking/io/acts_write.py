@@ -36,9 +36,9 @@ import uproot
 from ..atomic import atomic_outputs
 from ..errors import DataError
 from ..event import Event
-from .barcode import FIELDS, decode_barcode
+from .barcode import FIELD_NAMES as BARCODE_FIELDS
+from .barcode import decode_barcode
 
-BARCODE_FIELDS = tuple(name for name, _, _ in FIELDS)
 PION_MASS = 0.13957039
 
 MEASUREMENT_TYPES = {
