@@ -4,7 +4,8 @@ The source is a directory (every event in it, sorted by event number) or one eve
 (``.../event000000001``) or any of its part files (``.../event000000001-hits.csv.gz``). Plain and gzipped
 files are both read (pandas infers the compression from the name); when both exist for one part the
 reader refuses to guess. The TrackML ``hit_id`` (1-based) is kept as ``Event.hit_id``; the event id is
-the number in the file name; ``cells`` files are not read.
+the number in the file name (any number of digits: the naming rule is :mod:`tracking.io.trackml_names`'s);
+``cells`` files are not read.
 
 Columns are read with explicit dtypes and the rule of the ROOT reader: an integer column accepts a value
 only when it converts losslessly (``2`` and ``2.0`` are fine; ``2.5``, text, or a value beyond int32 for
@@ -24,7 +25,6 @@ half sizes, pitch) of each hit of an event.
 from __future__ import annotations
 
 import os
-import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,9 +38,8 @@ from ..errors import ConfigError, DataError
 from ..event import Event, Particles
 from ..stages import Reader
 from .columns import ColumnError, float_column, integer_column
+from .trackml_names import parse_name, part_file_names
 
-EVENT_FILE = re.compile(r"^(event(\d+))(?:-(hits|truth|particles|cells)\.csv(?:\.gz)?)?$")
-HITS_FILE = re.compile(r"^event(\d+)-hits\.csv(?:\.gz)?$")
 
 # column -> (dtype pandas reads it as, dtype in the Event)
 HIT_COLUMNS: dict[str, tuple[Any, Any]] = {
@@ -178,10 +177,12 @@ class TrackmlCsvReader(Reader):
         path = Path(source)
         if path.is_dir():
             found: dict[int, list[Path]] = {}
+            prefix_names: dict[int, str] = {}
             for child in path.iterdir():
-                match = HITS_FILE.match(child.name)
-                if match:
-                    found.setdefault(int(match.group(1)), []).append(child)
+                name = parse_name(child.name)
+                if name is not None and name.kind == "hits":
+                    found.setdefault(name.event_id, []).append(child)
+                    prefix_names[name.event_id] = name.prefix
             if not found:
                 raise DataError("no event#########-hits.csv[.gz] files in directory", file=str(path))
             prefixes = {}
@@ -189,16 +190,16 @@ class TrackmlCsvReader(Reader):
                 if len(files) > 1:
                     raise DataError(f"both {sorted(f.name for f in files)} exist; remove one", file=str(path),
                                     event=event_id)
-                prefixes[event_id] = files[0].parent / files[0].name.split("-")[0]
+                prefixes[event_id] = path / prefix_names[event_id]
         else:
-            match = EVENT_FILE.match(path.name)
-            if not match:
+            name = parse_name(path.name)
+            if name is None:
                 if not path.exists():
                     raise DataError("no such file or directory", file=str(path))
                 raise DataError("not a TrackML event path (expected .../event#########[-hits.csv[.gz]])",
                                 file=str(path))
-            prefix = path.parent / match.group(1)
-            event_id = int(match.group(2))
+            prefix = path.parent / name.prefix
+            event_id = name.event_id
             self._part(prefix, "hits", event_id, required=True)
             prefixes = {event_id: prefix}
         ids = sorted(prefixes)
@@ -212,8 +213,7 @@ class TrackmlCsvReader(Reader):
 
     @staticmethod
     def _part(prefix: Path, part: str, event_id: int, *, required: bool) -> Path | None:
-        candidates = [p for p in (prefix.parent / f"{prefix.name}-{part}.csv",
-                                  prefix.parent / f"{prefix.name}-{part}.csv.gz") if p.is_file()]
+        candidates = [p for p in (prefix.parent / n for n in part_file_names(prefix.name, part)) if p.is_file()]
         if len(candidates) > 1:
             raise DataError(f"both {[p.name for p in candidates]} exist; remove one", file=str(prefix.parent),
                             event=event_id)
@@ -244,10 +244,10 @@ class TrackmlCsvReader(Reader):
         """One event from its prefix path (``.../event000000001``)."""
         prefix = Path(prefix)
         if event_id is None:
-            match = EVENT_FILE.match(prefix.name)
-            if not match:
+            name = parse_name(prefix.name)
+            if name is None:
                 raise DataError("not a TrackML event prefix", file=str(prefix))
-            prefix, event_id = prefix.parent / match.group(1), int(match.group(2))
+            prefix, event_id = prefix.parent / name.prefix, name.event_id
         hits_path = self._part(prefix, "hits", event_id, required=True)
         assert hits_path is not None
         hits = read_csv_columns(hits_path, {c: d for c, (d, _) in HIT_COLUMNS.items()}, event_id)
