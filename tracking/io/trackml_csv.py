@@ -38,8 +38,8 @@ from ..errors import ConfigError, DataError
 from ..event import Event, Particles
 from ..stages import Reader
 from .columns import ColumnError, float_column, integer_column
+from .module_keys import pack_keys, unpack_keys
 from .trackml_names import parse_name, part_file_names
-
 
 # column -> (dtype pandas reads it as, dtype in the Event)
 HIT_COLUMNS: dict[str, tuple[Any, Any]] = {
@@ -57,11 +57,6 @@ PARTICLE_COLUMNS: dict[str, Any] = {
     "px": np.float64, "py": np.float64, "pz": np.float64, "q": np.int64, "nhits": np.int64,
 }
 DETECTOR_ID_COLUMNS: tuple[str, ...] = ("volume_id", "layer_id", "module_id")
-
-
-def _module_key(volume, layer, module) -> np.ndarray:
-    """One int64 per module id triple (TrackML ids are small: 16 bits each is plenty)."""
-    return (np.asarray(volume, np.int64) << 40) | (np.asarray(layer, np.int64) << 20) | np.asarray(module, np.int64)
 
 
 def read_csv_columns(path: Path, columns: dict[str, Any], event: int | None) -> pd.DataFrame:
@@ -136,7 +131,10 @@ class TrackmlCsvReader(Reader):
             # some copies carry a leading unnamed index column; it is not geometry
             table = table.drop(columns=[c for c in table.columns if str(c).startswith("Unnamed")])
             table[list(DETECTOR_ID_COLUMNS)] = ids[list(DETECTOR_ID_COLUMNS)].astype(np.int32)
-            keys = _module_key(*(table[c].to_numpy() for c in DETECTOR_ID_COLUMNS))
+            try:
+                keys = pack_keys(*(table[c].to_numpy() for c in DETECTOR_ID_COLUMNS))
+            except ValueError as err:
+                raise DataError(str(err), file=str(path)) from None
             order = np.argsort(keys, kind="stable")
             keys = keys[order]
             if len(keys) > 1 and np.any(keys[1:] == keys[:-1]):
@@ -153,18 +151,23 @@ class TrackmlCsvReader(Reader):
         if table is None:
             raise ConfigError("trackml_csv: module_geometry needs the config key 'detectors'")
         ev = event.numpy()
-        keys = _module_key(ev.volume_id, ev.layer_id, ev.module_id)
-        pos = self._module_rows(keys, event.event_id, self.config.detectors)
+        pos = self._module_rows(ev.volume_id, ev.layer_id, ev.module_id, event.event_id, self.config.detectors)
         return table.iloc[pos].reset_index(drop=True)
 
-    def _module_rows(self, keys: np.ndarray, event_id: int, hits_file: Any) -> np.ndarray:
+    def _module_rows(self, volume: np.ndarray, layer: np.ndarray, module: np.ndarray, event_id: int,
+                     hits_file: Any) -> np.ndarray:
+        """The detectors row of each hit's module; DataError naming ``hits_file`` and the event for a module
+        absent from the detectors file (or ids no module key can hold)."""
         known = self._detector_keys
         assert known is not None
+        try:
+            keys = pack_keys(volume, layer, module)
+        except ValueError as err:
+            raise DataError(str(err), file=str(hits_file), event=event_id) from None
         pos = np.minimum(np.searchsorted(known, keys), max(len(known) - 1, 0))
         bad = (known[pos] != keys) if len(known) else np.ones(len(keys), bool)
         if bad.any():
-            k = int(keys[np.argmax(bad)])
-            triple = (k >> 40, (k >> 20) & 0xFFFFF, k & 0xFFFFF)
+            triple = tuple(int(i) for i in unpack_keys(keys[np.argmax(bad)]))
             raise DataError(
                 f"{int(bad.sum())} hit(s) on modules absent from {self.config.detectors}, first "
                 f"(volume_id, layer_id, module_id) = {triple}", file=str(hits_file), event=event_id,
@@ -265,8 +268,7 @@ class TrackmlCsvReader(Reader):
             raise DataError("hit_id values repeat", file=str(hits_path), branch="hit_id", event=event_id)
         if self.config.detectors is not None:
             _ = self.detectors
-            self._module_rows(_module_key(columns["volume_id"], columns["layer_id"], columns["module_id"]),
-                              event_id, hits_path)
+            self._module_rows(columns["volume_id"], columns["layer_id"], columns["module_id"], event_id, hits_path)
 
         particle_id = particles = None
         if self.config.truth is not False:
