@@ -7,6 +7,10 @@ One entry (row) per event:
   ACTS files, ``hit_id`` in TrackML files);
 - ``track_id`` (jagged int64, aligned with ``measurement_id``): the track of each hit, -1 = on no track.
 
+Writers take track records (:class:`TrackRecord`) or events with ``track_labels``, which
+:func:`as_track_record` turns into records: a pipeline's events and the records read back from a tracks
+file (merging the part files of a sharded run) are written by the same code.
+
 In ROOT, uproot adds the counter branches ``nmeasurement_id`` and ``ntrack_id``. Writes are
 incremental (a ROOT basket / parquet row group per batch of events, never the whole run in memory) and
 atomic: the file appears under its name only once every event is written, so an exception part-way
@@ -49,12 +53,16 @@ class TrackRecord:
         return len(self.measurement_id)
 
 
+def _check_event_nr(event_nr: int) -> None:
+    if not 0 <= event_nr < 2**32:
+        raise DataError(f"event number {event_nr} does not fit the uint32 branch event_nr", event=event_nr)
+
+
 def track_record(event: Event) -> TrackRecord:
     """The :class:`TrackRecord` of an event with ``track_labels``; DataError naming the event otherwise."""
     if event.track_labels is None:
         raise DataError("event has no track_labels: run a track builder before writing tracks", event=event.event_id)
-    if not 0 <= event.event_id < 2**32:
-        raise DataError(f"event number {event.event_id} does not fit the uint32 branch event_nr", event=event.event_id)
+    _check_event_nr(event.event_id)
     mid = as_numpy(event.hit_id).astype(np.int64, copy=False)
     tid = as_numpy(event.track_labels).astype(np.int64, copy=False)
     if len(mid) != len(tid):
@@ -62,11 +70,24 @@ def track_record(event: Event) -> TrackRecord:
     return TrackRecord(event.event_id, mid, tid)
 
 
-def _batches(events: Iterable[Event], batch_hits: int) -> Iterator[list[TrackRecord]]:
+def as_track_record(item: TrackRecord | Event) -> TrackRecord:
+    """What the writers write: an event's :func:`track_record`, or a record checked as writers need it."""
+    if isinstance(item, Event):
+        return track_record(item)
+    event_nr = int(item.event_nr)
+    _check_event_nr(event_nr)
+    mid = np.asarray(item.measurement_id).astype(np.int64, copy=False)
+    tid = np.asarray(item.track_id).astype(np.int64, copy=False)
+    if len(mid) != len(tid):
+        raise DataError(f"track_id has {len(tid)} entries, measurement_id has {len(mid)}", event=event_nr)
+    return TrackRecord(event_nr, mid, tid)
+
+
+def _batches(tracks: Iterable[TrackRecord | Event], batch_hits: int) -> Iterator[list[TrackRecord]]:
     batch: list[TrackRecord] = []
     hits = 0
-    for event in events:
-        rec = track_record(event)
+    for item in tracks:
+        rec = as_track_record(item)
         batch.append(rec)
         hits += len(rec)
         if hits >= batch_hits:
@@ -84,8 +105,10 @@ def _jagged(arrays: list[np.ndarray]):
     return ak.unflatten(flat.astype(np.int64, copy=False), counts)
 
 
-def write_tracks_root(events: Iterable[Event], path: str | os.PathLike, *, batch_hits: int = DEFAULT_BATCH_HITS) -> int:
-    """Write the tracks of ``events`` to the ROOT file ``path`` (tree ``tracks``); return the event count."""
+def write_tracks_root(tracks: Iterable[TrackRecord | Event], path: str | os.PathLike, *,
+                      batch_hits: int = DEFAULT_BATCH_HITS) -> int:
+    """Write ``tracks`` (records or events, see :func:`as_track_record`) to the ROOT file ``path`` (tree
+    ``tracks``); return the event count."""
     import uproot
 
     n = 0
@@ -96,7 +119,7 @@ def write_tracks_root(events: Iterable[Event], path: str | os.PathLike, *, batch
                 {"event_nr": np.uint32, "measurement_id": "var * int64", "track_id": "var * int64"},
                 title="trackpipe tracks: one entry per event",
             )
-            for batch in _batches(events, batch_hits):
+            for batch in _batches(tracks, batch_hits):
                 tree.extend(
                     {
                         "event_nr": np.array([r.event_nr for r in batch], dtype=np.uint32),
@@ -124,15 +147,16 @@ def _parquet_schema(pa):
 
 
 def write_tracks_parquet(
-    events: Iterable[Event], path: str | os.PathLike, *, batch_hits: int = DEFAULT_BATCH_HITS
+    tracks: Iterable[TrackRecord | Event], path: str | os.PathLike, *, batch_hits: int = DEFAULT_BATCH_HITS
 ) -> int:
-    """Write the tracks of ``events`` to the parquet file ``path``; return the event count."""
+    """Write ``tracks`` (records or events, see :func:`as_track_record`) to the parquet file ``path``; return
+    the event count."""
     pa, pq = _pyarrow()
     schema = _parquet_schema(pa)
     n = 0
     with atomic_output(path, suffix=".parquet.tmp") as tmp:
         with pq.ParquetWriter(tmp, schema) as writer:
-            for batch in _batches(events, batch_hits):
+            for batch in _batches(tracks, batch_hits):
                 offsets = np.concatenate([[0], np.cumsum([len(r) for r in batch])]).astype(np.int32)
                 columns = []
                 for name in ("measurement_id", "track_id"):
@@ -144,14 +168,15 @@ def write_tracks_parquet(
     return n
 
 
-def _is_parquet(path: Path) -> bool:
-    return path.suffix.lower() in PARQUET_SUFFIXES
+def is_parquet(path: str | os.PathLike) -> bool:
+    """Whether a tracks file ``path`` is parquet (``.parquet`` / ``.pq``) rather than ROOT."""
+    return Path(path).suffix.lower() in PARQUET_SUFFIXES
 
 
-def write_tracks(events: Iterable[Event], path: str | os.PathLike) -> int:
-    """Write tracks to ``path``, as parquet for ``.parquet`` / ``.pq``, else ROOT."""
+def write_tracks(tracks: Iterable[TrackRecord | Event], path: str | os.PathLike) -> int:
+    """Write ``tracks`` (records or events) to ``path``, as parquet for ``.parquet`` / ``.pq``, else ROOT."""
     p = Path(path)
-    return write_tracks_parquet(events, p) if _is_parquet(p) else write_tracks_root(events, p)
+    return write_tracks_parquet(tracks, p) if is_parquet(p) else write_tracks_root(tracks, p)
 
 
 # -- reading -----------------------------------------------------------------------------------------
@@ -168,7 +193,7 @@ class TracksFile:
         self.path = Path(path)
         if not self.path.is_file():
             raise DataError("tracks file not found", file=str(self.path))
-        self.format = "parquet" if _is_parquet(self.path) else "root"
+        self.format = "parquet" if is_parquet(self.path) else "root"
         if self.format == "parquet":
             self._open_parquet()
         else:
