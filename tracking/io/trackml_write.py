@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..atomic import atomic_output
 from ..errors import DataError
 from ..event import Event
-from ..atomic import atomic_output
 from .trackml_names import event_file_name
 
 

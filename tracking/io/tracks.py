@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from ..arrays import as_numpy
+from ..atomic import atomic_output
 from ..errors import DataError
 from ..event import Event
-from ..atomic import atomic_output
 
 TRACKS_TREE = "tracks"
 COLUMNS = ("event_nr", "measurement_id", "track_id")
@@ -112,22 +112,21 @@ def write_tracks_root(tracks: Iterable[TrackRecord | Event], path: str | os.Path
     import uproot
 
     n = 0
-    with atomic_output(path, suffix=".root.tmp") as tmp:
-        with uproot.recreate(tmp) as out:
-            tree = out.mktree(
-                TRACKS_TREE,
-                {"event_nr": np.uint32, "measurement_id": "var * int64", "track_id": "var * int64"},
-                title="trackpipe tracks: one entry per event",
+    with atomic_output(path, suffix=".root.tmp") as tmp, uproot.recreate(tmp) as out:
+        tree = out.mktree(
+            TRACKS_TREE,
+            {"event_nr": np.uint32, "measurement_id": "var * int64", "track_id": "var * int64"},
+            title="trackpipe tracks: one entry per event",
+        )
+        for batch in _batches(tracks, batch_hits):
+            tree.extend(
+                {
+                    "event_nr": np.array([r.event_nr for r in batch], dtype=np.uint32),
+                    "measurement_id": _jagged([r.measurement_id for r in batch]),
+                    "track_id": _jagged([r.track_id for r in batch]),
+                }
             )
-            for batch in _batches(tracks, batch_hits):
-                tree.extend(
-                    {
-                        "event_nr": np.array([r.event_nr for r in batch], dtype=np.uint32),
-                        "measurement_id": _jagged([r.measurement_id for r in batch]),
-                        "track_id": _jagged([r.track_id for r in batch]),
-                    }
-                )
-                n += len(batch)
+            n += len(batch)
     return n
 
 
@@ -154,17 +153,16 @@ def write_tracks_parquet(
     pa, pq = _pyarrow()
     schema = _parquet_schema(pa)
     n = 0
-    with atomic_output(path, suffix=".parquet.tmp") as tmp:
-        with pq.ParquetWriter(tmp, schema) as writer:
-            for batch in _batches(tracks, batch_hits):
-                offsets = np.concatenate([[0], np.cumsum([len(r) for r in batch])]).astype(np.int32)
-                columns = []
-                for name in ("measurement_id", "track_id"):
-                    flat = np.concatenate([getattr(r, name) for r in batch]).astype(np.int64, copy=False)
-                    columns.append(pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat, type=pa.int64())))
-                event_nr = pa.array(np.array([r.event_nr for r in batch], dtype=np.uint32))
-                writer.write_table(pa.Table.from_arrays([event_nr, *columns], schema=schema))
-                n += len(batch)
+    with atomic_output(path, suffix=".parquet.tmp") as tmp, pq.ParquetWriter(tmp, schema) as writer:
+        for batch in _batches(tracks, batch_hits):
+            offsets = np.concatenate([[0], np.cumsum([len(r) for r in batch])]).astype(np.int32)
+            columns = []
+            for name in ("measurement_id", "track_id"):
+                flat = np.concatenate([getattr(r, name) for r in batch]).astype(np.int64, copy=False)
+                columns.append(pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat, type=pa.int64())))
+            event_nr = pa.array(np.array([r.event_nr for r in batch], dtype=np.uint32))
+            writer.write_table(pa.Table.from_arrays([event_nr, *columns], schema=schema))
+            n += len(batch)
     return n
 
 
@@ -202,7 +200,8 @@ class TracksFile:
         sorted_nr = self._event_nr[order]
         repeated = sorted_nr[1:][sorted_nr[1:] == sorted_nr[:-1]]
         if len(repeated):
-            raise DataError(f"event number {int(repeated[0])} appears more than once", file=str(self.path), tree=TRACKS_TREE)
+            raise DataError(f"event number {int(repeated[0])} appears more than once", file=str(self.path),
+                            tree=TRACKS_TREE)
         self._index = {int(nr): int(i) for nr, i in zip(self._event_nr, range(len(self._event_nr)))}
 
     # ROOT
@@ -211,24 +210,26 @@ class TracksFile:
 
         try:
             file = uproot.open(self.path)
-        except Exception as err:  # noqa: BLE001 - uproot raises many kinds for a bad file
+        except Exception as err:  # uproot raises many kinds for a bad file
             raise DataError(f"cannot open as a ROOT file: {err}", file=str(self.path)) from err
         if TRACKS_TREE not in file:
-            raise DataError(f"no tree {TRACKS_TREE!r} (found: {', '.join(file.keys()) or 'nothing'})", file=str(self.path), tree=TRACKS_TREE)
+            found = ", ".join(file.keys()) or "nothing"
+            raise DataError(f"no tree {TRACKS_TREE!r} (found: {found})", file=str(self.path), tree=TRACKS_TREE)
         self._tree = file[TRACKS_TREE]
         for name in COLUMNS:
             if name not in self._tree:
                 raise DataError("missing branch", file=str(self.path), tree=TRACKS_TREE, branch=name)
         try:
             self._event_nr = np.asarray(self._tree["event_nr"].array(library="np")).astype(np.int64)
-        except Exception as err:  # noqa: BLE001
+        except Exception as err:
             raise DataError(f"cannot read: {err}", file=str(self.path), tree=TRACKS_TREE, branch="event_nr") from err
 
     def _read_root(self, start: int, stop: int) -> list[TrackRecord]:
         try:
             arrays = self._tree.arrays(list(COLUMNS), entry_start=start, entry_stop=stop)
-        except Exception as err:  # noqa: BLE001
-            raise DataError(f"cannot read entries {start}..{stop - 1}: {err}", file=str(self.path), tree=TRACKS_TREE) from err
+        except Exception as err:
+            raise DataError(f"cannot read entries {start}..{stop - 1}: {err}", file=str(self.path),
+                            tree=TRACKS_TREE) from err
         import awkward as ak
 
         return self._records(
@@ -238,16 +239,17 @@ class TracksFile:
 
     # parquet
     def _open_parquet(self) -> None:
-        pa, pq = _pyarrow()
+        _, pq = _pyarrow()
         try:
             self._pq = pq.ParquetFile(self.path)
-        except Exception as err:  # noqa: BLE001
+        except Exception as err:
             raise DataError(f"cannot open as a parquet file: {err}", file=str(self.path)) from err
         names = self._pq.schema_arrow.names
         for name in COLUMNS:
             if name not in names:
                 raise DataError("missing column", file=str(self.path), branch=name)
-        groups = [self._pq.read_row_group(i, columns=["event_nr"]).column(0).to_numpy() for i in range(self._pq.num_row_groups)]
+        groups = [self._pq.read_row_group(i, columns=["event_nr"]).column(0).to_numpy()
+                  for i in range(self._pq.num_row_groups)]
         self._group_start = np.concatenate([[0], np.cumsum([len(g) for g in groups])]).astype(np.int64)
         self._event_nr = np.concatenate(groups).astype(np.int64) if groups else np.zeros(0, dtype=np.int64)
 

@@ -68,7 +68,8 @@ class ModuleMap:
         check_granularity(self.granularity)
         m = len(self.src)
         v = len(CUT_VARIABLES)
-        if len(self.dst) != m or self.cut_min.shape != (m, v) or self.cut_max.shape != (m, v) or len(self.n_segments) != m:
+        shapes = (len(self.dst), self.cut_min.shape, self.cut_max.shape, len(self.n_segments))
+        if shapes != (m, (m, v), (m, v), m):
             raise ValueError("map arrays disagree in length: src, dst, cut_min, cut_max, n_segments")
 
     @property
