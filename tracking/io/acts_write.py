@@ -181,6 +181,7 @@ def _hit_chunk(event: Event, mass: float = PION_MASS) -> dict:
 
 
 def _particle_chunk(event: Event) -> dict:
+    assert event.particles is not None  # _required checked it
     particles = event.particles.numpy()
     n = len(particles)
     fields = decode_barcode(np.asarray(particles.particle_id))

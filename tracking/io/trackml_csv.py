@@ -75,7 +75,8 @@ def read_csv_columns(path: Path, columns: dict[str, Any], event: int | None) -> 
     except (ValueError, TypeError, OverflowError) as err:
         # pandas names no column when a value does not parse: find it so the message can
         column = _unparsable_column(path, columns)
-        raise DataError(f"values are not {np.dtype(columns.get(column, object))}: {err}", file=str(path),
+        expected = np.dtype(columns[column] if column is not None else object)
+        raise DataError(f"values are not {expected}: {err}", file=str(path),
                         branch=column, event=event) from None
     except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError, zlib.error) as err:
         raise DataError(f"cannot read CSV: {type(err).__name__}: {err}", file=str(path), event=event) from None
@@ -151,7 +152,10 @@ class TrackmlCsvReader(Reader):
         if table is None:
             raise ConfigError("trackml_csv: module_geometry needs the config key 'detectors'")
         ev = event.numpy()
-        pos = self._module_rows(ev.volume_id, ev.layer_id, ev.module_id, event.event_id, self.config.detectors)
+        volume, layer, module = ev.volume_id, ev.layer_id, ev.module_id
+        if volume is None or layer is None or module is None:
+            raise DataError("module_geometry needs volume_id, layer_id and module_id", event=event.event_id)
+        pos = self._module_rows(volume, layer, module, event.event_id, self.config.detectors)
         return table.iloc[pos].reset_index(drop=True)
 
     def _module_rows(self, volume: np.ndarray, layer: np.ndarray, module: np.ndarray, event_id: int,

@@ -140,6 +140,7 @@ class MapLearner:
 
     def _layer_windows(self, src_keys, dst_keys, lo, hi):
         """The layer pair's window for each entry (its own where the layer pair has none)."""
+        assert self._layer_table is not None  # filled with the entry table, which has entries
         table = self._layer_table.set_index(["src", "dst"])
         pair = pd.MultiIndex.from_arrays([layer_keys(src_keys), layer_keys(dst_keys)])
         layer_lo = table[_MIN_COLS].reindex(pair).to_numpy(np.float64)
@@ -153,6 +154,8 @@ class MapLearner:
         from scipy.spatial import cKDTree
 
         c = self._centres
+        if c is None:  # no events added
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
         keys = c.index.to_numpy(np.int64)
         pos = c[["x", "y", "z"]].to_numpy() / c["n"].to_numpy()[:, None]
         layer = layer_keys(keys)

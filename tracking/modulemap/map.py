@@ -108,10 +108,9 @@ class ModuleMap:
             src, dst, lo, hi = self._arrays_on(event.device)
             g = torch.from_numpy(group).to(event.device)
             return build_doublets(event.r, event.phi, event.z, event.eta, g, src, dst, lo, hi, n_groups=self.num_groups)
-        return build_doublets(
-            *(np.asarray(a) for a in (event.r, event.phi, event.z, event.eta)), group,
-            self.src, self.dst, self.cut_min, self.cut_max, n_groups=self.num_groups,
-        )
+        r, phi, z, eta = (np.asarray(a) for a in (event.r, event.phi, event.z, event.eta))
+        return build_doublets(r, phi, z, eta, group, self.src, self.dst, self.cut_min, self.cut_max,
+                              n_groups=self.num_groups)
 
     # -- files ---------------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
