@@ -1,8 +1,9 @@
-"""Writers: events with tracks -> tracks.root / parquet (issue 3).
+"""Writers: events with tracks, or their track records -> tracks.root / parquet (issue 3).
 
-Both write every event the iterable yields and make the file appear only when the iterable is
-exhausted (atomic rename). A caller that wants to keep the events done before a failing one catches
-the failure in its own generator and stops it cleanly.
+Both write every item the iterable yields (an Event with ``track_labels`` or a
+:class:`tracking.io.tracks.TrackRecord`) and make the file appear only when the iterable is exhausted
+(atomic rename). A caller that wants to keep the events done before a failing one catches the failure
+in its own generator and stops it cleanly.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from tracking.event import Event
-from tracking.io.tracks import DEFAULT_BATCH_HITS, write_tracks_parquet, write_tracks_root
+from tracking.io.tracks import DEFAULT_BATCH_HITS, TrackRecord, write_tracks_parquet, write_tracks_root
 from tracking.registry import register
 from tracking.stages import Writer
 
@@ -25,7 +26,7 @@ class RootTracksWriter(Writer):
     class Config:
         batch_hits: int = DEFAULT_BATCH_HITS  # events are buffered up to this many hits per basket
 
-    def write(self, events: Iterable[Event], path: str | os.PathLike) -> int:
+    def write(self, events: Iterable[Event | TrackRecord], path: str | os.PathLike) -> int:
         return write_tracks_root(events, path, batch_hits=self.config.batch_hits)
 
 
@@ -37,5 +38,5 @@ class ParquetTracksWriter(Writer):
     class Config:
         batch_hits: int = DEFAULT_BATCH_HITS  # events are buffered up to this many hits per row group
 
-    def write(self, events: Iterable[Event], path: str | os.PathLike) -> int:
+    def write(self, events: Iterable[Event | TrackRecord], path: str | os.PathLike) -> int:
         return write_tracks_parquet(events, path, batch_hits=self.config.batch_hits)

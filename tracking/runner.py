@@ -32,7 +32,9 @@ class RunReport:
 
 
 def writer_for(path: str | os.PathLike) -> str:
-    return "parquet_tracks" if Path(path).suffix.lower() in (".parquet", ".pq") else "root_tracks"
+    from .io.tracks import is_parquet
+
+    return "parquet_tracks" if is_parquet(path) else "root_tracks"
 
 
 def track_output(event: Event) -> Event:
@@ -141,25 +143,17 @@ def _merge_parts(parts: list[tuple[Path, list[int]]], output_path: Path) -> int:
     """Interleave the ranks' part files into ``output_path`` (atomically) by input position."""
     import heapq
 
-    import numpy as np
+    from .io.tracks import TrackRecord, TracksFile
 
-    from .io.tracks import TracksFile
-
-    def records(path: Path, indices: list[int]):
+    def indexed(path: Path, indices: list[int]) -> Iterator[tuple[int, TrackRecord]]:
         tracks = TracksFile(path)
         if len(tracks) != len(indices):
             raise RuntimeError(f"part file {path} holds {len(tracks)} events, its rank wrote {len(indices)}")
-        for index, record in zip(indices, tracks):
-            yield index, record
+        yield from zip(indices, tracks)
 
-    def events():
-        for _, rec in heapq.merge(*(records(p, idx) for p, idx in parts), key=lambda item: item[0]):
-            zeros = np.zeros(len(rec), dtype=np.float32)
-            yield Event(event_id=rec.event_nr, hit_id=rec.measurement_id, x=zeros, y=zeros, z=zeros,
-                        r=zeros, phi=zeros, eta=zeros, track_labels=rec.track_id)
-
+    merged = heapq.merge(*(indexed(p, idx) for p, idx in parts), key=lambda item: item[0])
     writer = registry.create("writer", writer_for(output_path))
-    return writer.write(events(), output_path)
+    return writer.write((record for _, record in merged), output_path)
 
 
 def run_sharded(

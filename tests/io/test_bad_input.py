@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
+import awkward as ak
 import numpy as np
 import pandas as pd
 import pytest
@@ -197,6 +198,25 @@ def test_particles_tree_without_ids(tmp_path):
     with pytest.raises(DataError, match="neither barcode branches nor 'particle_id'") as err:
         read_all(tmp_path)
     assert err.value.tree == "particles" and err.value.file.endswith("particles.root")
+
+
+def test_bad_particle_column_in_old_layout_file_names_the_branch(tmp_path):
+    # older files: one particle_id branch and no number_of_hits (so nhits is counted from the hits)
+    columns = measurement_columns({3: 4})
+    columns["particle_id"] = np.array([11, 12, 11, 0], np.uint64)
+    write_measurements(tmp_path, columns)
+    with uproot.recreate(tmp_path / "particles.root") as f:
+        types = {"event_id": np.uint32, "particle_id": "var * uint64",
+                 **{k: "var * float32" for k in ("pt", "eta", "phi", "vx", "vy", "vz", "q")}}
+        values = {k: ak.Array([np.ones(2, np.float32)]) for k in ("pt", "eta", "phi", "vx", "vy", "vz")}
+        f.mktree("particles", types).extend({
+            "event_id": np.array([3], np.uint32), "particle_id": ak.Array([np.array([11, 12], np.uint64)]),
+            "q": ak.Array([np.array([1.0, 0.5], np.float32)]), **values,
+        })
+    with pytest.raises(DataError, match="not an integer") as err:
+        read_all(tmp_path)
+    assert err.value.file == str(tmp_path / "particles.root")
+    assert (err.value.tree, err.value.branch, err.value.event) == ("particles", "q", 3)
 
 
 def test_bad_config():

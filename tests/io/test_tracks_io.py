@@ -11,7 +11,15 @@ import uproot
 from tracking import registry
 from tracking.errors import DataError
 from tracking.event import Event
-from tracking.io.tracks import TracksFile, read_tracks, write_tracks, write_tracks_parquet, write_tracks_root
+from tracking.io.tracks import (
+    TrackRecord,
+    TracksFile,
+    read_tracks,
+    track_record,
+    write_tracks,
+    write_tracks_parquet,
+    write_tracks_root,
+)
 
 FORMATS = ["root", "parquet"]
 
@@ -106,6 +114,30 @@ def test_writer_plugins(tmp_path):
         path = tmp_path / f"t{suffix}"
         assert writer.write([make(1, 4), make(2, 4)], path) == 2
         assert [r.event_nr for r in read_tracks(path)] == [1, 2]
+
+
+@pytest.mark.parametrize("name", ["root_tracks", "parquet_tracks"])
+def test_writers_take_track_records(tmp_path, name):
+    """Records read back from a file (as a sharded run merges its parts) write like the events they came from."""
+    events = [make(3, 10), make(1, 0), make(7, 25)]
+    first = tmp_path / "first.root"
+    write_tracks(events, first)
+    out = tmp_path / ("again.root" if name == "root_tracks" else "again.parquet")
+    writer = registry.create("writer", name)
+    assert writer.write(read_tracks(first), out) == 3
+    for ev, rec in zip(events, read_tracks(out), strict=True):
+        expected = track_record(ev)
+        assert rec.event_nr == expected.event_nr
+        np.testing.assert_array_equal(rec.measurement_id, expected.measurement_id)
+        np.testing.assert_array_equal(rec.track_id, expected.track_id)
+
+
+def test_bad_records(tmp_path):
+    with pytest.raises(DataError, match="track_id has 1 entries, measurement_id has 2.*event 4"):
+        write_tracks([TrackRecord(4, np.array([5, 6]), np.array([0]))], tmp_path / "a.root")
+    with pytest.raises(DataError, match="uint32"):
+        write_tracks([TrackRecord(2**32, np.zeros(0, np.int64), np.zeros(0, np.int64))], tmp_path / "a.parquet")
+    assert not (tmp_path / "a.root").exists() and not (tmp_path / "a.parquet").exists()
 
 
 def test_bad_events(tmp_path):

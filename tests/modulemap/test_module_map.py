@@ -195,7 +195,9 @@ def test_module_ids_auto_switches_to_positions_for_foreign_numbering(events, map
     foreign = event.replace(module_id=rng.permutation(np.asarray(event.module_id)))
     stage = {m: registry.create("graph_builder", "module_map", {"map": str(maps["module"]), "module_ids": m})
              for m in ("auto", "file", "geometric")}
-    np.testing.assert_array_equal(np.asarray(stage["auto"](event).edge_index), np.asarray(stage["file"](event).edge_index))
+    np.testing.assert_array_equal(
+        np.asarray(stage["auto"](event).edge_index), np.asarray(stage["file"](event).edge_index)
+    )
     np.testing.assert_array_equal(
         np.asarray(stage["auto"](foreign).edge_index), np.asarray(stage["geometric"](event).edge_index)
     )

@@ -36,9 +36,9 @@ import uproot
 from ..atomic import atomic_outputs
 from ..errors import DataError
 from ..event import Event
-from .barcode import FIELDS, decode_barcode
+from .barcode import FIELD_NAMES as BARCODE_FIELDS
+from .barcode import decode_barcode
 
-BARCODE_FIELDS = tuple(name for name, _, _ in FIELDS)
 PION_MASS = 0.13957039
 
 MEASUREMENT_TYPES = {
@@ -79,7 +79,8 @@ FILES = {"measurements": "measurements.root", "hits": "hits.root", "particles": 
 
 
 def geometry_id(volume_id, layer_id, sensitive_id, boundary_id=0, approach_id=0) -> np.ndarray:
-    """ACTS ``GeometryIdentifier`` values: volume 8 | boundary 8 | layer 12 | approach 8 | sensitive 20 | extra 8 bits."""
+    """ACTS ``GeometryIdentifier`` values, from the top: volume 8 | boundary 8 | layer 12 | approach 8 |
+    sensitive 20 | extra 8 bits."""
     parts = ((volume_id, 56), (boundary_id, 48), (layer_id, 36), (approach_id, 28), (sensitive_id, 8))
     out = np.zeros(np.broadcast(*(p for p, _ in parts)).shape, np.uint64)
     for value, shift in parts:
@@ -180,6 +181,7 @@ def _hit_chunk(event: Event, mass: float = PION_MASS) -> dict:
 
 
 def _particle_chunk(event: Event) -> dict:
+    assert event.particles is not None  # _required checked it
     particles = event.particles.numpy()
     n = len(particles)
     fields = decode_barcode(np.asarray(particles.particle_id))
@@ -232,25 +234,25 @@ def write_acts(events: Iterable[Event], outdir: str | os.PathLike) -> int:
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     written = 0
-    with atomic_outputs({key: out / name for key, name in FILES.items()}, suffix=".root.tmp") as temps:
-        with (
-            uproot.recreate(temps["measurements"]) as f_meas,
-            uproot.recreate(temps["hits"]) as f_hits,
-            uproot.recreate(temps["particles"]) as f_part,
-        ):
-            t_meas = f_meas.mktree("measurements", MEASUREMENT_TYPES, counter_name=lambda name: f"n{name}")
-            t_hits = f_hits.mktree("hits", HIT_TYPES)
-            t_part = f_part.mktree(
-                "particles", PARTICLE_TYPES, field_name=lambda outer, inner: inner, counter_name=lambda name: f"n{name}"
-            )
-            for event in events:
-                event = event.numpy()
-                _required(event)
-                if event.num_hits:
-                    t_meas.extend(_measurement_chunk(event))
-                    hits = _hit_chunk(event)
-                    if len(hits["event_id"]):
-                        t_hits.extend(hits)
-                t_part.extend(_particle_chunk(event))
-                written += 1
+    with (
+        atomic_outputs({key: out / name for key, name in FILES.items()}, suffix=".root.tmp") as temps,
+        uproot.recreate(temps["measurements"]) as f_meas,
+        uproot.recreate(temps["hits"]) as f_hits,
+        uproot.recreate(temps["particles"]) as f_part,
+    ):
+        t_meas = f_meas.mktree("measurements", MEASUREMENT_TYPES, counter_name=lambda name: f"n{name}")
+        t_hits = f_hits.mktree("hits", HIT_TYPES)
+        t_part = f_part.mktree(
+            "particles", PARTICLE_TYPES, field_name=lambda outer, inner: inner, counter_name=lambda name: f"n{name}"
+        )
+        for event in events:
+            event = event.numpy()
+            _required(event)
+            if event.num_hits:
+                t_meas.extend(_measurement_chunk(event))
+                hits = _hit_chunk(event)
+                if len(hits["event_id"]):
+                    t_hits.extend(hits)
+            t_part.extend(_particle_chunk(event))
+            written += 1
     return written

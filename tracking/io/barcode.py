@@ -17,6 +17,8 @@ FIELDS: tuple[tuple[str, int, int], ...] = (
     ("generation", 12, 12),
     ("sub_particle", 0, 12),
 )
+# the field names in that order: the branch names ACTS writes (measurements prefix them with ``particles_``)
+FIELD_NAMES: tuple[str, ...] = tuple(name for name, _, _ in FIELDS)
 
 
 def encode_barcode(vertex_primary, vertex_secondary, particle, generation, sub_particle) -> np.ndarray:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 from ..errors import DataError
-
-TRACKML_FILE = re.compile(r"^event\d+(-(hits|truth|particles|cells)\.csv(\.gz)?)?$")
+from .trackml_names import is_hits_file, parse_name
 
 
 def reader_for(path: str | os.PathLike) -> str:
@@ -18,7 +16,7 @@ def reader_for(path: str | os.PathLike) -> str:
     if p.is_dir():
         if (p / "measurements.root").is_file():
             return "acts_root"
-        if any(TRACKML_FILE.match(c.name) and "-hits.csv" in c.name for c in p.iterdir()):
+        if any(is_hits_file(c.name) for c in p.iterdir()):
             return "trackml_csv"
         raise DataError(
             "neither ACTS files (measurements.root) nor TrackML CSV (event#########-hits.csv[.gz]) found",
@@ -26,7 +24,7 @@ def reader_for(path: str | os.PathLike) -> str:
         )
     if p.suffix == ".root" and p.is_file():
         return "acts_root"
-    if TRACKML_FILE.match(p.name) and (p.is_file() or any(p.parent.glob(p.name + "-hits.csv*"))):
+    if parse_name(p.name) is not None and (p.is_file() or any(p.parent.glob(p.name + "-hits.csv*"))):
         return "trackml_csv"
     if not p.exists():
         raise DataError("input not found", file=str(p))

@@ -4,7 +4,8 @@ The source is a directory (every event in it, sorted by event number) or one eve
 (``.../event000000001``) or any of its part files (``.../event000000001-hits.csv.gz``). Plain and gzipped
 files are both read (pandas infers the compression from the name); when both exist for one part the
 reader refuses to guess. The TrackML ``hit_id`` (1-based) is kept as ``Event.hit_id``; the event id is
-the number in the file name; ``cells`` files are not read.
+the number in the file name (any number of digits: the naming rule is :mod:`tracking.io.trackml_names`'s);
+``cells`` files are not read.
 
 Columns are read with explicit dtypes and the rule of the ROOT reader: an integer column accepts a value
 only when it converts losslessly (``2`` and ``2.0`` are fine; ``2.5``, text, or a value beyond int32 for
@@ -24,7 +25,6 @@ half sizes, pitch) of each hit of an event.
 from __future__ import annotations
 
 import os
-import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,10 +37,9 @@ import pandas as pd
 from ..errors import ConfigError, DataError
 from ..event import Event, Particles
 from ..stages import Reader
-from .acts_root import ColumnError, float_column, integer_column
-
-EVENT_FILE = re.compile(r"^(event(\d+))(?:-(hits|truth|particles|cells)\.csv(?:\.gz)?)?$")
-HITS_FILE = re.compile(r"^event(\d+)-hits\.csv(?:\.gz)?$")
+from .columns import ColumnError, float_column, integer_column
+from .module_keys import pack_keys, unpack_keys
+from .trackml_names import parse_name, part_file_names
 
 # column -> (dtype pandas reads it as, dtype in the Event)
 HIT_COLUMNS: dict[str, tuple[Any, Any]] = {
@@ -60,11 +59,6 @@ PARTICLE_COLUMNS: dict[str, Any] = {
 DETECTOR_ID_COLUMNS: tuple[str, ...] = ("volume_id", "layer_id", "module_id")
 
 
-def _module_key(volume, layer, module) -> np.ndarray:
-    """One int64 per module id triple (TrackML ids are small: 16 bits each is plenty)."""
-    return (np.asarray(volume, np.int64) << 40) | (np.asarray(layer, np.int64) << 20) | np.asarray(module, np.int64)
-
-
 def read_csv_columns(path: Path, columns: dict[str, Any], event: int | None) -> pd.DataFrame:
     """``columns`` of one CSV with their dtypes; missing columns or unparsable values -> DataError."""
     try:
@@ -81,7 +75,8 @@ def read_csv_columns(path: Path, columns: dict[str, Any], event: int | None) -> 
     except (ValueError, TypeError, OverflowError) as err:
         # pandas names no column when a value does not parse: find it so the message can
         column = _unparsable_column(path, columns)
-        raise DataError(f"values are not {np.dtype(columns.get(column, object))}: {err}", file=str(path),
+        expected = np.dtype(columns[column] if column is not None else object)
+        raise DataError(f"values are not {expected}: {err}", file=str(path),
                         branch=column, event=event) from None
     except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError, zlib.error) as err:
         raise DataError(f"cannot read CSV: {type(err).__name__}: {err}", file=str(path), event=event) from None
@@ -137,7 +132,10 @@ class TrackmlCsvReader(Reader):
             # some copies carry a leading unnamed index column; it is not geometry
             table = table.drop(columns=[c for c in table.columns if str(c).startswith("Unnamed")])
             table[list(DETECTOR_ID_COLUMNS)] = ids[list(DETECTOR_ID_COLUMNS)].astype(np.int32)
-            keys = _module_key(*(table[c].to_numpy() for c in DETECTOR_ID_COLUMNS))
+            try:
+                keys = pack_keys(*(table[c].to_numpy() for c in DETECTOR_ID_COLUMNS))
+            except ValueError as err:
+                raise DataError(str(err), file=str(path)) from None
             order = np.argsort(keys, kind="stable")
             keys = keys[order]
             if len(keys) > 1 and np.any(keys[1:] == keys[:-1]):
@@ -154,18 +152,26 @@ class TrackmlCsvReader(Reader):
         if table is None:
             raise ConfigError("trackml_csv: module_geometry needs the config key 'detectors'")
         ev = event.numpy()
-        keys = _module_key(ev.volume_id, ev.layer_id, ev.module_id)
-        pos = self._module_rows(keys, event.event_id, self.config.detectors)
+        volume, layer, module = ev.volume_id, ev.layer_id, ev.module_id
+        if volume is None or layer is None or module is None:
+            raise DataError("module_geometry needs volume_id, layer_id and module_id", event=event.event_id)
+        pos = self._module_rows(volume, layer, module, event.event_id, self.config.detectors)
         return table.iloc[pos].reset_index(drop=True)
 
-    def _module_rows(self, keys: np.ndarray, event_id: int, hits_file: Any) -> np.ndarray:
+    def _module_rows(self, volume: np.ndarray, layer: np.ndarray, module: np.ndarray, event_id: int,
+                     hits_file: Any) -> np.ndarray:
+        """The detectors row of each hit's module; DataError naming ``hits_file`` and the event for a module
+        absent from the detectors file (or ids no module key can hold)."""
         known = self._detector_keys
         assert known is not None
+        try:
+            keys = pack_keys(volume, layer, module)
+        except ValueError as err:
+            raise DataError(str(err), file=str(hits_file), event=event_id) from None
         pos = np.minimum(np.searchsorted(known, keys), max(len(known) - 1, 0))
         bad = (known[pos] != keys) if len(known) else np.ones(len(keys), bool)
         if bad.any():
-            k = int(keys[np.argmax(bad)])
-            triple = (k >> 40, (k >> 20) & 0xFFFFF, k & 0xFFFFF)
+            triple = tuple(int(i) for i in unpack_keys(keys[np.argmax(bad)]))
             raise DataError(
                 f"{int(bad.sum())} hit(s) on modules absent from {self.config.detectors}, first "
                 f"(volume_id, layer_id, module_id) = {triple}", file=str(hits_file), event=event_id,
@@ -178,10 +184,12 @@ class TrackmlCsvReader(Reader):
         path = Path(source)
         if path.is_dir():
             found: dict[int, list[Path]] = {}
+            prefix_names: dict[int, str] = {}
             for child in path.iterdir():
-                match = HITS_FILE.match(child.name)
-                if match:
-                    found.setdefault(int(match.group(1)), []).append(child)
+                name = parse_name(child.name)
+                if name is not None and name.kind == "hits":
+                    found.setdefault(name.event_id, []).append(child)
+                    prefix_names[name.event_id] = name.prefix
             if not found:
                 raise DataError("no event#########-hits.csv[.gz] files in directory", file=str(path))
             prefixes = {}
@@ -189,16 +197,16 @@ class TrackmlCsvReader(Reader):
                 if len(files) > 1:
                     raise DataError(f"both {sorted(f.name for f in files)} exist; remove one", file=str(path),
                                     event=event_id)
-                prefixes[event_id] = files[0].parent / files[0].name.split("-")[0]
+                prefixes[event_id] = path / prefix_names[event_id]
         else:
-            match = EVENT_FILE.match(path.name)
-            if not match:
+            name = parse_name(path.name)
+            if name is None:
                 if not path.exists():
                     raise DataError("no such file or directory", file=str(path))
                 raise DataError("not a TrackML event path (expected .../event#########[-hits.csv[.gz]])",
                                 file=str(path))
-            prefix = path.parent / match.group(1)
-            event_id = int(match.group(2))
+            prefix = path.parent / name.prefix
+            event_id = name.event_id
             self._part(prefix, "hits", event_id, required=True)
             prefixes = {event_id: prefix}
         ids = sorted(prefixes)
@@ -212,8 +220,7 @@ class TrackmlCsvReader(Reader):
 
     @staticmethod
     def _part(prefix: Path, part: str, event_id: int, *, required: bool) -> Path | None:
-        candidates = [p for p in (prefix.parent / f"{prefix.name}-{part}.csv",
-                                  prefix.parent / f"{prefix.name}-{part}.csv.gz") if p.is_file()]
+        candidates = [p for p in (prefix.parent / n for n in part_file_names(prefix.name, part)) if p.is_file()]
         if len(candidates) > 1:
             raise DataError(f"both {[p.name for p in candidates]} exist; remove one", file=str(prefix.parent),
                             event=event_id)
@@ -244,10 +251,10 @@ class TrackmlCsvReader(Reader):
         """One event from its prefix path (``.../event000000001``)."""
         prefix = Path(prefix)
         if event_id is None:
-            match = EVENT_FILE.match(prefix.name)
-            if not match:
+            name = parse_name(prefix.name)
+            if name is None:
                 raise DataError("not a TrackML event prefix", file=str(prefix))
-            prefix, event_id = prefix.parent / match.group(1), int(match.group(2))
+            prefix, event_id = prefix.parent / name.prefix, name.event_id
         hits_path = self._part(prefix, "hits", event_id, required=True)
         assert hits_path is not None
         hits = read_csv_columns(hits_path, {c: d for c, (d, _) in HIT_COLUMNS.items()}, event_id)
@@ -265,8 +272,7 @@ class TrackmlCsvReader(Reader):
             raise DataError("hit_id values repeat", file=str(hits_path), branch="hit_id", event=event_id)
         if self.config.detectors is not None:
             _ = self.detectors
-            self._module_rows(_module_key(columns["volume_id"], columns["layer_id"], columns["module_id"]),
-                              event_id, hits_path)
+            self._module_rows(columns["volume_id"], columns["layer_id"], columns["module_id"], event_id, hits_path)
 
         particle_id = particles = None
         if self.config.truth is not False:

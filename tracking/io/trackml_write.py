@@ -22,16 +22,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..atomic import atomic_output
 from ..errors import DataError
 from ..event import Event
-from ..atomic import atomic_output
-
-
-def event_prefix(event_id: int) -> str:
-    """``event000000042`` for event 42 (TrackML file name prefix)."""
-    if event_id < 0 or event_id > 999_999_999:
-        raise ValueError(f"event_id {event_id} does not fit TrackML's 9-digit file names")
-    return f"event{event_id:09d}"
+from .trackml_names import event_file_name
 
 
 def _write_csv(frame: pd.DataFrame, path: Path, gzip: bool) -> None:
@@ -47,8 +41,6 @@ def write_trackml_event(event: Event, outdir: str | os.PathLike, gzip: bool = Fa
             raise DataError(f"cannot write TrackML hits: event has no {name!r}", event=event.event_id)
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
-    suffix = ".csv.gz" if gzip else ".csv"
-    prefix = out / event_prefix(event.event_id)
     paths = []
     hits = pd.DataFrame(
         {
@@ -61,7 +53,7 @@ def write_trackml_event(event: Event, outdir: str | os.PathLike, gzip: bool = Fa
             "module_id": event.module_id,
         }
     )
-    paths.append(Path(f"{prefix}-hits{suffix}"))
+    paths.append(out / event_file_name(event.event_id, "hits", gzip=gzip))
     _write_csv(hits, paths[-1], gzip)
     if event.particle_id is None:
         return paths
@@ -83,7 +75,7 @@ def write_trackml_event(event: Event, outdir: str | os.PathLike, gzip: bool = Fa
             "weight": np.where(pid != 0, 1.0 / max(n_signal, 1), 0.0).astype(np.float32),
         }
     )
-    paths.append(Path(f"{prefix}-truth{suffix}"))
+    paths.append(out / event_file_name(event.event_id, "truth", gzip=gzip))
     _write_csv(truth, paths[-1], gzip)
     if event.particles is None:
         return paths
@@ -104,7 +96,7 @@ def write_trackml_event(event: Event, outdir: str | os.PathLike, gzip: bool = Fa
             "nhits": particles.nhits,
         }
     )
-    paths.append(Path(f"{prefix}-particles{suffix}"))
+    paths.append(out / event_file_name(event.event_id, "particles", gzip=gzip))
     _write_csv(table, paths[-1], gzip)
     return paths
 

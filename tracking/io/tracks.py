@@ -7,6 +7,10 @@ One entry (row) per event:
   ACTS files, ``hit_id`` in TrackML files);
 - ``track_id`` (jagged int64, aligned with ``measurement_id``): the track of each hit, -1 = on no track.
 
+Writers take track records (:class:`TrackRecord`) or events with ``track_labels``, which
+:func:`as_track_record` turns into records: a pipeline's events and the records read back from a tracks
+file (merging the part files of a sharded run) are written by the same code.
+
 In ROOT, uproot adds the counter branches ``nmeasurement_id`` and ``ntrack_id``. Writes are
 incremental (a ROOT basket / parquet row group per batch of events, never the whole run in memory) and
 atomic: the file appears under its name only once every event is written, so an exception part-way
@@ -23,9 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from ..arrays import as_numpy
+from ..atomic import atomic_output
 from ..errors import DataError
 from ..event import Event
-from ..atomic import atomic_output
 
 TRACKS_TREE = "tracks"
 COLUMNS = ("event_nr", "measurement_id", "track_id")
@@ -49,12 +53,16 @@ class TrackRecord:
         return len(self.measurement_id)
 
 
+def _check_event_nr(event_nr: int) -> None:
+    if not 0 <= event_nr < 2**32:
+        raise DataError(f"event number {event_nr} does not fit the uint32 branch event_nr", event=event_nr)
+
+
 def track_record(event: Event) -> TrackRecord:
     """The :class:`TrackRecord` of an event with ``track_labels``; DataError naming the event otherwise."""
     if event.track_labels is None:
         raise DataError("event has no track_labels: run a track builder before writing tracks", event=event.event_id)
-    if not 0 <= event.event_id < 2**32:
-        raise DataError(f"event number {event.event_id} does not fit the uint32 branch event_nr", event=event.event_id)
+    _check_event_nr(event.event_id)
     mid = as_numpy(event.hit_id).astype(np.int64, copy=False)
     tid = as_numpy(event.track_labels).astype(np.int64, copy=False)
     if len(mid) != len(tid):
@@ -62,11 +70,24 @@ def track_record(event: Event) -> TrackRecord:
     return TrackRecord(event.event_id, mid, tid)
 
 
-def _batches(events: Iterable[Event], batch_hits: int) -> Iterator[list[TrackRecord]]:
+def as_track_record(item: TrackRecord | Event) -> TrackRecord:
+    """What the writers write: an event's :func:`track_record`, or a record checked as writers need it."""
+    if isinstance(item, Event):
+        return track_record(item)
+    event_nr = int(item.event_nr)
+    _check_event_nr(event_nr)
+    mid = np.asarray(item.measurement_id).astype(np.int64, copy=False)
+    tid = np.asarray(item.track_id).astype(np.int64, copy=False)
+    if len(mid) != len(tid):
+        raise DataError(f"track_id has {len(tid)} entries, measurement_id has {len(mid)}", event=event_nr)
+    return TrackRecord(event_nr, mid, tid)
+
+
+def _batches(tracks: Iterable[TrackRecord | Event], batch_hits: int) -> Iterator[list[TrackRecord]]:
     batch: list[TrackRecord] = []
     hits = 0
-    for event in events:
-        rec = track_record(event)
+    for item in tracks:
+        rec = as_track_record(item)
         batch.append(rec)
         hits += len(rec)
         if hits >= batch_hits:
@@ -84,27 +105,28 @@ def _jagged(arrays: list[np.ndarray]):
     return ak.unflatten(flat.astype(np.int64, copy=False), counts)
 
 
-def write_tracks_root(events: Iterable[Event], path: str | os.PathLike, *, batch_hits: int = DEFAULT_BATCH_HITS) -> int:
-    """Write the tracks of ``events`` to the ROOT file ``path`` (tree ``tracks``); return the event count."""
+def write_tracks_root(tracks: Iterable[TrackRecord | Event], path: str | os.PathLike, *,
+                      batch_hits: int = DEFAULT_BATCH_HITS) -> int:
+    """Write ``tracks`` (records or events, see :func:`as_track_record`) to the ROOT file ``path`` (tree
+    ``tracks``); return the event count."""
     import uproot
 
     n = 0
-    with atomic_output(path, suffix=".root.tmp") as tmp:
-        with uproot.recreate(tmp) as out:
-            tree = out.mktree(
-                TRACKS_TREE,
-                {"event_nr": np.uint32, "measurement_id": "var * int64", "track_id": "var * int64"},
-                title="trackpipe tracks: one entry per event",
+    with atomic_output(path, suffix=".root.tmp") as tmp, uproot.recreate(tmp) as out:
+        tree = out.mktree(
+            TRACKS_TREE,
+            {"event_nr": np.uint32, "measurement_id": "var * int64", "track_id": "var * int64"},
+            title="trackpipe tracks: one entry per event",
+        )
+        for batch in _batches(tracks, batch_hits):
+            tree.extend(
+                {
+                    "event_nr": np.array([r.event_nr for r in batch], dtype=np.uint32),
+                    "measurement_id": _jagged([r.measurement_id for r in batch]),
+                    "track_id": _jagged([r.track_id for r in batch]),
+                }
             )
-            for batch in _batches(events, batch_hits):
-                tree.extend(
-                    {
-                        "event_nr": np.array([r.event_nr for r in batch], dtype=np.uint32),
-                        "measurement_id": _jagged([r.measurement_id for r in batch]),
-                        "track_id": _jagged([r.track_id for r in batch]),
-                    }
-                )
-                n += len(batch)
+            n += len(batch)
     return n
 
 
@@ -124,34 +146,35 @@ def _parquet_schema(pa):
 
 
 def write_tracks_parquet(
-    events: Iterable[Event], path: str | os.PathLike, *, batch_hits: int = DEFAULT_BATCH_HITS
+    tracks: Iterable[TrackRecord | Event], path: str | os.PathLike, *, batch_hits: int = DEFAULT_BATCH_HITS
 ) -> int:
-    """Write the tracks of ``events`` to the parquet file ``path``; return the event count."""
+    """Write ``tracks`` (records or events, see :func:`as_track_record`) to the parquet file ``path``; return
+    the event count."""
     pa, pq = _pyarrow()
     schema = _parquet_schema(pa)
     n = 0
-    with atomic_output(path, suffix=".parquet.tmp") as tmp:
-        with pq.ParquetWriter(tmp, schema) as writer:
-            for batch in _batches(events, batch_hits):
-                offsets = np.concatenate([[0], np.cumsum([len(r) for r in batch])]).astype(np.int32)
-                columns = []
-                for name in ("measurement_id", "track_id"):
-                    flat = np.concatenate([getattr(r, name) for r in batch]).astype(np.int64, copy=False)
-                    columns.append(pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat, type=pa.int64())))
-                event_nr = pa.array(np.array([r.event_nr for r in batch], dtype=np.uint32))
-                writer.write_table(pa.Table.from_arrays([event_nr, *columns], schema=schema))
-                n += len(batch)
+    with atomic_output(path, suffix=".parquet.tmp") as tmp, pq.ParquetWriter(tmp, schema) as writer:
+        for batch in _batches(tracks, batch_hits):
+            offsets = np.concatenate([[0], np.cumsum([len(r) for r in batch])]).astype(np.int32)
+            columns = []
+            for name in ("measurement_id", "track_id"):
+                flat = np.concatenate([getattr(r, name) for r in batch]).astype(np.int64, copy=False)
+                columns.append(pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat, type=pa.int64())))
+            event_nr = pa.array(np.array([r.event_nr for r in batch], dtype=np.uint32))
+            writer.write_table(pa.Table.from_arrays([event_nr, *columns], schema=schema))
+            n += len(batch)
     return n
 
 
-def _is_parquet(path: Path) -> bool:
-    return path.suffix.lower() in PARQUET_SUFFIXES
+def is_parquet(path: str | os.PathLike) -> bool:
+    """Whether a tracks file ``path`` is parquet (``.parquet`` / ``.pq``) rather than ROOT."""
+    return Path(path).suffix.lower() in PARQUET_SUFFIXES
 
 
-def write_tracks(events: Iterable[Event], path: str | os.PathLike) -> int:
-    """Write tracks to ``path``, as parquet for ``.parquet`` / ``.pq``, else ROOT."""
+def write_tracks(tracks: Iterable[TrackRecord | Event], path: str | os.PathLike) -> int:
+    """Write ``tracks`` (records or events) to ``path``, as parquet for ``.parquet`` / ``.pq``, else ROOT."""
     p = Path(path)
-    return write_tracks_parquet(events, p) if _is_parquet(p) else write_tracks_root(events, p)
+    return write_tracks_parquet(tracks, p) if is_parquet(p) else write_tracks_root(tracks, p)
 
 
 # -- reading -----------------------------------------------------------------------------------------
@@ -168,7 +191,7 @@ class TracksFile:
         self.path = Path(path)
         if not self.path.is_file():
             raise DataError("tracks file not found", file=str(self.path))
-        self.format = "parquet" if _is_parquet(self.path) else "root"
+        self.format = "parquet" if is_parquet(self.path) else "root"
         if self.format == "parquet":
             self._open_parquet()
         else:
@@ -177,7 +200,8 @@ class TracksFile:
         sorted_nr = self._event_nr[order]
         repeated = sorted_nr[1:][sorted_nr[1:] == sorted_nr[:-1]]
         if len(repeated):
-            raise DataError(f"event number {int(repeated[0])} appears more than once", file=str(self.path), tree=TRACKS_TREE)
+            raise DataError(f"event number {int(repeated[0])} appears more than once", file=str(self.path),
+                            tree=TRACKS_TREE)
         self._index = {int(nr): int(i) for nr, i in zip(self._event_nr, range(len(self._event_nr)))}
 
     # ROOT
@@ -186,24 +210,26 @@ class TracksFile:
 
         try:
             file = uproot.open(self.path)
-        except Exception as err:  # noqa: BLE001 - uproot raises many kinds for a bad file
+        except Exception as err:  # uproot raises many kinds for a bad file
             raise DataError(f"cannot open as a ROOT file: {err}", file=str(self.path)) from err
         if TRACKS_TREE not in file:
-            raise DataError(f"no tree {TRACKS_TREE!r} (found: {', '.join(file.keys()) or 'nothing'})", file=str(self.path), tree=TRACKS_TREE)
+            found = ", ".join(file.keys()) or "nothing"
+            raise DataError(f"no tree {TRACKS_TREE!r} (found: {found})", file=str(self.path), tree=TRACKS_TREE)
         self._tree = file[TRACKS_TREE]
         for name in COLUMNS:
             if name not in self._tree:
                 raise DataError("missing branch", file=str(self.path), tree=TRACKS_TREE, branch=name)
         try:
             self._event_nr = np.asarray(self._tree["event_nr"].array(library="np")).astype(np.int64)
-        except Exception as err:  # noqa: BLE001
+        except Exception as err:
             raise DataError(f"cannot read: {err}", file=str(self.path), tree=TRACKS_TREE, branch="event_nr") from err
 
     def _read_root(self, start: int, stop: int) -> list[TrackRecord]:
         try:
             arrays = self._tree.arrays(list(COLUMNS), entry_start=start, entry_stop=stop)
-        except Exception as err:  # noqa: BLE001
-            raise DataError(f"cannot read entries {start}..{stop - 1}: {err}", file=str(self.path), tree=TRACKS_TREE) from err
+        except Exception as err:
+            raise DataError(f"cannot read entries {start}..{stop - 1}: {err}", file=str(self.path),
+                            tree=TRACKS_TREE) from err
         import awkward as ak
 
         return self._records(
@@ -213,16 +239,17 @@ class TracksFile:
 
     # parquet
     def _open_parquet(self) -> None:
-        pa, pq = _pyarrow()
+        _, pq = _pyarrow()
         try:
             self._pq = pq.ParquetFile(self.path)
-        except Exception as err:  # noqa: BLE001
+        except Exception as err:
             raise DataError(f"cannot open as a parquet file: {err}", file=str(self.path)) from err
         names = self._pq.schema_arrow.names
         for name in COLUMNS:
             if name not in names:
                 raise DataError("missing column", file=str(self.path), branch=name)
-        groups = [self._pq.read_row_group(i, columns=["event_nr"]).column(0).to_numpy() for i in range(self._pq.num_row_groups)]
+        groups = [self._pq.read_row_group(i, columns=["event_nr"]).column(0).to_numpy()
+                  for i in range(self._pq.num_row_groups)]
         self._group_start = np.concatenate([[0], np.cumsum([len(g) for g in groups])]).astype(np.int64)
         self._event_nr = np.concatenate(groups).astype(np.int64) if groups else np.zeros(0, dtype=np.int64)
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,12 +21,11 @@ import numpy as np
 from ..atomic import atomic_output
 from ..errors import DataError
 from ..event import Event, lookup_rows
+from ..io.trackml_names import is_hits_file
 from ..io.tracks import TrackRecord, TracksFile
 from ._ratio import ratio
 from .trackml_score import trackml_score
 from .tracks import TrackMatchConfig, TrackMetrics
-
-TRACKML_HITS = re.compile(r"^event(\d{9})-hits\.csv(\.gz)?$")
 
 
 def attach_tracks(event: Event, record: TrackRecord, *, source: str | None = None) -> Event:
@@ -142,7 +140,7 @@ def truth_reader_name(directory: str | os.PathLike) -> str:
         raise DataError("truth directory not found", file=str(path))
     if (path / "measurements.root").is_file():
         return "acts_root"
-    if any(TRACKML_HITS.match(p.name) for p in path.iterdir()):
+    if any(is_hits_file(p.name) for p in path.iterdir()):
         return "trackml_csv"
     raise DataError(
         "neither ACTS files (measurements.root) nor TrackML CSV (event#########-hits.csv[.gz]) found", file=str(path)

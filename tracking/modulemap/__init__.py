@@ -6,6 +6,7 @@
 - :func:`group_keys`: the packed (volume, layer, module) key of each hit at a granularity.
 """
 
-from .map import GRANULARITIES, MAP_VERSION, ModuleMap, MapLearner, group_keys, learn_module_map
+from .learn import MapLearner, learn_module_map
+from .map import GRANULARITIES, MAP_VERSION, ModuleMap, group_keys
 
 __all__ = ["GRANULARITIES", "MAP_VERSION", "MapLearner", "ModuleMap", "group_keys", "learn_module_map"]

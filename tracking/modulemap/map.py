@@ -1,4 +1,5 @@
-"""Connection maps between detector groups (modules or layers), learned from truth.
+"""Connection maps between detector groups (modules or layers): the map, its ``.npz`` files, and building
+an event's edges (doublets) from it. Learning a map from truth is :mod:`.learn`.
 
 A map entry joins an inner group to an outer group with a window [min, max] on each cut variable
 (:data:`tracking.ops.CUT_VARIABLES`). At module granularity this is the GNN4ITk module map; at layer
@@ -8,54 +9,32 @@ granularity the classic geometric layer-pair graph builder.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 
 from ..arrays import as_numpy
+from ..atomic import atomic_output
 from ..errors import DataError
 from ..event import Event
-from ..ops.doublets import CUT_VARIABLES, build_doublets, doublet_cut_variables
-from ..atomic import atomic_output
-from ..truth import truth_segments
+from ..io.module_keys import pack_keys, unpack_keys
+from ..ops.doublets import CUT_VARIABLES, build_doublets
 
 GRANULARITIES = ("module", "layer")
 MAP_VERSION = 1
-_FIELD_BITS = 20  # each of volume, layer, module must be < 2^20 to pack into one int64 key
-_FIELD_MAX = 1 << _FIELD_BITS
 
 
-def _check_granularity(granularity: str) -> str:
+def check_granularity(granularity: str) -> str:
     if granularity not in GRANULARITIES:
         raise ValueError(f"granularity must be one of {', '.join(GRANULARITIES)}, got {granularity!r}")
     return granularity
 
 
-def pack_keys(volume, layer, module) -> np.ndarray:
-    """int64 key (volume << 40 | layer << 20 | module); each id in [0, 2^20)."""
-    v, l_, m = (np.asarray(a, dtype=np.int64) for a in (volume, layer, module))
-    for name, a in (("volume_id", v), ("layer_id", l_), ("module_id", m)):
-        if len(a) and (a.min() < 0 or a.max() >= _FIELD_MAX):
-            raise ValueError(f"{name} must lie in [0, {_FIELD_MAX}) to form a group key, got [{a.min()}, {a.max()}]")
-    return (v << (2 * _FIELD_BITS)) | (l_ << _FIELD_BITS) | m
-
-
-def unpack_keys(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    keys = np.asarray(keys, dtype=np.int64)
-    mask = _FIELD_MAX - 1
-    return (keys >> (2 * _FIELD_BITS)).astype(np.int32), ((keys >> _FIELD_BITS) & mask).astype(np.int32), (
-        keys & mask
-    ).astype(np.int32)
-
-
 def group_keys(event: Event, granularity: str) -> np.ndarray:
     """int64 [N]: each hit's group key (module: volume, layer, module; layer: volume, layer)."""
-    _check_granularity(granularity)
+    check_granularity(granularity)
     needed = ("volume_id", "layer_id") + (("module_id",) if granularity == "module" else ())
     for name in needed:
         if getattr(event, name) is None:
@@ -86,10 +65,11 @@ class ModuleMap:
     _device_cache: dict[str, tuple] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        _check_granularity(self.granularity)
+        check_granularity(self.granularity)
         m = len(self.src)
         v = len(CUT_VARIABLES)
-        if len(self.dst) != m or self.cut_min.shape != (m, v) or self.cut_max.shape != (m, v) or len(self.n_segments) != m:
+        shapes = (len(self.dst), self.cut_min.shape, self.cut_max.shape, len(self.n_segments))
+        if shapes != (m, (m, v), (m, v), m):
             raise ValueError("map arrays disagree in length: src, dst, cut_min, cut_max, n_segments")
 
     @property
@@ -128,10 +108,9 @@ class ModuleMap:
             src, dst, lo, hi = self._arrays_on(event.device)
             g = torch.from_numpy(group).to(event.device)
             return build_doublets(event.r, event.phi, event.z, event.eta, g, src, dst, lo, hi, n_groups=self.num_groups)
-        return build_doublets(
-            *(np.asarray(a) for a in (event.r, event.phi, event.z, event.eta)), group,
-            self.src, self.dst, self.cut_min, self.cut_max, n_groups=self.num_groups,
-        )
+        r, phi, z, eta = (np.asarray(a) for a in (event.r, event.phi, event.z, event.eta))
+        return build_doublets(r, phi, z, eta, group, self.src, self.dst, self.cut_min, self.cut_max,
+                              n_groups=self.num_groups)
 
     # -- files ---------------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
@@ -189,215 +168,3 @@ class ModuleMap:
             )
         except ValueError as err:
             raise DataError(f"inconsistent connection map: {err}", file=str(path)) from None
-
-
-# -- learning ----------------------------------------------------------------------------------------
-
-_V = len(CUT_VARIABLES)
-_MIN_COLS = [f"min_{v}" for v in CUT_VARIABLES]
-_MAX_COLS = [f"max_{v}" for v in CUT_VARIABLES]
-
-
-class MapLearner:
-    """Accumulates group pairs and per-variable min/max over events, one event at a time.
-
-    Memory is the number of distinct pairs (and groups) seen, never the events. Also keeps the mean
-    position of each group's hits, which :meth:`finish` uses to find neighbouring modules.
-    """
-
-    def __init__(self, granularity: str = "module", pt_min: float = 0.0, window_pt_min: float | None = None) -> None:
-        self.granularity = _check_granularity(granularity)
-        self.pt_min = float(pt_min)
-        self.window_pt_min = None if window_pt_min is None else float(window_pt_min)
-        self.n_events = 0
-        self._table: pd.DataFrame | None = None
-        self._layer_table: pd.DataFrame | None = None  # layer-pair windows (for windows="layer")
-        self._centres: pd.DataFrame | None = None
-
-    def _segment_pt(self, event: Event, seg: np.ndarray) -> np.ndarray:
-        if event.particles is None:
-            raise DataError("a pT threshold needs the particle table", event=event.event_id)
-        p = event.particles.numpy()
-        order = np.argsort(p.particle_id)
-        ids, pt = p.particle_id[order], p.pt[order]
-        pid = as_numpy(event.particle_id)[seg[0]]
-        if not len(ids):
-            return np.zeros(len(pid), dtype=np.float64)
-        pos = np.clip(np.searchsorted(ids, pid), 0, len(ids) - 1)
-        return np.where(ids[pos] == pid, pt[pos], 0.0)
-
-    @staticmethod
-    def _window_frame(src, dst, values) -> pd.DataFrame:
-        frame = pd.DataFrame({"src": src, "dst": dst, "count": 1})
-        for k, v in enumerate(CUT_VARIABLES):
-            frame[f"min_{v}"] = values[:, k]
-            frame[f"max_{v}"] = values[:, k]
-        return frame
-
-    def add(self, event: Event) -> int:
-        """Add the truth segments of one event; returns how many were used."""
-        event = event.numpy()
-        seg = truth_segments(event)
-        needs_pt = self.pt_min > 0 or (self.window_pt_min or 0) > 0
-        pt = self._segment_pt(event, seg) if needs_pt and seg.shape[1] else np.full(seg.shape[1], np.inf)
-        keys = group_keys(event, self.granularity)
-        values = doublet_cut_variables(event.r, event.phi, event.z, event.eta, seg[0], seg[1]).astype(np.float64)
-        values[~np.isfinite(values)] = np.nan  # cannot happen with safe_dr; kept out of min/max regardless
-        used = pt >= self.pt_min
-        self._table = _merge(self._table, self._window_frame(keys[seg[0]][used], keys[seg[1]][used], values[used]))
-        in_window = pt >= (self.pt_min if self.window_pt_min is None else self.window_pt_min)
-        layer_keys = keys >> _FIELD_BITS
-        self._layer_table = _merge(self._layer_table, self._window_frame(
-            layer_keys[seg[0]][in_window], layer_keys[seg[1]][in_window], values[in_window]))
-        seg = seg[:, used]
-        hits = pd.DataFrame({"key": keys, "x": event.x.astype(np.float64), "y": event.y.astype(np.float64),
-                             "z": event.z.astype(np.float64), "n": 1})
-        hits = hits.groupby("key").sum()
-        self._centres = hits if self._centres is None else self._centres.add(hits, fill_value=0)
-        self.n_events += 1
-        return seg.shape[1]
-
-    def finish(self, margin: float = 0.1, min_width_quantile: float | None = None, min_width_segments: int = 10,
-               neighbours: int = 0, windows: str = "entry") -> ModuleMap:
-        """The map. ``windows="layer"`` gives every entry the windows of its layer pair (learned from
-        segments with pT >= ``window_pt_min``), so that the module pairs only decide connectivity:
-        a module pair seen a few times cannot know its true spread. With ``windows="entry"`` each
-        entry keeps its own min/max, widened in these steps:
-
-        - a window narrower than the ``min_width_quantile`` quantile of the widths of the
-          well-sampled entries (>= ``min_width_segments`` segments) of the same layer pair is widened
-          to it about its centre: an entry seen a few times cannot know its true spread (None: off);
-        - by ``margin`` times its width (plus a tiny absolute slack);
-        - ``neighbours`` > 0 (module maps): each entry A -> B is copied to A -> B' for the
-          ``neighbours`` modules B' of B's layer with the closest mean hit position, so that pairs a
-          few training events never showed are still connected.
-        """
-        if margin < 0:
-            raise ValueError(f"margin must be >= 0, got {margin}")
-        if neighbours < 0:
-            raise ValueError(f"neighbours must be >= 0, got {neighbours}")
-        if windows not in ("entry", "layer"):
-            raise ValueError(f"windows must be 'entry' or 'layer', got {windows!r}")
-        table = self._table if self._table is not None else pd.DataFrame(
-            {"src": [], "dst": [], "count": [], **{c: [] for c in _MIN_COLS + _MAX_COLS}})
-        src_keys = table["src"].to_numpy(np.int64)
-        dst_keys = table["dst"].to_numpy(np.int64)
-        counts = table["count"].to_numpy(np.int64)
-        lo = table[_MIN_COLS].to_numpy(np.float64).reshape(-1, _V)
-        hi = table[_MAX_COLS].to_numpy(np.float64).reshape(-1, _V)
-        # a variable never finite for a pair does not restrict it
-        lo = np.where(np.isnan(lo), -np.inf, lo)
-        hi = np.where(np.isnan(hi), np.inf, hi)
-        if windows == "layer" and len(lo):
-            lo, hi = self._layer_windows(src_keys, dst_keys, lo, hi)
-        elif min_width_quantile is not None and len(lo):
-            lo, hi = _regularise_widths(src_keys, dst_keys, counts, lo, hi, min_width_quantile, min_width_segments)
-        with np.errstate(invalid="ignore"):
-            width = np.where(np.isfinite(hi - lo), hi - lo, 0.0)
-        slack = margin * width + 1e-6 * np.maximum(np.abs(np.where(np.isfinite(lo), lo, 0)),
-                                                   np.abs(np.where(np.isfinite(hi), hi, 0))) + 1e-7
-        lo, hi = lo - slack, hi + slack
-        if neighbours > 0 and self.granularity == "module" and len(lo):
-            src_keys, dst_keys, counts, lo, hi = self._dilate(src_keys, dst_keys, counts, lo, hi, neighbours)
-        group_key = np.union1d(src_keys, dst_keys)
-        cut_min = np.nextafter(lo.astype(np.float32), np.float32(-np.inf))
-        cut_max = np.nextafter(hi.astype(np.float32), np.float32(np.inf))
-        return ModuleMap(
-            granularity=self.granularity, group_key=group_key,
-            src=np.searchsorted(group_key, src_keys).astype(np.int32),
-            dst=np.searchsorted(group_key, dst_keys).astype(np.int32),
-            cut_min=cut_min.astype(np.float32), cut_max=cut_max.astype(np.float32),
-            n_segments=counts, margin=float(margin), pt_min=self.pt_min, n_events=self.n_events,
-        )
-
-    def _layer_windows(self, src_keys, dst_keys, lo, hi):
-        """The layer pair's window for each entry (its own where the layer pair has none)."""
-        table = self._layer_table.set_index(["src", "dst"])
-        pair = pd.MultiIndex.from_arrays([src_keys >> _FIELD_BITS, dst_keys >> _FIELD_BITS])
-        layer_lo = table[_MIN_COLS].reindex(pair).to_numpy(np.float64)
-        layer_hi = table[_MAX_COLS].reindex(pair).to_numpy(np.float64)
-        have = ~np.isnan(layer_lo) & ~np.isnan(layer_hi)
-        return np.where(have, layer_lo, lo), np.where(have, layer_hi, hi)
-
-    def module_neighbours(self, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(module key, neighbour key) pairs: the ``k`` modules of the same layer nearest in mean hit
-        position (module itself excluded)."""
-        from scipy.spatial import cKDTree
-
-        c = self._centres
-        keys = c.index.to_numpy(np.int64)
-        pos = c[["x", "y", "z"]].to_numpy() / c["n"].to_numpy()[:, None]
-        layer = keys >> _FIELD_BITS
-        out_a, out_b = [], []
-        for lay in np.unique(layer):
-            idx = np.flatnonzero(layer == lay)
-            kk = min(k, len(idx) - 1)
-            if kk < 1:
-                continue
-            _, nn = cKDTree(pos[idx]).query(pos[idx], k=kk + 1)
-            out_a.append(np.repeat(keys[idx], kk))
-            out_b.append(keys[idx][nn[:, 1:]].reshape(-1))
-        if not out_a:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        return np.concatenate(out_a), np.concatenate(out_b)
-
-    def _dilate(self, src_keys, dst_keys, counts, lo, hi, k):
-        near_a, near_b = self.module_neighbours(k)
-        frame = pd.DataFrame({"dst": dst_keys, "row": np.arange(len(dst_keys))})
-        extra = frame.merge(pd.DataFrame({"dst": near_a, "near": near_b}), on="dst")
-        rows = extra["row"].to_numpy()
-        all_src = np.concatenate([src_keys, src_keys[rows]])
-        all_dst = np.concatenate([dst_keys, extra["near"].to_numpy(np.int64)])
-        merged = pd.DataFrame({"src": all_src, "dst": all_dst,
-                               "count": np.concatenate([counts, np.zeros(len(rows), np.int64)])})
-        for v in range(_V):
-            merged[f"lo{v}"] = np.concatenate([lo[:, v], lo[rows, v]])
-            merged[f"hi{v}"] = np.concatenate([hi[:, v], hi[rows, v]])
-        agg = {"count": "sum", **{f"lo{v}": "min" for v in range(_V)}, **{f"hi{v}": "max" for v in range(_V)}}
-        merged = merged.groupby(["src", "dst"], sort=True, as_index=False).agg(agg)
-        return (merged["src"].to_numpy(np.int64), merged["dst"].to_numpy(np.int64), merged["count"].to_numpy(np.int64),
-                merged[[f"lo{v}" for v in range(_V)]].to_numpy(), merged[[f"hi{v}" for v in range(_V)]].to_numpy())
-
-
-def _merge(table: pd.DataFrame | None, frame: pd.DataFrame) -> pd.DataFrame:
-    """Min/max/count per (src, dst) of ``table`` and ``frame`` together."""
-    if table is not None:
-        frame = pd.concat([table, frame], ignore_index=True)
-    agg = {"count": "sum", **{c: "min" for c in _MIN_COLS}, **{c: "max" for c in _MAX_COLS}}
-    return frame.groupby(["src", "dst"], sort=True, as_index=False).agg(agg)
-
-
-def _regularise_widths(src_keys, dst_keys, counts, lo, hi, quantile, min_segments):
-    """Widen windows to the width quantile of the well-sampled entries of their layer pair."""
-    layer_pair = pd.MultiIndex.from_arrays([src_keys >> _FIELD_BITS, dst_keys >> _FIELD_BITS])
-    with np.errstate(invalid="ignore"):
-        width = pd.DataFrame(hi - lo, index=layer_pair)
-    well = width[counts >= min_segments]
-    if well.empty:
-        return lo, hi
-    floor = well.groupby(level=[0, 1]).quantile(quantile)
-    floor = floor.reindex(layer_pair).to_numpy()
-    floor = np.where(np.isfinite(floor), floor, 0.0)  # layer pairs with no well-sampled entry
-    centre = 0.5 * (lo + hi)
-    half = 0.5 * np.maximum(hi - lo, floor)
-    finite = np.isfinite(lo) & np.isfinite(hi)
-    return np.where(finite, centre - half, lo), np.where(finite, centre + half, hi)
-
-
-def learn_module_map(events: Iterable[Event], granularity: str = "module", margin: float = 0.1,
-                     pt_min: float = 0.0, progress: bool = False, total: int | None = None,
-                     **finish_options: Any) -> ModuleMap:
-    """Learn a connection map from the truth segments of ``events`` (consumed one at a time).
-
-    Every pair of groups joined by consecutive hits of a particle with pT >= ``pt_min`` becomes an
-    entry; its windows are the min/max of each cut variable over those segments, widened by
-    ``margin`` times the window width; ``finish_options`` go to :meth:`MapLearner.finish`.
-    """
-    learner = MapLearner(granularity, pt_min, finish_options.pop("window_pt_min", None))
-    if progress:
-        from tqdm import tqdm
-
-        events = tqdm(events, total=total, desc=f"learning {granularity} map", unit="event")
-    for event in events:
-        learner.add(event)
-    return learner.finish(margin, **finish_options)
