@@ -6,8 +6,8 @@ track building). Every stage is a plugin; see :mod:`tracking.registry` and :mod:
 
 from __future__ import annotations
 
-from ._version import __version__
 from ._native import core as _core  # noqa: F401 - a failed native build fails at import, with its fix
+from ._version import __version__
 from .errors import ConfigError, DataError, PluginError, TrackpipeError
 from .event import Event, Particles
 from .pipeline import Pipeline, resolve_device

@@ -11,7 +11,7 @@ from typing import Any, TypeAlias
 import numpy as np
 import torch
 
-__all__ = ["Array", "as_numpy", "cuda_stream", "dtype_name", "is_array", "is_torch"]
+__all__ = ["Array", "as_numpy", "cuda_stream", "dtype_name", "is_array", "is_torch", "search_sorted"]
 
 Array: TypeAlias = np.ndarray | torch.Tensor
 
@@ -41,3 +41,17 @@ def dtype_name(value: Array) -> str:
 def cuda_stream(device: torch.device) -> int:
     """The raw handle of torch's current CUDA stream on ``device``, for the native kernels."""
     return int(torch.cuda.current_stream(device).cuda_stream)
+
+
+def search_sorted(sorted_keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each of ``values`` stands in the ascending ``sorted_keys``: ``(pos, found)``.
+
+    ``pos`` (int64) is valid where ``found``; elsewhere it is a clipped position, never out of range
+    (0 when ``sorted_keys`` is empty). The one exact-match search of sorted ids (events, hits, modules,
+    particles) in trackpipe.
+    """
+    values = np.asarray(values)
+    if len(sorted_keys) == 0:
+        return np.zeros(len(values), np.int64), np.zeros(len(values), bool)
+    pos = np.minimum(np.searchsorted(sorted_keys, values), len(sorted_keys) - 1).astype(np.int64, copy=False)
+    return pos, sorted_keys[pos] == values

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .arrays import as_numpy, dtype_name, is_array, is_torch
+from .arrays import as_numpy, dtype_name, is_array, is_torch, search_sorted
 from .errors import DataError
 
 Array = Any  # np.ndarray or torch.Tensor
@@ -81,9 +81,7 @@ def lookup_rows(ids: Array, query: Array) -> tuple[np.ndarray, np.ndarray]:
     if len(ids) == 0 or len(query) == 0:
         return rows, np.zeros(len(query), dtype=bool)
     order = np.argsort(ids, kind="stable")
-    sorted_ids = ids[order]
-    pos = np.minimum(np.searchsorted(sorted_ids, query), len(ids) - 1)
-    found = sorted_ids[pos] == query
+    pos, found = search_sorted(ids[order], query)
     rows[found] = order[pos[found]]
     return rows, found
 

@@ -174,9 +174,8 @@ def run_sharded(
     whole job: the rank that met the failing event raises a flag file beside the output and the others
     stop before their next event; every event finished by then is kept.
     """
-    import torch.distributed as dist
-
     import torch
+    import torch.distributed as dist
 
     from .distributed import all_gather_object, barrier, env_context, init_process_group
 

@@ -18,10 +18,10 @@ import click
               help="Processes sharing the events (also works under torchrun); the output keeps input order.")
 def run(input_path, output, pipeline_path, device, on_error, max_events, quiet, nproc) -> None:
     """Reconstruct tracks: read INPUT (ACTS ROOT dir/file or TrackML CSV), run the pipeline, write tracks."""
+    from ..distributed import env_context, launch_local
     from ..errors import TrackpipeError
     from ..pipeline import Pipeline, resolve_device
     from ..runner import DEFAULT_PIPELINE, format_timings, run_sharded
-    from ..distributed import env_context, launch_local
 
     ctx = env_context()
     if nproc > 1:

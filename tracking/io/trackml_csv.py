@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..arrays import search_sorted
 from ..errors import ConfigError, DataError
 from ..event import Event, Particles
 from ..stages import Reader
@@ -168,8 +169,8 @@ class TrackmlCsvReader(Reader):
             keys = pack_keys(volume, layer, module)
         except ValueError as err:
             raise DataError(str(err), file=str(hits_file), event=event_id) from None
-        pos = np.minimum(np.searchsorted(known, keys), max(len(known) - 1, 0))
-        bad = (known[pos] != keys) if len(known) else np.ones(len(keys), bool)
+        pos, on_known = search_sorted(known, keys)
+        bad = ~on_known
         if bad.any():
             triple = tuple(int(i) for i in unpack_keys(keys[np.argmax(bad)]))
             raise DataError(
@@ -297,8 +298,8 @@ class TrackmlCsvReader(Reader):
         sorted_hits = truth_hits[order]
         if len(sorted_hits) > 1 and np.any(sorted_hits[1:] == sorted_hits[:-1]):
             raise DataError("hit_id values repeat", file=str(path), branch="hit_id", event=event_id)
-        pos = np.minimum(np.searchsorted(sorted_hits, hit_id), max(len(sorted_hits) - 1, 0))
-        missing = (sorted_hits[pos] != hit_id) if len(sorted_hits) else np.ones(len(hit_id), bool)
+        pos, has_truth = search_sorted(sorted_hits, hit_id)
+        missing = ~has_truth
         if missing.any():
             raise DataError(f"{int(missing.sum())} hit(s) have no truth row, first hit_id {hit_id[np.argmax(missing)]}",
                             file=str(path), branch="hit_id", event=event_id)

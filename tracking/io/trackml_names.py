@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
-__all__ = ["KINDS", "TrackmlName", "event_file_name", "event_prefix", "is_hits_file", "parse_name",
-           "part_file_names"]
+__all__ = ["KINDS", "TrackmlName", "event_file_name", "event_prefix", "find_event_file", "is_hits_file",
+           "parse_name", "part_file_names"]
 
 KINDS: tuple[str, ...] = ("hits", "truth", "particles", "cells")
 WRITTEN_DIGITS = 9
@@ -68,3 +69,15 @@ def event_file_name(event_id: int, kind: str, *, gzip: bool = False) -> str:
         raise ValueError(f"TrackML file kind must be one of {', '.join(KINDS)}, got {kind!r}")
     plain, gzipped = part_file_names(event_prefix(event_id), kind)
     return gzipped if gzip else plain
+
+
+def find_event_file(directory: str | Path, event_id: int, kind: str) -> Path | None:
+    """The ``kind`` file of event ``event_id`` in ``directory`` under any digit count, plain or gzipped;
+    None when there is none. Two files for that event and kind are an error (which one is meant?)."""
+    found = [
+        path for path in Path(directory).iterdir()
+        if (parsed := parse_name(path.name)) is not None and parsed.event_id == event_id and parsed.kind == kind
+    ]
+    if len(found) > 1:
+        raise ValueError(f"event {event_id} has several {kind} files in {directory}: {', '.join(sorted(p.name for p in found))}")
+    return found[0] if found else None

@@ -21,7 +21,7 @@ import numpy as np
 from ..atomic import atomic_output
 from ..errors import DataError
 from ..event import Event, lookup_rows
-from ..io.trackml_names import is_hits_file
+from ..io.trackml_names import find_event_file, is_hits_file
 from ..io.tracks import TrackRecord, TracksFile
 from ._ratio import ratio
 from .trackml_score import trackml_score
@@ -157,11 +157,8 @@ def trackml_truth_weights(directory: str | os.PathLike) -> Callable[[Event], np.
     def lookup(event: Event) -> np.ndarray | None:
         if event.meta.get("weight") is not None:
             return None
-        for suffix in (".csv", ".csv.gz"):
-            path = root / f"event{event.event_id:09d}-truth{suffix}"
-            if path.is_file():
-                break
-        else:
+        path = find_event_file(root, event.event_id, "truth")
+        if path is None:
             return None
         header = pd.read_csv(path, nrows=0).columns
         if "weight" not in header or "hit_id" not in header:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..arrays import as_numpy
+from ..arrays import as_numpy, search_sorted
 from ..atomic import atomic_output
 from ..errors import DataError
 from ..event import Event
@@ -88,9 +88,8 @@ class ModuleMap:
     def group_index(self, event: Event) -> np.ndarray:
         """int64 [N]: each hit's group index in this map, -1 for hits of groups the map never saw."""
         keys = group_keys(event, self.granularity)
-        pos = np.clip(np.searchsorted(self.group_key, keys), 0, max(self.num_groups - 1, 0))
-        found = (self.group_key[pos] == keys) if self.num_groups else np.zeros(len(keys), dtype=bool)
-        return np.where(found, pos, -1).astype(np.int64)
+        pos, found = search_sorted(self.group_key, keys)
+        return np.where(found, pos, -1)
 
     def _arrays_on(self, device: torch.device) -> tuple:
         key = str(device)

@@ -14,6 +14,7 @@ from pathlib import Path
 import awkward as ak
 import numpy as np
 
+from ...arrays import search_sorted
 from ...errors import DataError
 from ..columns import ColumnError, integer_column
 from .branches import TreeBranches, open_tree
@@ -27,15 +28,6 @@ class EventIndex:
     starts: np.ndarray
     stops: np.ndarray
     particle_entries: np.ndarray
-
-
-def sorted_lookup(sorted_keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each value: whether it is in ``sorted_keys``, and its position there (valid where found)."""
-    pos = np.searchsorted(sorted_keys, values)
-    if len(sorted_keys) == 0:
-        return np.zeros(len(values), bool), np.zeros(len(values), np.int64)
-    pos = np.minimum(pos, len(sorted_keys) - 1)
-    return sorted_keys[pos] == values, pos
 
 
 def build_event_index(measurements: Path, particles: Path | None, *, measurements_tree: str,
@@ -57,8 +49,8 @@ def build_event_index(measurements: Path, particles: Path | None, *, measurement
             f.close()
 
     all_ids = np.union1d(ids, pids)
-    has_meas, mpos = sorted_lookup(ids, all_ids)
-    has_part, ppos = sorted_lookup(pids, all_ids)
+    mpos, has_meas = search_sorted(ids, all_ids)
+    ppos, has_part = search_sorted(pids, all_ids)
     return EventIndex(
         event_ids=all_ids.astype(np.int64),
         starts=np.where(has_meas, starts[mpos] if len(ids) else 0, 0).astype(np.int64),
@@ -134,7 +126,7 @@ def select_events(index: EventIndex, events: list[int] | None, source: Path) -> 
     if events is None:
         return np.arange(len(index.event_ids))
     wanted = np.unique(np.asarray(events, dtype=np.int64))
-    found, pos = sorted_lookup(index.event_ids, wanted)
+    pos, found = search_sorted(index.event_ids, wanted)
     missing = wanted[~found]
     if len(missing):
         have = (f"{index.event_ids.min()}..{index.event_ids.max()} ({len(index.event_ids)} events)"

@@ -12,12 +12,12 @@ from typing import Any
 import awkward as ak
 import numpy as np
 
+from ...arrays import search_sorted
 from ...event import Particles
 from ..barcode import FIELD_NAMES as BARCODE_FIELDS
 from ..barcode import encode_barcode
 from ..columns import ColumnError, float_column, integer_column, particle_id_column
 from .branches import PARTICLE_BRANCHES, TreeBranches, TruthLayout
-from .event_index import sorted_lookup
 
 KINEMATICS: tuple[str, ...] = ("pt", "eta", "phi")
 MOMENTUM: tuple[str, ...] = ("px", "py", "pz")
@@ -74,7 +74,7 @@ def read_particles(branches: TreeBranches, truth: TruthLayout, entry: int, event
     elif hit_particle_ids is not None:
         # older files lack number_of_hits: count this event's measurements per particle instead
         ids, counts = np.unique(hit_particle_ids, return_counts=True)
-        counted, pos = sorted_lookup(ids, pid)
+        pos, counted = search_sorted(ids, pid)
         nhits = np.where(counted, counts[pos] if len(ids) else 0, 0).astype(np.int32)
     else:
         nhits = np.full(len(pid), -1, np.int32)  # unknown
