@@ -79,19 +79,23 @@ def _rows_for(device: torch.device, quick: bool) -> list[Row]:
         messages, index = _inputs(e, n, f, device)
         words = f"E={e:,} N={n:,} F={f} ({device.type})"
         for reduce in ("sum", "mean", "max"):
+
             def ours(reduce=reduce):
                 return aggregate(messages, index, n, reduce, backend="native")
 
             if accel.TORCH_SCATTER:
                 base_name = "torch-scatter"
-                def base(reduce=reduce):  # noqa: E306
+
+                def base(reduce=reduce):
                     return aggregate(messages, index, n, reduce, backend="torch_scatter")
             elif reduce == "max":
                 base_name, base = "sort + segment_reduce", (lambda: _segment_max(messages, index, n, "max"))
             else:
                 base_name = "sparse COO matmul"
-                def base(reduce=reduce):  # noqa: E306
+
+                def base(reduce=reduce):
                     return _sparse_matmul(messages, index, n, reduce)
+
             add(f"aggregate {reduce} native", words, ours, base_name, base, {"device": device.type, "reduce": reduce})
 
         # forward + backward, as in training
@@ -102,12 +106,16 @@ def _rows_for(device: torch.device, quick: bool) -> list[Row]:
             (aggregate(leaf, index, n, "sum", backend="native") * grad).sum().backward()
 
         if accel.TORCH_SCATTER:
+
             def base_fb():
                 (aggregate(leaf, index, n, "sum", backend="torch_scatter") * grad).sum().backward()
+
             fb_name = "torch-scatter"
         else:
+
             def base_fb():
                 (_sparse_matmul(leaf, index, n, "sum") * grad).sum().backward()
+
             fb_name = "sparse COO matmul"
         add("aggregate sum native, forward+backward", words, ours_fb, fb_name, base_fb, {"device": device.type})
 

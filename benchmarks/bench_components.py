@@ -43,9 +43,9 @@ def event_graph(mu: float, seed: int = 1):
     rng = np.random.default_rng(seed)
     fakes = np.sort(rng.integers(0, event.num_hits, (2, 4 * truth.shape[1])), axis=0)
     edge_index = np.concatenate([truth, fakes], axis=1)
-    scores = np.concatenate(
-        [rng.uniform(0.4, 1.0, truth.shape[1]), rng.uniform(0.0, 0.6, fakes.shape[1])]
-    ).astype(np.float32)
+    scores = np.concatenate([rng.uniform(0.4, 1.0, truth.shape[1]), rng.uniform(0.0, 0.6, fakes.shape[1])]).astype(
+        np.float32
+    )
     perm = rng.permutation(edge_index.shape[1])
     r = np.asarray(event.r, dtype=np.float32)
     return np.ascontiguousarray(edge_index[:, perm]), scores[perm], event.num_hits, r
@@ -63,13 +63,23 @@ def component_rows(name: str, edge_index, scores, num_nodes: int, threads: list[
             got = connected_components(edge_index, num_nodes, scores, cut=CUT)
             assert same_partition(got, expected), "connected components disagree with scipy"
             ours = best_time(lambda: connected_components(edge_index, num_nodes, scores, cut=CUT))
-            rows.append(Row(f"connected components, {name} ({n_threads} thr)", size, ours,
-                            "scipy CSR build + connected_components", baseline_s,
-                            {"edges_per_s": edge_index.shape[1] / ours}))
+            rows.append(
+                Row(
+                    f"connected components, {name} ({n_threads} thr)",
+                    size,
+                    ours,
+                    "scipy CSR build + connected_components",
+                    baseline_s,
+                    {"edges_per_s": edge_index.shape[1] / ours},
+                )
+            )
     finally:
         core.set_max_threads(before)
-    jr = best_time(lambda: connected_components(
-        edge_index, num_nodes, junction_removal(edge_index, scores, CUT, num_nodes).astype(np.float32), cut=0.5))
+    jr = best_time(
+        lambda: connected_components(
+            edge_index, num_nodes, junction_removal(edge_index, scores, CUT, num_nodes).astype(np.float32), cut=0.5
+        )
+    )
     rows.append(Row(f"junction removal + components, {name}", size, jr))
     if accel.cuda_available():
         gpu_edges = torch.from_numpy(edge_index).cuda()
@@ -82,8 +92,16 @@ def component_rows(name: str, edge_index, scores, num_nodes: int, threads: list[
         got = connected_components(gpu_edges, num_nodes, gpu_scores, cut=CUT).cpu().numpy()
         assert np.array_equal(got, connected_components(edge_index, num_nodes, scores, cut=CUT)), "GPU != CPU"
         gpu_s = best_time(on_gpu, repeat=10)
-        rows.append(Row(f"connected components, {name} (GPU)", size, gpu_s, "scipy CSR build + connected_components",
-                        baseline_s, {"edges_per_s": edge_index.shape[1] / gpu_s}))
+        rows.append(
+            Row(
+                f"connected components, {name} (GPU)",
+                size,
+                gpu_s,
+                "scipy CSR build + connected_components",
+                baseline_s,
+                {"edges_per_s": edge_index.shape[1] / gpu_s},
+            )
+        )
     return rows
 
 
@@ -104,10 +122,18 @@ def run(quick: bool = False) -> list[Row]:
     got = walkthrough(edge_index, num_nodes, scores, cut=CUT, walk_cut=walk_cut, order=r)
     assert np.array_equal(got, expected), "walk-through disagrees with the Python walk"
     ours = best_time(lambda: walkthrough(edge_index, num_nodes, scores, cut=CUT, walk_cut=walk_cut, order=r))
-    baseline_s = best_time(lambda: python_walkthrough(edge_index, num_nodes, scores, CUT, walk_cut, order=r),
-                           repeat=1, warmup=0)
-    rows.append(Row(f"walk-through, {label}", f"{num_nodes:,} nodes, {edge_index.shape[1]:,} edges", ours,
-                    "Python walk over scipy components", baseline_s))
+    baseline_s = best_time(
+        lambda: python_walkthrough(edge_index, num_nodes, scores, CUT, walk_cut, order=r), repeat=1, warmup=0
+    )
+    rows.append(
+        Row(
+            f"walk-through, {label}",
+            f"{num_nodes:,} nodes, {edge_index.shape[1]:,} edges",
+            ours,
+            "Python walk over scipy components",
+            baseline_s,
+        )
+    )
     return rows
 
 

@@ -67,14 +67,34 @@ def doublet_rows(quick: bool) -> list[Row]:
     m = learner.finish(0.1)
     event = next(iter(simulate_events(1, mu=mu, seed=12))).numpy()
     group = m.group_index(event)
-    ours = lambda: build_doublets(event.r, event.phi, event.z, event.eta, group, m.src, m.dst,  # noqa: E731
-                                  m.cut_min, m.cut_max, n_groups=m.num_groups)
+
+    def ours():
+        return build_doublets(
+            event.r,
+            event.phi,
+            event.z,
+            event.eta,
+            group,
+            m.src,
+            m.dst,
+            m.cut_min,
+            m.cut_max,
+            n_groups=m.num_groups,
+        )
+
     edges = ours()
     reference = pandas_doublets(event, group, m)
     assert np.array_equal(_edge_set(edges), _edge_set(reference)), "doublets differ from the pandas join"
     size = f"mu={mu}: {event.num_hits} hits, {m.num_entries} map entries, {edges.shape[1]} edges"
-    rows = [Row(f"doublets, module map ({core.max_threads()} threads)", size, best_time(ours),
-                "pandas join", best_time(lambda: pandas_doublets(event, group, m), repeat=2))]
+    rows = [
+        Row(
+            f"doublets, module map ({core.max_threads()} threads)",
+            size,
+            best_time(ours),
+            "pandas join",
+            best_time(lambda: pandas_doublets(event, group, m), repeat=2),
+        )
+    ]
     if accel.cuda_available():
         gpu = event.to("cuda")
         g = torch.from_numpy(group).cuda()
@@ -87,8 +107,16 @@ def doublet_rows(quick: bool) -> list[Row]:
 
         assert np.array_equal(on_gpu().cpu().numpy(), edges), "GPU doublets differ from CPU"
         t = best_time(on_gpu, repeat=10)
-        rows.append(Row("doublets, module map (GPU)", size, t, "CPU kernel", rows[0].ours_s,
-                        extra={"events_per_s": 1 / t, "edges_per_s": edges.shape[1] / t}))
+        rows.append(
+            Row(
+                "doublets, module map (GPU)",
+                size,
+                t,
+                "CPU kernel",
+                rows[0].ours_s,
+                extra={"events_per_s": 1 / t, "edges_per_s": edges.shape[1] / t},
+            )
+        )
     return rows
 
 
@@ -111,9 +139,16 @@ def neighbour_rows(quick: bool) -> list[Row]:
         # float32 (ours) vs float64 (cKDTree) distances may disagree on a pair at the boundary
         assert abs(edges.shape[1] - 2 * len(pairs)) <= 2e-4 * edges.shape[1] + 2, "edge counts differ"
         size = f"{len(points)} points, r={r:.4g}, {edges.shape[1] / len(points):.1f} neighbours/point"
-        rows.append(Row(f"radius graph, {name} ({core.max_threads()} threads)", size, best_time(ours),
-                        'cKDTree + query_pairs(output_type="ndarray")', best_time(tree, repeat=2),
-                        extra={"directed_edges": int(edges.shape[1]), "ckdtree_pairs": len(pairs)}))
+        rows.append(
+            Row(
+                f"radius graph, {name} ({core.max_threads()} threads)",
+                size,
+                best_time(ours),
+                'cKDTree + query_pairs(output_type="ndarray")',
+                best_time(tree, repeat=2),
+                extra={"directed_edges": int(edges.shape[1]), "ckdtree_pairs": len(pairs)},
+            )
+        )
         if accel.cuda_available():
             gpu_points = torch.from_numpy(points).cuda()
 
@@ -124,8 +159,16 @@ def neighbour_rows(quick: bool) -> list[Row]:
 
             assert np.array_equal(on_gpu()[0].cpu().numpy(), edges), "GPU neighbours differ from CPU"
             t = best_time(on_gpu, repeat=10)
-            rows.append(Row(f"radius graph, {name} (GPU)", size, t, "CPU kernel", rows[-1].ours_s,
-                            extra={"edges_per_s": edges.shape[1] / t}))
+            rows.append(
+                Row(
+                    f"radius graph, {name} (GPU)",
+                    size,
+                    t,
+                    "CPU kernel",
+                    rows[-1].ours_s,
+                    extra={"edges_per_s": edges.shape[1] / t},
+                )
+            )
     return rows
 
 
@@ -147,9 +190,16 @@ def triplet_rows(quick: bool) -> list[Row]:
     assert all(torch.equal(a, b) for a, b in zip(native, vectorised)), "triplet kernel differs from torch"
     n_triplets = int(torch.bincount(ei[0], minlength=event.num_hits)[ei[1]].sum())
     size = f"mu={mu} module-map graph: {ei.shape[1]} edges, {n_triplets} triplets"
-    return [Row("triplet best-match (1 thread)", size, best_time(lambda: triplet_best(*args, backend="native")),
-                "torch vectorised (scatter_reduce)", best_time(lambda: triplet_best(*args, backend="torch"), repeat=2),
-                extra={"triplets": n_triplets})]
+    return [
+        Row(
+            "triplet best-match (1 thread)",
+            size,
+            best_time(lambda: triplet_best(*args, backend="native")),
+            "torch vectorised (scatter_reduce)",
+            best_time(lambda: triplet_best(*args, backend="torch"), repeat=2),
+            extra={"triplets": n_triplets},
+        )
+    ]
 
 
 def run(quick: bool = False) -> list[Row]:
@@ -177,15 +227,27 @@ def evaluate_maps(maps: dict[str, ModuleMap], events, pt_cut: float = 1.0) -> di
             s["found"] += int(edge_truth(high, edges, event.num_hits).sum())
     n = max(len(events), 1)
     return {
-        name: dict(efficiency_pt1=s["found"] / max(s["segments"], 1), purity=s["true_edges"] / max(s["edges"], 1),
-                   edges_per_event=s["edges"] / n, build_s_per_event=s["seconds"] / n,
-                   entries=maps[name].num_entries, groups=maps[name].num_groups)
+        name: dict(
+            efficiency_pt1=s["found"] / max(s["segments"], 1),
+            purity=s["true_edges"] / max(s["edges"], 1),
+            edges_per_event=s["edges"] / n,
+            build_s_per_event=s["seconds"] / n,
+            entries=maps[name].num_entries,
+            groups=maps[name].num_groups,
+        )
         for name, s in totals.items()
     }
 
 
-def physics(mu: float, n_train: int, n_test: int, margin: float, module_pt_mins: list[float],
-            layer_pt_mins: list[float], save_dir=None) -> dict:
+def physics(
+    mu: float,
+    n_train: int,
+    n_test: int,
+    margin: float,
+    module_pt_mins: list[float],
+    layer_pt_mins: list[float],
+    save_dir=None,
+) -> dict:
     """Module maps: connectivity from particles above each of ``module_pt_mins``, dilated to the 4 and
     8 nearest modules, windows of the layer pair learned from pT >= 0.5 GeV; layer-pair maps above
     each of ``layer_pt_mins``. Learned on seed 1000, evaluated on seed 2000."""
@@ -205,8 +267,16 @@ def physics(mu: float, n_train: int, n_test: int, margin: float, module_pt_mins:
         for name, m in maps.items():
             m.save(f"{save_dir}/{name}.npz")
     test = list(simulate_events(n_test, mu=mu, seed=2000))  # a seed the maps never saw
-    return dict(mu=mu, train_events=n_train, train_seed=1000, test_events=n_test, test_seed=2000, margin=margin,
-                cut_variables=CUT_VARIABLES, results=evaluate_maps(maps, test))
+    return dict(
+        mu=mu,
+        train_events=n_train,
+        train_seed=1000,
+        test_events=n_test,
+        test_seed=2000,
+        margin=margin,
+        cut_variables=CUT_VARIABLES,
+        results=evaluate_maps(maps, test),
+    )
 
 
 def main() -> None:
@@ -225,8 +295,14 @@ def main() -> None:
     args = ap.parse_args()
     core.set_max_threads(args.threads)
     if args.physics:
-        print(json.dumps(physics(args.mu, args.train, args.test, args.margin, args.module_pt_min, args.layer_pt_min,
-                                 args.save_dir), indent=2))
+        print(
+            json.dumps(
+                physics(
+                    args.mu, args.train, args.test, args.margin, args.module_pt_min, args.layer_pt_min, args.save_dir
+                ),
+                indent=2,
+            )
+        )
         return
     rows = run(args.quick)
     print(json.dumps([r.as_dict() for r in rows], indent=2) if args.json else format_table(rows))

@@ -132,11 +132,17 @@ def build_pipeline(quick: bool) -> PipelineSetup:
     true_fraction = float(np.asarray(calibration.edge_truth).mean()) if calibration.num_edges else 0.5
     score_cut = float(np.quantile(scores, 1 - true_fraction)) if len(scores) else 0.5
     score_cut = min(max(score_cut, 0.0), 1.0)
-    notes["score_cut"] = f"{score_cut:.6f} (keeps the true-edge fraction {true_fraction:.3f} of a mu={calibration_mu} graph)"
-    classifier = registry.create("edge_classifier", "interaction_gnn", {"checkpoint": checkpoint, "score_cut": score_cut})
+    notes["score_cut"] = (
+        f"{score_cut:.6f} (keeps the true-edge fraction {true_fraction:.3f} of a mu={calibration_mu} graph)"
+    )
+    classifier = registry.create(
+        "edge_classifier", "interaction_gnn", {"checkpoint": checkpoint, "score_cut": score_cut}
+    )
     tracks = registry.create("track_builder", "connected_components", {"score_cut": score_cut, "min_hits": 3})
     stages = [graph, classifier, tracks]
-    return PipelineSetup(stages, [_label(s) for s in stages], "built in code (default pipeline unavailable)", notes, tmp)
+    return PipelineSetup(
+        stages, [_label(s) for s in stages], "built in code (default pipeline unavailable)", notes, tmp
+    )
 
 
 def _edge_set(edge_index, n: int) -> np.ndarray:
@@ -165,9 +171,18 @@ class Measurement:
     outputs: dict[str, tuple[Any, Any]]  # stage label -> (ours output event, reference output event)
 
 
-def measure(event, stages: list[Any], labels: list[str], references: list[ReferenceStage], repeat: int,
-            name: str, mu: int | None, device="cpu", warmup: int = 1,
-            reference_from: Measurement | None = None) -> Measurement:
+def measure(
+    event,
+    stages: list[Any],
+    labels: list[str],
+    references: list[ReferenceStage],
+    repeat: int,
+    name: str,
+    mu: int | None,
+    device="cpu",
+    warmup: int = 1,
+    reference_from: Measurement | None = None,
+) -> Measurement:
     """Latency of every stage of both paths on ``event`` (best of ``repeat`` after ``warmup`` calls),
     each stage fed the previous stage's output of its own path, plus end to end, plus agreement checks.
 
@@ -209,8 +224,9 @@ def measure(event, stages: list[Any], labels: list[str], references: list[Refere
     for label, (ours_out, ref_out) in outputs.items():
         if label.startswith("graph_builder"):
             counts["edges"] = int(ours_out.num_edges)
-            counts["graph_edges_equal"] = bool(np.array_equal(_edge_set(ours_out.edge_index, n),
-                                                              _edge_set(ref_out.edge_index, n)))
+            counts["graph_edges_equal"] = bool(
+                np.array_equal(_edge_set(ours_out.edge_index, n), _edge_set(ref_out.edge_index, n))
+            )
         elif label.startswith("edge_classifier"):
             counts["edges_after_gnn"] = int(ours_out.num_edges)
             counts["edges_after_gnn_reference"] = int(ref_out.num_edges)
@@ -288,12 +304,21 @@ def peak_memory_mib(stage: Any, event: Any, timeout: float = 600) -> float:
         payload, result = Path(tmp) / "payload.pkl", Path(tmp) / "result.json"
         with open(payload, "wb") as f:
             pickle.dump((stage, event, torch.get_num_threads()), f, protocol=pickle.HIGHEST_PROTOCOL)
-        env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072",
-                   PYTHONPATH=os.pathsep.join(filter(None, [str(_package_root()), os.environ.get("PYTHONPATH")])))
+        env = dict(
+            os.environ,
+            MALLOC_MMAP_THRESHOLD_="131072",
+            PYTHONPATH=os.pathsep.join(filter(None, [str(_package_root()), os.environ.get("PYTHONPATH")])),
+        )
         code = "import importlib, sys; importlib.import_module(sys.argv[1])._memory_child(sys.argv[2], sys.argv[3])"
         # cwd away from a checkout, whose tracking/ (no compiled _core) would shadow the installed one
-        proc = subprocess.run([sys.executable, "-c", code, MODULE_NAME, str(payload), str(result)], env=env,
-                              capture_output=True, text=True, timeout=timeout, cwd=tmp)
+        proc = subprocess.run(
+            [sys.executable, "-c", code, MODULE_NAME, str(payload), str(result)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=tmp,
+        )
         if proc.returncode != 0:
             tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
             raise RuntimeError(f"memory subprocess failed ({proc.returncode}): {tail}")
@@ -312,9 +337,23 @@ def _memory_rows(m: Measurement, labels: list[str], stages: list[Any], reference
         except (RuntimeError, OSError, subprocess.TimeoutExpired) as err:
             rows.append(skipped_row(f"{label} peak memory", f"{type(err).__name__}: {err}", size))
             continue
-        rows.append(Row(f"{label} peak memory", size, ours_mib, "ACORN-equivalent", ref_mib, unit="MiB",
-                        extra={"kind": "stage_memory", "stage": label, "hits": m.hits, "mu": m.mu,
-                               "method": "RSS high-water delta in a fresh subprocess (/proc clear_refs, VmHWM)"}))
+        rows.append(
+            Row(
+                f"{label} peak memory",
+                size,
+                ours_mib,
+                "ACORN-equivalent",
+                ref_mib,
+                unit="MiB",
+                extra={
+                    "kind": "stage_memory",
+                    "stage": label,
+                    "hits": m.hits,
+                    "mu": m.mu,
+                    "method": "RSS high-water delta in a fresh subprocess (/proc clear_refs, VmHWM)",
+                },
+            )
+        )
     return rows
 
 
@@ -327,11 +366,33 @@ def _latency_rows(m: Measurement, labels: list[str], device: str, ref_device: st
     baseline = "ACORN-equivalent" + ("" if device == ref_device else f" ({ref_device})")
     rows = []
     for label in labels:
-        rows.append(Row(f"{label}{suffix}", size, m.stage_ours[label], baseline, m.stage_ref[label],
-                        extra={"kind": LATENCY_KIND, "stage": label, "hits": m.hits, "mu": m.mu, "device": device}))
-    rows.append(Row(f"{END_TO_END}{suffix}", size, m.end_to_end[0], baseline, m.end_to_end[1],
-                    extra={"kind": LATENCY_KIND, "stage": END_TO_END, "hits": m.hits, "mu": m.mu, "device": device,
-                           "checks": m.counts}))
+        rows.append(
+            Row(
+                f"{label}{suffix}",
+                size,
+                m.stage_ours[label],
+                baseline,
+                m.stage_ref[label],
+                extra={"kind": LATENCY_KIND, "stage": label, "hits": m.hits, "mu": m.mu, "device": device},
+            )
+        )
+    rows.append(
+        Row(
+            f"{END_TO_END}{suffix}",
+            size,
+            m.end_to_end[0],
+            baseline,
+            m.end_to_end[1],
+            extra={
+                "kind": LATENCY_KIND,
+                "stage": END_TO_END,
+                "hits": m.hits,
+                "mu": m.mu,
+                "device": device,
+                "checks": m.counts,
+            },
+        )
+    )
     return rows
 
 
@@ -346,9 +407,17 @@ def _growth_rows(measured: list[Measurement], labels: list[str], device: str) ->
     for label in [*labels, END_TO_END]:
         ours = [m.end_to_end[0] if label == END_TO_END else m.stage_ours[label] for m in simulated]
         ref = [m.end_to_end[1] if label == END_TO_END else m.stage_ref[label] for m in simulated]
-        rows.append(Row(f"{label} growth exponent k (t ~ hits^k){suffix}", span, growth_exponent(hits, ours),
-                        "ACORN-equivalent", growth_exponent(hits, ref), unit="",
-                        extra={"kind": "growth_exponent", "stage": label, "device": device}))
+        rows.append(
+            Row(
+                f"{label} growth exponent k (t ~ hits^k){suffix}",
+                span,
+                growth_exponent(hits, ours),
+                "ACORN-equivalent",
+                growth_exponent(hits, ref),
+                unit="",
+                extra={"kind": "growth_exponent", "stage": label, "device": device},
+            )
+        )
     return rows
 
 
@@ -380,14 +449,31 @@ def run(quick: bool = False, progress: Callable[[str], None] | None = None) -> l
     stages, labels = setup.stages, setup.labels
     references = [reference_stage(s) for s in stages]
     repeat = 1 if quick else 3
-    rows: list[Row] = [Row("pipeline under test", setup.source, math.nan, unit="",
-                           extra={"kind": "setup", "labels": labels, **setup.notes})]
+    rows: list[Row] = [
+        Row(
+            "pipeline under test",
+            setup.source,
+            math.nan,
+            unit="",
+            extra={"kind": "setup", "labels": labels, **setup.notes},
+        )
+    ]
     measured: list[Measurement] = []
     for name, mu, event in _events(quick):
         say(f"  pipeline: {name} ({event.num_hits} hits)")
         # quick: no warm-up, so first-call costs (thread pools, lazy init) land in the smallest size
-        measured.append(measure(event, stages, labels, references, repeat if (mu or 0) < 200 else max(1, repeat - 1),
-                                name, mu, warmup=0 if quick else 1))
+        measured.append(
+            measure(
+                event,
+                stages,
+                labels,
+                references,
+                repeat if (mu or 0) < 200 else max(1, repeat - 1),
+                name,
+                mu,
+                warmup=0 if quick else 1,
+            )
+        )
     real = None
     if quick:
         real_reason = "--quick"
@@ -431,8 +517,9 @@ def _gpu_rows(quick: bool, stages, labels, references, cpu_measured: list[Measur
     for m in cpu_measured:
         event = m.inputs[labels[0]][1]
         say(f"  pipeline [cuda]: {m.name}")
-        g = measure(event, gpu_stages, labels, references, 1 if quick else 3, m.name, m.mu, device=device,
-                    reference_from=m)
+        g = measure(
+            event, gpu_stages, labels, references, 1 if quick else 3, m.name, m.mu, device=device, reference_from=m
+        )
         measured.append(g)
         rows.extend(_latency_rows(g, labels, "cuda"))
     rows.extend(_growth_rows(measured, labels, "cuda"))
@@ -445,9 +532,20 @@ def _gpu_rows(quick: bool, stages, labels, references, cpu_measured: list[Measur
         stage(ours_in)
         torch.cuda.synchronize(device)
         peak = (torch.cuda.max_memory_allocated(device) - base) / 2**20
-        rows.append(Row(f"{label} peak GPU memory [cuda]", f"{last.name}, {last.hits} hits", peak, unit="MiB",
-                        extra={"kind": "stage_memory", "stage": label, "device": "cuda",
-                               "method": "torch.cuda.max_memory_allocated delta (torch allocations only)"}))
+        rows.append(
+            Row(
+                f"{label} peak GPU memory [cuda]",
+                f"{last.name}, {last.hits} hits",
+                peak,
+                unit="MiB",
+                extra={
+                    "kind": "stage_memory",
+                    "stage": label,
+                    "device": "cuda",
+                    "method": "torch.cuda.max_memory_allocated delta (torch allocations only)",
+                },
+            )
+        )
     return rows
 
 

@@ -69,7 +69,11 @@ def _step_worker(graph: str, partitions: int, checkpointing: bool, device: str) 
     torch.manual_seed(0)
     model = InteractionGNN(hidden=HIDDEN, n_iterations=ITERATIONS, checkpoint_iterations=checkpointing).to(dev)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    parts = plan_partitions(sample, ITERATIONS, None, n_regions=partitions) if partitions > 1 else plan_partitions(sample, ITERATIONS, None)
+    parts = (
+        plan_partitions(sample, ITERATIONS, None, n_regions=partitions)
+        if partitions > 1
+        else plan_partitions(sample, ITERATIONS, None)
+    )
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
         torch.cuda.reset_peak_memory_stats(dev)
@@ -94,7 +98,16 @@ def _step_worker(graph: str, partitions: int, checkpointing: bool, device: str) 
 
 
 def _measure_step(graph: Path, partitions: int, checkpointing: bool, device: str) -> dict:
-    cmd = [sys.executable, "-m", "benchmarks.bench_training", "--step", str(graph), str(partitions), str(int(checkpointing)), device]
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks.bench_training",
+        "--step",
+        str(graph),
+        str(partitions),
+        str(int(checkpointing)),
+        device,
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[1])
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -148,7 +161,8 @@ def run(quick: bool = False) -> list[Row]:
                     reference = value
                 rows.append(
                     Row(
-                        f"train step memory ({unit_note}), {partitions} partition(s), checkpointing {'on' if checkpointing else 'off'}",
+                        f"train step memory ({unit_note}), {partitions} partition(s), "
+                        f"checkpointing {'on' if checkpointing else 'off'}",
                         size,
                         value,
                         baseline="1 partition, no checkpointing",
@@ -163,8 +177,17 @@ def run(quick: bool = False) -> list[Row]:
         two = _throughput(workdir, 2, tmu, events)
         rows.append(Row("DDP training throughput, 1 process", f"{events} events mu={tmu}", one, unit="events/s"))
         rows.append(
-            Row("DDP training throughput, 2 processes (gloo)", f"{events} events mu={tmu}", two, unit="events/s",
-                extra={"speedup_vs_1": two / one, "cores": os.cpu_count(), "torch_threads_total": torch.get_num_threads()})
+            Row(
+                "DDP training throughput, 2 processes (gloo)",
+                f"{events} events mu={tmu}",
+                two,
+                unit="events/s",
+                extra={
+                    "speedup_vs_1": two / one,
+                    "cores": os.cpu_count(),
+                    "torch_threads_total": torch.get_num_threads(),
+                },
+            )
         )
     return rows
 

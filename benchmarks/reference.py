@@ -27,6 +27,7 @@ each, so the benchmark's baseline is the very code the tests check our kernels a
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -43,8 +44,9 @@ MAX_PAIRS_PER_CHUNK = 2_000_000
 
 
 def _map_frame(module_map: ModuleMap) -> pd.DataFrame:
-    return pd.DataFrame({"src_key": module_map.group_key[module_map.src],
-                         "dst_key": module_map.group_key[module_map.dst]})
+    return pd.DataFrame(
+        {"src_key": module_map.group_key[module_map.src], "dst_key": module_map.group_key[module_map.dst]}
+    )
 
 
 def _chunks(sizes: np.ndarray, limit: int) -> list[slice]:
@@ -54,7 +56,7 @@ def _chunks(sizes: np.ndarray, limit: int) -> list[slice]:
     start = np.cumsum(sizes) - sizes  # joined rows before each entry
     chunk = (start // max(limit, 1)).astype(np.int64)
     bounds = np.concatenate([[0], np.flatnonzero(np.diff(chunk)) + 1, [len(sizes)]])
-    return [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+    return [slice(int(a), int(b)) for a, b in itertools.pairwise(bounds)]
 
 
 def pandas_module_map_edges(module_map: ModuleMap, event: Event, max_pairs: int = MAX_PAIRS_PER_CHUNK) -> np.ndarray:
@@ -64,8 +66,9 @@ def pandas_module_map_edges(module_map: ModuleMap, event: Event, max_pairs: int 
     :func:`tracking.ops.doublet_cut_variables` (vectorised numpy, the kernels' float32 arithmetic), so
     the edge set equals :meth:`ModuleMap.build`'s (order differs: map entry, then pandas' join order).
     """
-    hits = pd.DataFrame({"key": group_keys(event, module_map.granularity),
-                         "hit": np.arange(event.num_hits, dtype=np.int64)})
+    hits = pd.DataFrame(
+        {"key": group_keys(event, module_map.granularity), "hit": np.arange(event.num_hits, dtype=np.int64)}
+    )
     r, phi, z, eta = (np.asarray(getattr(event, c), dtype=np.float32) for c in ("r", "phi", "z", "eta"))
     entries = _map_frame(module_map)
     entries["entry"] = np.arange(len(entries), dtype=np.int64)
@@ -106,7 +109,7 @@ def torch_radius_pairs(points: torch.Tensor, radius: float, block: int = 4096) -
     """int64 [2, E]: ordered pairs i != j within ``radius``, by blocked ``torch.cdist`` (brute force on any device)."""
     src, dst = [], []
     for start in range(0, len(points), block):
-        d = torch.cdist(points[start:start + block], points)
+        d = torch.cdist(points[start : start + block], points)
         i, j = torch.nonzero(d <= radius, as_tuple=True)
         i = i + start
         off = i != j
@@ -117,8 +120,9 @@ def torch_radius_pairs(points: torch.Tensor, radius: float, block: int = 4096) -
     return torch.stack([torch.cat(src), torch.cat(dst)])
 
 
-def scipy_connected_components(edge_index: np.ndarray, num_nodes: int, scores: np.ndarray | None = None,
-                               cut: float = 0.5, min_hits: int = 3) -> np.ndarray:
+def scipy_connected_components(
+    edge_index: np.ndarray, num_nodes: int, scores: np.ndarray | None = None, cut: float = 0.5, min_hits: int = 3
+) -> np.ndarray:
     """int64 [N] track labels the ACORN way: score cut, COO -> CSR, scipy components, size cut.
 
     The labels follow :func:`tracking.ops.connected_components`'s convention (``0..k-1`` by each
@@ -154,8 +158,15 @@ def same_partition(a: Any, b: Any) -> bool:
     return pairs.shape[1] == len(np.unique(pairs[0])) == len(np.unique(pairs[1]))
 
 
-def python_walkthrough(edge_index: np.ndarray, num_nodes: int, scores: np.ndarray | None = None, cut: float = 0.5,
-                       walk_cut: float | None = None, min_hits: int = 1, order: np.ndarray | None = None) -> np.ndarray:
+def python_walkthrough(
+    edge_index: np.ndarray,
+    num_nodes: int,
+    scores: np.ndarray | None = None,
+    cut: float = 0.5,
+    walk_cut: float | None = None,
+    min_hits: int = 1,
+    order: np.ndarray | None = None,
+) -> np.ndarray:
     """ACORN's CC-and-walk in Python over scipy components, by the rules of :func:`tracking.ops.walkthrough`
     (same arguments, same labels): a component that is a simple directed path is a track; the others are
     walked from their nodes with no kept in-edge, then any unused node, in ``(order[v], v)`` order, along
@@ -320,8 +331,15 @@ class _PythonWalk:
         self.min_hits = min_hits
 
     def __call__(self, event: Event) -> Event:
-        labels = python_walkthrough(np.asarray(event.edge_index), event.num_hits, np.asarray(event.edge_scores),
-                                    self.score_cut, self.walk_cut, self.min_hits, np.asarray(event.r))
+        labels = python_walkthrough(
+            np.asarray(event.edge_index),
+            event.num_hits,
+            np.asarray(event.edge_scores),
+            self.score_cut,
+            self.walk_cut,
+            self.min_hits,
+            np.asarray(event.r),
+        )
         return event.replace(track_labels=labels)
 
 

@@ -72,7 +72,7 @@ def discover(package: str | None = None) -> dict[str, str]:
     package = package or _package_name()
     pkg = importlib.import_module(package)
     found = {
-        info.name[len(MODULE_PREFIX):]: f"{package}.{info.name}"
+        info.name[len(MODULE_PREFIX) :]: f"{package}.{info.name}"
         for info in pkgutil.iter_modules(pkg.__path__)
         if info.name.startswith(MODULE_PREFIX) and not info.ispkg
     }
@@ -143,10 +143,12 @@ def run_suite(
         for name in expected:
             if name not in available:
                 module = f"{package or _package_name()}.{MODULE_PREFIX}{name}"
-                results.append(ModuleResult(name, module, "skipped", reason=f"{MODULE_PREFIX}{name}.py is not installed"))
+                results.append(
+                    ModuleResult(name, module, "skipped", reason=f"{MODULE_PREFIX}{name}.py is not installed")
+                )
     return {
         "format": JSON_FORMAT,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "quick": quick,
         "only": list(only) if only else None,
         "wall_s": time.perf_counter() - start,
@@ -225,8 +227,10 @@ def write_json(result: dict[str, Any], path: str | os.PathLike) -> Path:
 def rows_of(module: dict[str, Any]) -> list[Row]:
     """The rows of one module entry of the JSON result, as :class:`Row` objects."""
     fields = Row.__dataclass_fields__
-    return [Row(**{k: (math.nan if k == "ours_s" and v is None else v) for k, v in r.items() if k in fields})
-            for r in module["rows"]]
+    return [
+        Row(**{k: (math.nan if k == "ours_s" and v is None else v) for k, v in r.items() if k in fields})
+        for r in module["rows"]
+    ]
 
 
 def format_result(result: dict[str, Any]) -> str:
@@ -254,5 +258,8 @@ def main(argv: Sequence[str] | None = None, prog_name: str = "python -m benchmar
     from tracking.cli.bench import bench
 
     # Discover this package's modules, not necessarily tracking.benchmarks: a checkout runs its own.
-    bench.main(args=list(argv) if argv is not None else sys.argv[1:], prog_name=prog_name,
-               default_map={"package": _package_name()})
+    bench.main(
+        args=list(argv) if argv is not None else sys.argv[1:],
+        prog_name=prog_name,
+        default_map={"package": _package_name()},
+    )

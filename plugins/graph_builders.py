@@ -19,23 +19,27 @@ from typing import Annotated, Literal
 import numpy as np
 import torch
 
-from tracking.config import Range
+from tracking.arrays import as_numpy
+from tracking.config import Range, resolve_path
 from tracking.errors import ConfigError
 from tracking.event import Event
 from tracking.modulemap import ModuleMap
 from tracking.ops import radius_graph
-from tracking.config import resolve_path
 from tracking.registry import register
 from tracking.stages import Stage
-from tracking.arrays import as_numpy
 
 __all__ = ["LayerPairGraph", "MetricLearningGraph", "ModuleMapGraph"]
 
 
 def _with_edges(event: Event, edges: torch.Tensor, **meta) -> Event:
     # a new graph: the per-edge fields of any previous one no longer apply
-    return event.replace(edge_index=edges, edge_truth=None, edge_features=None, edge_scores=None,
-                         meta={**event.meta, **meta} if meta else event.meta)
+    return event.replace(
+        edge_index=edges,
+        edge_truth=None,
+        edge_features=None,
+        edge_scores=None,
+        meta={**event.meta, **meta} if meta else event.meta,
+    )
 
 
 def _as_torch(edges, device: torch.device) -> torch.Tensor:
@@ -136,7 +140,9 @@ class MetricLearningGraph(Stage):
     class Config:
         checkpoint: Path | None = None  # a MetricEmbedding checkpoint (tracking.nn); None = raw features
         radius: Annotated[float, Range(gt=0)] = 0.1
-        k_max: Annotated[int, Range(ge=1)] | None = 64  # keep the nearest k per hit; the number of capped hits goes to meta
+        k_max: Annotated[int, Range(ge=1)] | None = (
+            64  # keep the nearest k per hit; the number of capped hits goes to meta
+        )
         embedding_dim: Annotated[int, Range(ge=1)] | None = None  # checked against the model when given
 
     def __init__(self, config: Config, embedding: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:

@@ -134,8 +134,11 @@ def test_post_init_errors_are_prefixed_with_the_section():
 
 
 def test_paths_resolve_against_base_dir_and_builtin(tmp_path):
-    config = build(Training, {"data": {"train": "events", "maps": ["builtin:module_map_default.npz", "/abs/m.npz"]}},
-                   base_dir=tmp_path)
+    config = build(
+        Training,
+        {"data": {"train": "events", "maps": ["builtin:module_map_default.npz", "/abs/m.npz"]}},
+        base_dir=tmp_path,
+    )
     assert config.data.train == tmp_path / "events"
     assert config.data.maps == [RESOURCES_DIR / "module_map_default.npz", Path("/abs/m.npz")]
     assert config.data.maps[0].is_file()

@@ -11,8 +11,15 @@ def make_particles(ids) -> Particles:
     f32 = lambda values: np.asarray(values, np.float32)  # noqa: E731
     zeros = f32(np.zeros(n))
     return Particles(
-        particle_id=np.asarray(ids, np.int64), pt=f32(np.arange(n) + 0.5), eta=zeros, phi=zeros, vx=zeros, vy=zeros,
-        vz=zeros, q=np.ones(n, np.int32), nhits=np.ones(n, np.int32),
+        particle_id=np.asarray(ids, np.int64),
+        pt=f32(np.arange(n) + 0.5),
+        eta=zeros,
+        phi=zeros,
+        vx=zeros,
+        vy=zeros,
+        vz=zeros,
+        q=np.ones(n, np.int32),
+        nhits=np.ones(n, np.int32),
     )
 
 

@@ -13,8 +13,12 @@ def make_event():
     pid = np.array([0, 1, 1, 2, 2, 2], np.int64)
     n = len(pid)
     return Event(
-        event_id=7, hit_id=np.arange(n, dtype=np.int64), x=np.arange(n, dtype=np.float32) + 1,
-        y=np.zeros(n, np.float32), z=np.zeros(n, np.float32), particle_id=pid,
+        event_id=7,
+        hit_id=np.arange(n, dtype=np.int64),
+        x=np.arange(n, dtype=np.float32) + 1,
+        y=np.zeros(n, np.float32),
+        z=np.zeros(n, np.float32),
+        particle_id=pid,
     )
 
 
@@ -64,7 +68,9 @@ def test_pipeline_from_python_objects(chain_builder):
 
 def test_config_errors_name_stage_and_key(tmp_path, chain_builder):
     bad = {"stages": [{"graph_builder": "test_chain", "stpe": 1}]}
-    with pytest.raises(ConfigError, match=r"stage 0 \(graph_builder 'test_chain'\): unknown key 'stpe'.*did you mean 'step'"):
+    with pytest.raises(
+        ConfigError, match=r"stage 0 \(graph_builder 'test_chain'\): unknown key 'stpe'.*did you mean 'step'"
+    ):
         Pipeline.from_config(bad)
     with pytest.raises(ConfigError, match="stage 1.*needs exactly one of"):
         Pipeline.from_config({"stages": [{"graph_builder": "test_chain"}, {"min_hits": 3}]})

@@ -73,7 +73,9 @@ def test_plugin_needs_config_dataclass():
 
 
 def test_config_keys_and_types_checked(scratch_plugin):
-    obj = registry.create("graph_builder", "test_scratch_builder", {"radius": 2, "path": "a/b", "tags": ["x"], "flag": True})
+    obj = registry.create(
+        "graph_builder", "test_scratch_builder", {"radius": 2, "path": "a/b", "tags": ["x"], "flag": True}
+    )
     assert obj.config.radius == 2.0 and isinstance(obj.config.radius, float)
     assert obj.config.path == Path("a/b") and obj.config.tags == ["x"] and obj.config.flag is True
     with pytest.raises(ConfigError, match="unknown key 'radus'.*did you mean 'radius'"):

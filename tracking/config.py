@@ -78,7 +78,7 @@ def resolve_path(value: str | os.PathLike[str], base_dir: pathlib.Path | None) -
     """``builtin:NAME`` -> the packaged file; a relative path -> relative to ``base_dir`` when given."""
     text = os.fspath(value)
     if text.startswith(BUILTIN_PREFIX):
-        return RESOURCES_DIR / text[len(BUILTIN_PREFIX):]
+        return RESOURCES_DIR / text[len(BUILTIN_PREFIX) :]
     path = pathlib.Path(text).expanduser()
     if not path.is_absolute() and base_dir is not None:
         path = base_dir / path
@@ -96,7 +96,9 @@ def _child(where: str, key: str) -> str:
     return f"{where}.{key}"
 
 
-def build(config_cls: type[C], values: Mapping[str, Any] | None, *, where: str = "", base_dir: pathlib.Path | None = None) -> C:
+def build(
+    config_cls: type[C], values: Mapping[str, Any] | None, *, where: str = "", base_dir: pathlib.Path | None = None
+) -> C:
     """``config_cls`` built from the mapping ``values`` (``None`` = all defaults), validated.
 
     ``where`` names the section in error messages; ``base_dir`` resolves ``Path`` fields.
@@ -116,7 +118,8 @@ def build(config_cls: type[C], values: Mapping[str, Any] | None, *, where: str =
             )
         converted[key] = _coerce(value, hints.get(key, Any), _key_where(where, key), _child(where, key), base_dir)
     missing = [
-        name for name, f in fields.items()
+        name
+        for name, f in fields.items()
         if name not in converted and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
     ]
     for name in missing:

@@ -93,13 +93,15 @@ class _ArrayBundle:
         """All arrays as torch tensors on ``device`` (default: where they are, numpy -> CPU)."""
         dev = torch.device(device) if device is not None else None
         return dataclasses.replace(
-            self, **{f.name: _to_device(getattr(self, f.name), dev) for f in fields(self)}  # type: ignore[arg-type]
+            self,
+            **{f.name: _to_device(getattr(self, f.name), dev) for f in fields(self)},  # type: ignore[arg-type]
         )
 
     def numpy(self):
         """All arrays as numpy arrays on the host."""
         return dataclasses.replace(
-            self, **{f.name: as_numpy(v) if is_torch(v := getattr(self, f.name)) else v for f in fields(self)}  # type: ignore[arg-type]
+            self,
+            **{f.name: as_numpy(v) if is_torch(v := getattr(self, f.name)) else v for f in fields(self)},  # type: ignore[arg-type]
         )
 
     def replace(self, **changes: Any):

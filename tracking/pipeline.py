@@ -59,7 +59,9 @@ def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
                 raise ConfigError(f"device {spec!r}: expected auto, cpu, cuda or cuda:N") from None
         n = accel.cuda_device_count()
         if n == 0:
-            why = "trackpipe was built without CUDA" if not accel.CUDA_COMPILED else "no CUDA device is visible to torch"
+            why = (
+                "trackpipe was built without CUDA" if not accel.CUDA_COMPILED else "no CUDA device is visible to torch"
+            )
             raise ConfigError(f"device {spec!r} requested but {why}; use --device cpu or auto")
         if index >= n:
             raise ConfigError(f"device {spec!r} requested but only {n} CUDA device(s) are visible")

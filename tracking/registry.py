@@ -110,7 +110,8 @@ def register(kind: str, name: str) -> Callable[[T], T]:
             if existing is not None and existing.cls is not cls:
                 raise PluginError(
                     f"{kind} plugin {n!r} is registered twice: by {existing.cls.__module__}."
-                    f"{existing.cls.__qualname__} ({existing.origin}) and by {cls.__module__}.{cls.__qualname__} ({origin})"
+                    f"{existing.cls.__qualname__} ({existing.origin}) and by "
+                    f"{cls.__module__}.{cls.__qualname__} ({origin})"
                 )
             _plugins[k][n] = info
         cls.plugin_kind, cls.plugin_name = k, n  # type: ignore[attr-defined]
@@ -216,7 +217,9 @@ def _check_model(cls: type, name: str) -> None:
     import torch
 
     if not (isinstance(cls, type) and issubclass(cls, torch.nn.Module)):
-        raise PluginError(f"model plugin {name!r} ({getattr(cls, '__qualname__', cls)}) must be a torch.nn.Module subclass")
+        raise PluginError(
+            f"model plugin {name!r} ({getattr(cls, '__qualname__', cls)}) must be a torch.nn.Module subclass"
+        )
     if not isinstance(getattr(cls, "hparams", None), property):
         raise PluginError(
             f"model plugin {name!r} ({cls.__qualname__}) needs a `hparams` property returning its constructor "

@@ -195,8 +195,16 @@ def run_sharded(
     flag = Path(all_gather_object(str(flag), ctx)[0])
     start = time.perf_counter()
     try:
-        report = run(input_path, part, pipeline, on_error=on_error, max_events=max_events,
-                     shard=(ctx.rank, ctx.world), progress=progress and ctx.is_main, stop_flag=flag)
+        report = run(
+            input_path,
+            part,
+            pipeline,
+            on_error=on_error,
+            max_events=max_events,
+            shard=(ctx.rank, ctx.world),
+            progress=progress and ctx.is_main,
+            stop_flag=flag,
+        )
         reports = all_gather_object(report, ctx)
         parts = all_gather_object((str(part), report.input_indices), ctx)
         if ctx.is_main:

@@ -33,8 +33,11 @@ def tiny_pipeline(tmp_path_factory):
 
 def test_measure_both_paths_agree(tiny_pipeline):
     stages, labels, refs = tiny_pipeline
-    assert labels == ["graph_builder:module_map", "edge_classifier:interaction_gnn",
-                      "track_builder:connected_components"]
+    assert labels == [
+        "graph_builder:module_map",
+        "edge_classifier:interaction_gnn",
+        "track_builder:connected_components",
+    ]
     event = simulate_event(mu=5, seed=61)
     m = bp.measure(event, stages, labels, refs, repeat=1, name="mu=5", mu=5, warmup=0)
     assert m.hits == event.num_hits and set(m.stage_ours) == set(m.stage_ref) == set(labels)
@@ -53,8 +56,7 @@ def test_measure_both_paths_agree(tiny_pipeline):
     assert all(r.extra["kind"] == bp.LATENCY_KIND and r.extra["hits"] == event.num_hits for r in rows)
     assert rows[-1].extra["checks"]["graph_edges_equal"] is True
 
-    bigger = bp.measure(simulate_event(mu=10, seed=62), stages, labels, refs, repeat=1, name="mu=10", mu=10,
-                        warmup=0)
+    bigger = bp.measure(simulate_event(mu=10, seed=62), stages, labels, refs, repeat=1, name="mu=10", mu=10, warmup=0)
     growth = bp._growth_rows([m, bigger], labels, "cpu")
     assert len(growth) == 4 and all(r.unit == "" and r.ratio is None for r in growth)
     assert all(math.isfinite(r.ours_s) and math.isfinite(r.baseline_s) for r in growth)
@@ -70,8 +72,14 @@ def test_peak_memory_subprocess_measures_an_allocation():
 
     n = 2_000_000
     coords = np.zeros(n, dtype=np.float32)
-    event = Event(event_id=0, hit_id=np.arange(n, dtype=np.int64), x=coords + 1, y=coords, z=coords,
-                  edge_index=np.stack([np.arange(n - 1), np.arange(1, n)]),
-                  edge_scores=np.ones(n - 1, dtype=np.float32))
+    event = Event(
+        event_id=0,
+        hit_id=np.arange(n, dtype=np.int64),
+        x=coords + 1,
+        y=coords,
+        z=coords,
+        edge_index=np.stack([np.arange(n - 1), np.arange(1, n)]),
+        edge_scores=np.ones(n - 1, dtype=np.float32),
+    )
     mib = bp.peak_memory_mib(ReferenceStage("track_builder:scipy", _ScipyComponents(0.5, 3)), event)
     assert 20 < mib < 1000

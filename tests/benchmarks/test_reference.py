@@ -42,9 +42,16 @@ def test_pandas_module_map_empty_event(small_map):
     event = simulate_event(mu=5, seed=78)
     keep = np.zeros(event.num_hits, dtype=bool)
     keep[:1] = True
-    one = event.replace(**{name: getattr(event, name)[keep] for name in
-                           ("hit_id", "x", "y", "z", "volume_id", "layer_id", "module_id")},
-                        r=None, phi=None, eta=None, particle_id=None, particles=None)
+    one = event.replace(
+        **{
+            name: getattr(event, name)[keep] for name in ("hit_id", "x", "y", "z", "volume_id", "layer_id", "module_id")
+        },
+        r=None,
+        phi=None,
+        eta=None,
+        particle_id=None,
+        particles=None,
+    )
     assert pandas_module_map_edges(small_map, one).shape == (2, 0)
 
 
@@ -114,7 +121,8 @@ def test_default_pipeline_has_a_reference_for_every_stage_with_equal_tracks():
     key_ours, key_theirs = (np.asarray(e[0]) * n + np.asarray(e[1]) for e in (ours.edge_index, theirs.edge_index))
     order_ours, order_theirs = np.argsort(key_ours), np.argsort(key_theirs)
     np.testing.assert_array_equal(key_theirs[order_theirs], key_ours[order_ours])
-    np.testing.assert_allclose(np.asarray(theirs.edge_scores)[order_theirs], ours.edge_scores.numpy()[order_ours],
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(theirs.edge_scores)[order_theirs], ours.edge_scores.numpy()[order_ours], rtol=1e-4, atol=1e-5
+    )
     assert same_partition(np.asarray(theirs.track_labels), ours.track_labels.numpy())
     assert ours.track_labels.max() >= 5  # tracks came out, so the comparison means something

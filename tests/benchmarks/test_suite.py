@@ -93,8 +93,9 @@ def test_discover_real_package_has_pipeline_and_simulation():
 
 def test_run_suite_reports_failures_without_stopping(fake_package):
     messages = []
-    result = suite.run_suite(quick=True, package=fake_package, expected=("alpha", "missing_one"),
-                             progress=messages.append)
+    result = suite.run_suite(
+        quick=True, package=fake_package, expected=("alpha", "missing_one"), progress=messages.append
+    )
     modules = _by_name(result)
     assert modules["alpha"]["status"] == "ok"
     assert modules["alpha"]["rows"][0]["ratio"] == pytest.approx(4.0)
@@ -119,8 +120,18 @@ def test_result_is_strict_json_with_machine_info(fake_package, tmp_path):
     loaded = json.loads(path.read_text(), parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
     assert loaded["format"] == suite.JSON_FORMAT and loaded["quick"] is True and loaded["only"] == ["alpha"]
     machine = loaded["machine"]
-    for key in ("cpu_model", "logical_cpus", "usable_cpus", "gpus", "torch", "torch_threads", "openmp_threads",
-                "python", "numpy", "trackpipe"):
+    for key in (
+        "cpu_model",
+        "logical_cpus",
+        "usable_cpus",
+        "gpus",
+        "torch",
+        "torch_threads",
+        "openmp_threads",
+        "python",
+        "numpy",
+        "trackpipe",
+    ):
         assert key in machine, key
     assert machine["logical_cpus"] >= 1
     skipped = loaded["modules"][0]["rows"][1]
@@ -172,8 +183,21 @@ def test_plot_written_from_stage_rows(fake_package, tmp_path):
 def test_cli_bench(fake_package, tmp_path):
     runner = CliRunner()
     out = tmp_path / "res.json"
-    result = runner.invoke(main, ["bench", "--quick", "--package", fake_package, "--only", "alpha,stages",
-                                  "--only", "broken", "--json", str(out)])
+    result = runner.invoke(
+        main,
+        [
+            "bench",
+            "--quick",
+            "--package",
+            fake_package,
+            "--only",
+            "alpha,stages",
+            "--only",
+            "broken",
+            "--json",
+            str(out),
+        ],
+    )
     # a crashed module does not stop the others, but the run fails (CI must notice)
     assert result.exit_code == 1, result.output
     assert "alpha kernel" in result.output and "kernel exploded" in result.output
@@ -194,11 +218,13 @@ def test_cli_bench(fake_package, tmp_path):
 
 def test_cli_bench_explicit_plot_and_no_plot(fake_package, tmp_path):
     runner = CliRunner()
-    res = runner.invoke(main, ["bench", "--package", fake_package, "--only", "stages", "--plot",
-                               str(tmp_path / "p.png")])
+    res = runner.invoke(
+        main, ["bench", "--package", fake_package, "--only", "stages", "--plot", str(tmp_path / "p.png")]
+    )
     assert res.exit_code == 0 and (tmp_path / "p.png").is_file()
-    res = runner.invoke(main, ["bench", "--package", fake_package, "--only", "alpha", "--json",
-                               str(tmp_path / "a.json"), "--no-plot"])
+    res = runner.invoke(
+        main, ["bench", "--package", fake_package, "--only", "alpha", "--json", str(tmp_path / "a.json"), "--no-plot"]
+    )
     assert res.exit_code == 0 and not (tmp_path / "a.png").exists()
 
 
@@ -207,7 +233,12 @@ def test_python_m_benchmarks_list(tmp_path):
     # compiled _core in a non-editable install. `python -m benchmarks` from a dev checkout is the same code.
     import subprocess
 
-    proc = subprocess.run([sys.executable, "-m", "tracking.benchmarks", "--list"], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tracking.benchmarks", "--list"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "bench_simulation" in proc.stdout

@@ -11,10 +11,10 @@ from click.testing import CliRunner
 
 from tracking import registry
 from tracking.cli import main
+from tracking.config import resolve_path
 from tracking.io.acts_write import write_acts
 from tracking.io.tracks import TracksFile
 from tracking.runner import DEFAULT_PIPELINE
-from tracking.config import resolve_path
 from tracking.simulation import simulate_events
 from tracking.stages import Stage
 
@@ -60,8 +60,9 @@ def test_default_pipeline_files_are_shipped():
 def test_bad_event_is_reported_and_finished_events_kept(tmp_path, acts_dir, failing_builder, on_error, code, events):
     pipe = write_pipeline(tmp_path / "p.yaml")
     out = tmp_path / "tracks.root"
-    result = CliRunner().invoke(main, ["run", str(acts_dir), "-o", str(out), "--pipeline", str(pipe),
-                                       "--on-error", on_error, "--quiet"])
+    result = CliRunner().invoke(
+        main, ["run", str(acts_dir), "-o", str(out), "--pipeline", str(pipe), "--on-error", on_error, "--quiet"]
+    )
     assert result.exit_code == code, result.output
     assert "event 1 failed: RuntimeError: boom" in result.output
     assert TracksFile(out).event_numbers == events
@@ -69,8 +70,9 @@ def test_bad_event_is_reported_and_finished_events_kept(tmp_path, acts_dir, fail
 
 def test_run_default_pipeline_on_real_trackml_sample(tmp_path, trackml_dir):
     out = tmp_path / "tracks.root"
-    result = CliRunner().invoke(main, ["run", str(trackml_dir / "event000000001"), "-o", str(out), "--quiet",
-                                       "--device", "cpu"])
+    result = CliRunner().invoke(
+        main, ["run", str(trackml_dir / "event000000001"), "-o", str(out), "--quiet", "--device", "cpu"]
+    )
     assert result.exit_code == 0, result.output
     assert "graph_builder:module_map" in result.output and "mean per event" in result.output
     (record,) = list(TracksFile(out))
@@ -94,8 +96,10 @@ def test_demo_end_to_end_small(tmp_path):
 
 
 @pytest.mark.parametrize("fmt", ["acts", "csv"])
-@pytest.mark.parametrize(("shard", "max_events", "positions"), [((0, 2), None, [0, 2, 4]), ((1, 2), None, [1, 3]),
-                                                                 ((1, 3), 4, [1]), ((4, 5), 3, [])])
+@pytest.mark.parametrize(
+    ("shard", "max_events", "positions"),
+    [((0, 2), None, [0, 2, 4]), ((1, 2), None, [1, 3]), ((1, 3), 4, [1]), ((4, 5), 3, [])],
+)
 def test_a_shard_reads_only_its_own_events(tmp_path, monkeypatch, fmt, shard, max_events, positions):
     """Rank r of w processes input positions r, r + w, ... (within --max-events) and reads nothing else."""
     from tracking.io.trackml_write import write_trackml_csv

@@ -24,11 +24,16 @@ def make_events(seed: int, event_ids, sizes) -> list[dict]:
     events = []
     for event_id, n_hits in zip(event_ids, sizes):
         n_particles = int(rng.integers(1, 6))
-        barcodes = np.stack([
-            rng.integers(1, 4096, n_particles), rng.integers(0, 4096, n_particles),
-            rng.integers(0, 65536, n_particles), rng.integers(0, 4096, n_particles),
-            rng.integers(0, 4096, n_particles),
-        ], axis=1).astype(np.uint32)
+        barcodes = np.stack(
+            [
+                rng.integers(1, 4096, n_particles),
+                rng.integers(0, 4096, n_particles),
+                rng.integers(0, 65536, n_particles),
+                rng.integers(0, 4096, n_particles),
+                rng.integers(0, 4096, n_particles),
+            ],
+            axis=1,
+        ).astype(np.uint32)
         barcodes[0, 0] = 4095  # top bits set: the packed id is a negative int64
         links = []
         for _ in range(n_hits):
@@ -36,25 +41,27 @@ def make_events(seed: int, event_ids, sizes) -> list[dict]:
             links.append([] if kind == 0 else [int(rng.integers(n_particles))] * (2 if kind == 3 else 1))
             if kind == 3:  # a merged measurement: a second, different particle after the first
                 links[-1][1] = (links[-1][0] + 1) % n_particles
-        events.append({
-            "event_id": event_id,
-            "x": rng.normal(0, 300, n_hits).astype(np.float32),
-            "y": rng.normal(0, 300, n_hits).astype(np.float32),
-            "z": rng.normal(0, 1000, n_hits).astype(np.float32),
-            "volume_id": rng.integers(7, 19, n_hits).astype(np.uint32),
-            "layer_id": rng.integers(2, 15, n_hits).astype(np.uint32),
-            "surface_id": rng.integers(1, 3000, n_hits).astype(np.uint32),
-            "links": links,
-            "barcodes": barcodes,
-            "pt": rng.uniform(0.1, 10, n_particles).astype(np.float32),
-            "eta": rng.uniform(-4, 4, n_particles).astype(np.float32),
-            "phi": rng.uniform(-np.pi, np.pi, n_particles).astype(np.float32),
-            "vx": rng.normal(0, 0.01, n_particles).astype(np.float32),
-            "vy": rng.normal(0, 0.01, n_particles).astype(np.float32),
-            "vz": rng.normal(0, 50, n_particles).astype(np.float32),
-            "q": rng.choice([-1.0, 1.0], n_particles).astype(np.float32),
-            "number_of_hits": rng.integers(0, 20, n_particles).astype(np.uint32),
-        })
+        events.append(
+            {
+                "event_id": event_id,
+                "x": rng.normal(0, 300, n_hits).astype(np.float32),
+                "y": rng.normal(0, 300, n_hits).astype(np.float32),
+                "z": rng.normal(0, 1000, n_hits).astype(np.float32),
+                "volume_id": rng.integers(7, 19, n_hits).astype(np.uint32),
+                "layer_id": rng.integers(2, 15, n_hits).astype(np.uint32),
+                "surface_id": rng.integers(1, 3000, n_hits).astype(np.uint32),
+                "links": links,
+                "barcodes": barcodes,
+                "pt": rng.uniform(0.1, 10, n_particles).astype(np.float32),
+                "eta": rng.uniform(-4, 4, n_particles).astype(np.float32),
+                "phi": rng.uniform(-np.pi, np.pi, n_particles).astype(np.float32),
+                "vx": rng.normal(0, 0.01, n_particles).astype(np.float32),
+                "vy": rng.normal(0, 0.01, n_particles).astype(np.float32),
+                "vz": rng.normal(0, 50, n_particles).astype(np.float32),
+                "q": rng.choice([-1.0, 1.0], n_particles).astype(np.float32),
+                "number_of_hits": rng.integers(0, 20, n_particles).astype(np.uint32),
+            }
+        )
     return events
 
 
@@ -79,9 +86,18 @@ def write_tree(rootfile, name: str, types: dict, batches: list[dict]) -> None:
         tree.extend(batch)
 
 
-def write_acts(directory: Path, events: list[dict], *, schema: str = "barcode", rename: dict | None = None,
-               trees=("measurements", "particles"), per_basket: int = 2, with_particles: bool = True,
-               measurement_events=None, particle_id_jagged: bool = True) -> Path:
+def write_acts(
+    directory: Path,
+    events: list[dict],
+    *,
+    schema: str = "barcode",
+    rename: dict | None = None,
+    trees=("measurements", "particles"),
+    per_basket: int = 2,
+    with_particles: bool = True,
+    measurement_events=None,
+    particle_id_jagged: bool = True,
+) -> Path:
     """Write measurements.root / particles.root the way ACTS does (``schema`` 'barcode' = v44+, 'particle_id'
     = older single-id files); ``rename`` renames branches; ``per_basket`` events go into one basket."""
     rename = rename or {}
@@ -89,9 +105,16 @@ def write_acts(directory: Path, events: list[dict], *, schema: str = "barcode", 
     name = lambda n: rename.get(n, n)  # noqa: E731
     in_measurements = [e for e in events if measurement_events is None or e["event_id"] in measurement_events]
 
-    mtypes = {name("event_nr"): np.uint32, name("volume_id"): np.uint32, name("layer_id"): np.uint32,
-              name("surface_id"): np.uint32, name("rec_gx"): np.float32, name("rec_gy"): np.float32,
-              name("rec_gz"): np.float32, "true_x": np.float32}
+    mtypes = {
+        name("event_nr"): np.uint32,
+        name("volume_id"): np.uint32,
+        name("layer_id"): np.uint32,
+        name("surface_id"): np.uint32,
+        name("rec_gx"): np.float32,
+        name("rec_gy"): np.float32,
+        name("rec_gz"): np.float32,
+        "true_x": np.float32,
+    }
     if schema == "barcode":
         mtypes.update({name(f"particles_{f}"): "var * uint32" for f in BARCODE})
     elif particle_id_jagged:
@@ -100,7 +123,7 @@ def write_acts(directory: Path, events: list[dict], *, schema: str = "barcode", 
         mtypes[name("particle_id")] = np.int64
     batches = []
     for i in range(0, len(in_measurements), per_basket):
-        group = in_measurements[i:i + per_basket]
+        group = in_measurements[i : i + per_basket]
         batch = {
             name("event_nr"): np.concatenate([np.full(len(e["x"]), e["event_id"], np.uint32) for e in group]),
             name("rec_gx"): np.concatenate([e["x"] for e in group]),
@@ -113,10 +136,12 @@ def write_acts(directory: Path, events: list[dict], *, schema: str = "barcode", 
         if schema == "barcode":
             for k, f in enumerate(BARCODE):
                 batch[name(f"particles_{f}")] = jagged(
-                    [[e["barcodes"][p, k] for p in link] for e in group for link in e["links"]], np.uint32)
+                    [[e["barcodes"][p, k] for p in link] for e in group for link in e["links"]], np.uint32
+                )
         elif particle_id_jagged:
             batch[name("particle_id")] = jagged(
-                [packed_ids(e["barcodes"])[link].view(np.uint64) for e in group for link in e["links"]], np.uint64)
+                [packed_ids(e["barcodes"])[link].view(np.uint64) for e in group for link in e["links"]], np.uint64
+            )
         else:
             batch[name("particle_id")] = np.concatenate([expected_particle_id(e) for e in group])
         batches.append(batch)
@@ -212,16 +237,34 @@ def test_older_particle_id_schema(tmp_path, events, jagged):
 
 
 def test_branch_and_tree_mapping(tmp_path, events):
-    rename = {"rec_gx": "gx", "rec_gy": "gy", "rec_gz": "gz", "surface_id": "module", "event_nr": "evt",
-              "particles_particle": "bc_particle", "pt": "pT", "event_id": "evt_id", "particle": "p_particle"}
+    rename = {
+        "rec_gx": "gx",
+        "rec_gy": "gy",
+        "rec_gz": "gz",
+        "surface_id": "module",
+        "event_nr": "evt",
+        "particles_particle": "bc_particle",
+        "pt": "pT",
+        "event_id": "evt_id",
+        "particle": "p_particle",
+    }
     write_acts(tmp_path, events, rename=rename, trees=("meas", "parts"))
-    measurement_map = {k: v for k, v in rename.items() if k in ("rec_gx", "rec_gy", "rec_gz", "surface_id",
-                                                                 "event_nr", "particles_particle")}
+    measurement_map = {
+        k: v
+        for k, v in rename.items()
+        if k in ("rec_gx", "rec_gy", "rec_gz", "surface_id", "event_nr", "particles_particle")
+    }
     particle_map = {"pt": "pT", "event_id": "evt_id", "particle": "p_particle"}
-    reader = registry.create("reader", "acts-root", {
-        "measurement_branches": measurement_map, "particle_branches": particle_map,
-        "measurements_tree": "meas", "particles_tree": "parts",
-    })
+    reader = registry.create(
+        "reader",
+        "acts-root",
+        {
+            "measurement_branches": measurement_map,
+            "particle_branches": particle_map,
+            "measurements_tree": "meas",
+            "particles_tree": "parts",
+        },
+    )
     by_id = {e["event_id"]: e for e in events}
     for event in reader(tmp_path):
         check_event(event, by_id[event.event_id])
@@ -244,8 +287,9 @@ def test_truth_is_optional(tmp_path, events):
 def test_measurements_without_truth_branches(tmp_path, events):
     directory = write_acts(tmp_path, events, with_particles=False)
     with uproot.open(directory / "measurements.root") as f:
-        data = f["measurements"].arrays(["event_nr", "volume_id", "layer_id", "surface_id",
-                                         "rec_gx", "rec_gy", "rec_gz"], library="np")
+        data = f["measurements"].arrays(
+            ["event_nr", "volume_id", "layer_id", "surface_id", "rec_gx", "rec_gy", "rec_gz"], library="np"
+        )
     with uproot.recreate(directory / "measurements.root") as f:
         f.mktree("measurements", {k: v.dtype for k, v in data.items()}).extend(data)
     by_id = {e["event_id"]: e for e in events}
@@ -282,12 +326,20 @@ def test_momentum_branches_replace_missing_pt_eta_phi(tmp_path):
     px = np.array([1.0, -0.5, 0.0], np.float32)
     py = np.array([0.0, 0.5, 2.0], np.float32)
     pz = np.array([1.0, 0.0, -3.0], np.float32)
-    types = {"event_id": np.uint32, **{k: "var * float32" for k in ("px", "py", "pz", "vx", "vy", "vz", "q")},
-             **{f: "var * uint32" for f in BARCODE}}
-    batch = {"event_id": np.array([5], np.uint32), "px": jagged([px], np.float32), "py": jagged([py], np.float32),
-             "pz": jagged([pz], np.float32), "q": jagged([np.ones(3)], np.float32),
-             **{k: jagged([np.zeros(3)], np.float32) for k in ("vx", "vy", "vz")},
-             **{f: jagged([event_dict["barcodes"][:, j]], np.uint32) for j, f in enumerate(BARCODE)}}
+    types = {
+        "event_id": np.uint32,
+        **{k: "var * float32" for k in ("px", "py", "pz", "vx", "vy", "vz", "q")},
+        **{f: "var * uint32" for f in BARCODE},
+    }
+    batch = {
+        "event_id": np.array([5], np.uint32),
+        "px": jagged([px], np.float32),
+        "py": jagged([py], np.float32),
+        "pz": jagged([pz], np.float32),
+        "q": jagged([np.ones(3)], np.float32),
+        **{k: jagged([np.zeros(3)], np.float32) for k in ("vx", "vy", "vz")},
+        **{f: jagged([event_dict["barcodes"][:, j]], np.uint32) for j, f in enumerate(BARCODE)},
+    }
     with uproot.recreate(tmp_path / "particles.root") as f:
         write_tree(f, "particles", types, [batch])
     (event,) = read_acts_root(tmp_path)
@@ -346,9 +398,18 @@ def simulated():
 
     events = [simulate_event(mu=3, seed=11, event_id=i) for i in (2, 0, 1)]
     donor = events[0].numpy()
-    empty = Event(event_id=9, hit_id=np.zeros(0, np.int64), x=np.zeros(0, np.float32), y=np.zeros(0, np.float32),
-                  z=np.zeros(0, np.float32), volume_id=np.zeros(0, np.int32), layer_id=np.zeros(0, np.int32),
-                  module_id=np.zeros(0, np.int32), particle_id=np.zeros(0, np.int64), particles=donor.particles)
+    empty = Event(
+        event_id=9,
+        hit_id=np.zeros(0, np.int64),
+        x=np.zeros(0, np.float32),
+        y=np.zeros(0, np.float32),
+        z=np.zeros(0, np.float32),
+        volume_id=np.zeros(0, np.int32),
+        layer_id=np.zeros(0, np.int32),
+        module_id=np.zeros(0, np.int32),
+        particle_id=np.zeros(0, np.int64),
+        particles=donor.particles,
+    )
     return {e.event_id: e.numpy() for e in [*events, empty]}
 
 

@@ -41,7 +41,7 @@ def write_measurements(directory: Path, columns: dict, tree: str = "measurements
         n = len(next(iter(columns.values())))
         step = -(-n // batches)
         for start in range(0, n, step):
-            t.extend({k: v[start:start + step] for k, v in columns.items()})
+            t.extend({k: v[start : start + step] for k, v in columns.items()})
     return path
 
 
@@ -109,11 +109,14 @@ def test_integral_floats_are_accepted_for_integer_branches(tmp_path):
     np.testing.assert_array_equal(np.concatenate([e.module_id for e in out]), expected)
 
 
-@pytest.mark.parametrize(("branch", "value", "message"), [
-    ("volume_id", 1.5, "not an integer"),
-    ("layer_id", 2**40, "does not fit in int32"),
-    ("event_nr", np.nan, "not an integer"),
-])
+@pytest.mark.parametrize(
+    ("branch", "value", "message"),
+    [
+        ("volume_id", 1.5, "not an integer"),
+        ("layer_id", 2**40, "does not fit in int32"),
+        ("event_nr", np.nan, "not an integer"),
+    ],
+)
 def test_wrong_integer_values(tmp_path, branch, value, message):
     columns = measurement_columns({0: 3, 5: 4})
     columns[branch] = columns[branch].astype(np.float64 if isinstance(value, float) else np.int64)
@@ -192,9 +195,19 @@ def test_required_truth_absent(tmp_path):
 def test_particles_tree_without_ids(tmp_path):
     write_measurements(tmp_path, measurement_columns({0: 3}))
     with uproot.recreate(tmp_path / "particles.root") as f:
-        f.mktree("particles", {"event_id": np.uint32, "pt": "var * float32", "eta": "var * float32",
-                               "phi": "var * float32", "vx": "var * float32", "vy": "var * float32",
-                               "vz": "var * float32", "q": "var * float32"})
+        f.mktree(
+            "particles",
+            {
+                "event_id": np.uint32,
+                "pt": "var * float32",
+                "eta": "var * float32",
+                "phi": "var * float32",
+                "vx": "var * float32",
+                "vy": "var * float32",
+                "vz": "var * float32",
+                "q": "var * float32",
+            },
+        )
     with pytest.raises(DataError, match="neither barcode branches nor 'particle_id'") as err:
         read_all(tmp_path)
     assert err.value.tree == "particles" and err.value.file.endswith("particles.root")
@@ -206,13 +219,20 @@ def test_bad_particle_column_in_old_layout_file_names_the_branch(tmp_path):
     columns["particle_id"] = np.array([11, 12, 11, 0], np.uint64)
     write_measurements(tmp_path, columns)
     with uproot.recreate(tmp_path / "particles.root") as f:
-        types = {"event_id": np.uint32, "particle_id": "var * uint64",
-                 **{k: "var * float32" for k in ("pt", "eta", "phi", "vx", "vy", "vz", "q")}}
+        types = {
+            "event_id": np.uint32,
+            "particle_id": "var * uint64",
+            **{k: "var * float32" for k in ("pt", "eta", "phi", "vx", "vy", "vz", "q")},
+        }
         values = {k: ak.Array([np.ones(2, np.float32)]) for k in ("pt", "eta", "phi", "vx", "vy", "vz")}
-        f.mktree("particles", types).extend({
-            "event_id": np.array([3], np.uint32), "particle_id": ak.Array([np.array([11, 12], np.uint64)]),
-            "q": ak.Array([np.array([1.0, 0.5], np.float32)]), **values,
-        })
+        f.mktree("particles", types).extend(
+            {
+                "event_id": np.array([3], np.uint32),
+                "particle_id": ak.Array([np.array([11, 12], np.uint64)]),
+                "q": ak.Array([np.array([1.0, 0.5], np.float32)]),
+                **values,
+            }
+        )
     with pytest.raises(DataError, match="not an integer") as err:
         read_all(tmp_path)
     assert err.value.file == str(tmp_path / "particles.root")
@@ -247,7 +267,7 @@ def test_truncated_root_file(tmp_path, good_file, fraction):
 def test_corrupt_root_file(tmp_path, good_file, offset):
     data = bytearray(good_file)
     start = int(len(data) * offset)
-    data[start:start + 64] = np.random.default_rng(0).integers(0, 256, 64, dtype=np.uint8).tobytes()
+    data[start : start + 64] = np.random.default_rng(0).integers(0, 256, 64, dtype=np.uint8).tobytes()
     target = tmp_path / "corrupt"
     target.mkdir()
     (target / "measurements.root").write_bytes(bytes(data))
@@ -301,11 +321,14 @@ def test_csv_missing_column(tmp_path):
     assert (err.value.branch, err.value.event, err.value.file) == ("z", 5, str(path))
 
 
-@pytest.mark.parametrize(("text", "column"), [
-    (HITS.replace("8,2,1\n", "8.5,2,1\n"), "volume_id"),
-    (HITS.replace("1,1.0,", "one,1.0,"), "hit_id"),
-    (HITS.replace("8,4,2\n", "8,4,99999999999\n"), "module_id"),
-])
+@pytest.mark.parametrize(
+    ("text", "column"),
+    [
+        (HITS.replace("8,2,1\n", "8.5,2,1\n"), "volume_id"),
+        (HITS.replace("1,1.0,", "one,1.0,"), "hit_id"),
+        (HITS.replace("8,4,2\n", "8,4,99999999999\n"), "module_id"),
+    ],
+)
 def test_csv_wrong_dtype(tmp_path, text, column):
     write_hits(tmp_path, text)
     with pytest.raises(DataError) as err:
@@ -365,7 +388,8 @@ def test_csv_detectors(tmp_path):
     write_hits(tmp_path)
     detectors = tmp_path / "detectors.csv"
     pd.DataFrame({"volume_id": [8, 8], "layer_id": [2, 4], "module_id": [1, 3], "cx": [0.0, 1.0]}).to_csv(
-        detectors, index=False)
+        detectors, index=False
+    )
     reader = TrackmlCsvReader(TrackmlCsvReader.Config(detectors=str(detectors)))
     with pytest.raises(DataError, match=r"absent from .*\(8, 4, 2\)") as err:
         list(reader(tmp_path))

@@ -93,8 +93,14 @@ def test_plain_csv_equals_gzip(trackml_dir, tmp_path):
     np.testing.assert_array_equal(plain.particles.pt, zipped.particles.pt)
 
 
-def write_event(directory: Path, event_id: int, hits: dict, truth: dict | None = None, particles: dict | None = None,
-                suffix: str = ".csv") -> Path:
+def write_event(
+    directory: Path,
+    event_id: int,
+    hits: dict,
+    truth: dict | None = None,
+    particles: dict | None = None,
+    suffix: str = ".csv",
+) -> Path:
     prefix = directory / f"event{event_id:09d}"
     pd.DataFrame(hits).to_csv(f"{prefix}-hits{suffix}", index=False)
     if truth is not None:
@@ -104,11 +110,26 @@ def write_event(directory: Path, event_id: int, hits: dict, truth: dict | None =
     return prefix
 
 
-HITS = {"hit_id": [1, 2, 3, 4], "x": [1.5, -2.0, 30.25, 4.0], "y": [0.0, 1.0, -2.0, 5.0],
-        "z": [10.0, 20.0, -30.0, 0.5], "volume_id": [8, 8, 13, 17], "layer_id": [2, 4, 2, 2],
-        "module_id": [1, 2, 3, 4]}
-PARTICLES = {"particle_id": [11, 22], "vx": [0.0, 0.1], "vy": [0.0, 0.2], "vz": [1.0, -5.0],
-             "px": [1.0, 0.0], "py": [0.0, -2.0], "pz": [0.0, 2.0], "q": [1, -1], "nhits": [2, 1]}
+HITS = {
+    "hit_id": [1, 2, 3, 4],
+    "x": [1.5, -2.0, 30.25, 4.0],
+    "y": [0.0, 1.0, -2.0, 5.0],
+    "z": [10.0, 20.0, -30.0, 0.5],
+    "volume_id": [8, 8, 13, 17],
+    "layer_id": [2, 4, 2, 2],
+    "module_id": [1, 2, 3, 4],
+}
+PARTICLES = {
+    "particle_id": [11, 22],
+    "vx": [0.0, 0.1],
+    "vy": [0.0, 0.2],
+    "vz": [1.0, -5.0],
+    "px": [1.0, 0.0],
+    "py": [0.0, -2.0],
+    "pz": [0.0, 2.0],
+    "q": [1, -1],
+    "nhits": [2, 1],
+}
 
 
 def test_small_event_truth_joined_by_hit_id(tmp_path):

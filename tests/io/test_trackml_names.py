@@ -11,22 +11,32 @@ from tracking.io.trackml_csv import read_trackml_csv
 from tracking.io.trackml_names import TrackmlName, event_file_name, event_prefix, is_hits_file, parse_name
 from tracking.metrics.evaluation import truth_reader_name
 
-HITS = {"hit_id": [1, 2], "x": [1.0, 2.0], "y": [0.0, 1.0], "z": [3.0, 4.0], "volume_id": [8, 8],
-        "layer_id": [2, 4], "module_id": [1, 2]}
+HITS = {
+    "hit_id": [1, 2],
+    "x": [1.0, 2.0],
+    "y": [0.0, 1.0],
+    "z": [3.0, 4.0],
+    "volume_id": [8, 8],
+    "layer_id": [2, 4],
+    "module_id": [1, 2],
+}
 
 
-@pytest.mark.parametrize(("name", "expected"), [
-    ("event000000042-hits.csv", TrackmlName("event000000042", 42, "hits")),
-    ("event42-truth.csv.gz", TrackmlName("event42", 42, "truth")),
-    ("event1234567890-particles.csv", TrackmlName("event1234567890", 1234567890, "particles")),
-    ("event000000007", TrackmlName("event000000007", 7, None)),
-    ("event7-cells.csv", TrackmlName("event7", 7, "cells")),
-    ("event-hits.csv", None),
-    ("event7-hits.txt", None),
-    ("event7-tracks.csv", None),
-    ("xevent7-hits.csv", None),
-    ("detectors.csv", None),
-])
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("event000000042-hits.csv", TrackmlName("event000000042", 42, "hits")),
+        ("event42-truth.csv.gz", TrackmlName("event42", 42, "truth")),
+        ("event1234567890-particles.csv", TrackmlName("event1234567890", 1234567890, "particles")),
+        ("event000000007", TrackmlName("event000000007", 7, None)),
+        ("event7-cells.csv", TrackmlName("event7", 7, "cells")),
+        ("event-hits.csv", None),
+        ("event7-hits.txt", None),
+        ("event7-tracks.csv", None),
+        ("xevent7-hits.csv", None),
+        ("detectors.csv", None),
+    ],
+)
 def test_parse_name(name, expected):
     assert parse_name(name) == expected
     assert is_hits_file(name) == (expected is not None and expected.kind == "hits")

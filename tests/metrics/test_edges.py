@@ -27,8 +27,14 @@ def test_truth_segments_are_consecutive_hits():
 
 def test_all_edges_hand_computed():
     m = edge_metrics(graph_event())
-    assert m == {"efficiency": 4 / 5, "purity": 4 / 7, "n_edges": 7, "n_true_edges": 4,
-                 "n_truth_segments": 5, "n_found_segments": 4}
+    assert m == {
+        "efficiency": 4 / 5,
+        "purity": 4 / 7,
+        "n_edges": 7,
+        "n_true_edges": 4,
+        "n_truth_segments": 5,
+        "n_found_segments": 4,
+    }
 
 
 def test_pt_restricted_efficiency():

@@ -36,8 +36,11 @@ def truth_event(event_id=5):
 def test_attach_tracks_aligns_by_hit_id():
     ev = truth_event()
     # listed in another order; hits 100 and 177 (the noise) are absent -> -1
-    rec = TrackRecord(5, np.array([121, 107, 114, 128, 135, 142, 149, 156, 163, 170], dtype=np.int64),
-                      np.array([0, 0, 0, 1, 1, 1, 1, 2, 2, 2], dtype=np.int64))
+    rec = TrackRecord(
+        5,
+        np.array([121, 107, 114, 128, 135, 142, 149, 156, 163, 170], dtype=np.int64),
+        np.array([0, 0, 0, 1, 1, 1, 1, 2, 2, 2], dtype=np.int64),
+    )
     labels = attach_tracks(ev, rec).track_labels
     assert labels.tolist() == [-1, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, -1]
 
@@ -120,8 +123,15 @@ def test_end_to_end_truth_tracks_are_perfect(simulated, tmp_path):
     root, event = simulated
     tracks = registry.create("track_builder", "truth")(event)
     write_tracks([tracks], tmp_path / "tracks.root")
-    out = run_evaluate(tmp_path / "tracks.root", "--truth", root / "truth", "--json", tmp_path / "r.json",
-                       "--plots", tmp_path / "plots")
+    out = run_evaluate(
+        tmp_path / "tracks.root",
+        "--truth",
+        root / "truth",
+        "--json",
+        tmp_path / "r.json",
+        "--plots",
+        tmp_path / "plots",
+    )
     assert "efficiency                  100.00 %" in out and "fake rate                   0.00 %" in out
     r = json.loads((tmp_path / "r.json").read_text())
     assert r["efficiency"] == 1.0 and r["fake_rate"] == 0.0 and r["duplicate_rate"] == 0.0
@@ -165,7 +175,9 @@ def test_end_to_end_known_mistakes(simulated, tmp_path, suffix):
     assert r["trackml_score"] == pytest.approx(1.0 - w[pid == a].sum() - w[pid == c].sum())
     assert f"{100 * (reconstructable - 2) / reconstructable:.2f} %" in out
     # single majority: both halves of A match (one duplicate); only the noise track is fake
-    run_evaluate(tmp_path / f"tracks{suffix}", "--truth", root / "truth", "--single-majority", "--json", tmp_path / "s.json")
+    run_evaluate(
+        tmp_path / f"tracks{suffix}", "--truth", root / "truth", "--single-majority", "--json", tmp_path / "s.json"
+    )
     s = json.loads((tmp_path / "s.json").read_text())
     assert (s["n_fake_tracks"], s["n_duplicate_tracks"]) == (1, 1)
     assert s["efficiency"] == pytest.approx((reconstructable - 1) / reconstructable)
@@ -174,7 +186,9 @@ def test_end_to_end_known_mistakes(simulated, tmp_path, suffix):
 
 def test_cli_errors_are_clear(simulated, tmp_path):
     root, event = simulated
-    write_tracks([event.replace(event_id=77, track_labels=np.zeros(event.num_hits, dtype=np.int64))], tmp_path / "t.root")
+    write_tracks(
+        [event.replace(event_id=77, track_labels=np.zeros(event.num_hits, dtype=np.int64))], tmp_path / "t.root"
+    )
     result = CliRunner().invoke(main, ["evaluate", str(tmp_path / "t.root"), "--truth", str(root / "truth")])
     assert result.exit_code != 0 and "77" in result.output
     result = CliRunner().invoke(main, ["evaluate", str(tmp_path / "t.root"), "--truth", str(tmp_path)])

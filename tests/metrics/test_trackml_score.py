@@ -139,7 +139,9 @@ def test_against_loop_reference(seed):
     if w.sum() > 0:
         assert trackml_score(ev, weights=w) == pytest.approx(_reference_score(pid.tolist(), labels.tolist(), w))
     random_w = rng.random(n)
-    assert trackml_score(ev, weights=random_w) == pytest.approx(_reference_score(pid.tolist(), labels.tolist(), random_w))
+    assert trackml_score(ev, weights=random_w) == pytest.approx(
+        _reference_score(pid.tolist(), labels.tolist(), random_w)
+    )
 
 
 def test_phase2_zeroes_secondaries():

@@ -174,6 +174,12 @@ def test_against_brute_force(seed, double_majority):
     ev = make_event(pid, particles={p: (pt, 0.0) for p, pt in pts.items()}, track_labels=labels)
     cfg = TrackMatchConfig(double_majority=double_majority, min_track_hits=int(rng.integers(1, 4)))
     c = match_tracks(ev, config=cfg).counts()
-    got = (c["n_tracks"], c["n_matched_tracks"], c["n_fake_tracks"], c["n_duplicate_tracks"],
-           c["n_reconstructable"], c["n_reconstructed"])
+    got = (
+        c["n_tracks"],
+        c["n_matched_tracks"],
+        c["n_fake_tracks"],
+        c["n_duplicate_tracks"],
+        c["n_reconstructable"],
+        c["n_reconstructed"],
+    )
     assert got == _brute_force(pid, labels, pts, cfg)

@@ -116,17 +116,25 @@ def test_metric_learning_with_a_fixed_embedding(events, device):
     from tracking.nn.features import node_features
 
     event = events[2].to(device)
-    stage = registry.get("graph_builder", "metric_learning").cls(
-        build_config(registry.get("graph_builder", "metric_learning").config_class,
-                              {"radius": 0.05, "k_max": 8}, where="test"),
-        embedding=lambda x: x[:, :3] * 2,
-    ).to(torch.device(device))
+    stage = (
+        registry.get("graph_builder", "metric_learning")
+        .cls(
+            build_config(
+                registry.get("graph_builder", "metric_learning").config_class,
+                {"radius": 0.05, "k_max": 8},
+                where="test",
+            ),
+            embedding=lambda x: x[:, :3] * 2,
+        )
+        .to(torch.device(device))
+    )
     out = stage(event)
     pts = (node_features(event)[:, :3] * 2).cpu().numpy()
     pairs, capped = radius_graph(pts, 0.05, k_max=8)
     r = events[2].r
-    inner = np.where((r[pairs[0]] < r[pairs[1]]) | ((r[pairs[0]] == r[pairs[1]]) & (pairs[0] < pairs[1])),
-                     pairs[0], pairs[1])
+    inner = np.where(
+        (r[pairs[0]] < r[pairs[1]]) | ((r[pairs[0]] == r[pairs[1]]) & (pairs[0] < pairs[1])), pairs[0], pairs[1]
+    )
     outer = pairs[0] + pairs[1] - inner
     want = np.unique(np.stack([inner, outer]), axis=1)
     np.testing.assert_array_equal(out.edge_index.cpu().numpy(), want)
@@ -138,8 +146,21 @@ def test_build_map_cli(trackml_dir, tmp_path):
     from tracking.cli import main
 
     out = tmp_path / "layer.npz"
-    result = CliRunner().invoke(main, ["build-map", str(trackml_dir), "-o", str(out), "--granularity", "layer",
-                                       "--reader", "trackml_csv", "--margin", "0.2"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "build-map",
+            str(trackml_dir),
+            "-o",
+            str(out),
+            "--granularity",
+            "layer",
+            "--reader",
+            "trackml_csv",
+            "--margin",
+            "0.2",
+        ],
+    )
     assert result.exit_code == 0, result.output
     m = ModuleMap.load(out)
     assert m.granularity == "layer" and m.n_events == 1 and m.num_entries > 10
@@ -193,8 +214,10 @@ def test_module_ids_auto_switches_to_positions_for_foreign_numbering(events, map
     event = events[2]
     rng = np.random.default_rng(0)
     foreign = event.replace(module_id=rng.permutation(np.asarray(event.module_id)))
-    stage = {m: registry.create("graph_builder", "module_map", {"map": str(maps["module"]), "module_ids": m})
-             for m in ("auto", "file", "geometric")}
+    stage = {
+        m: registry.create("graph_builder", "module_map", {"map": str(maps["module"]), "module_ids": m})
+        for m in ("auto", "file", "geometric")
+    }
     np.testing.assert_array_equal(
         np.asarray(stage["auto"](event).edge_index), np.asarray(stage["file"](event).edge_index)
     )

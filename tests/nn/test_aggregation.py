@@ -66,7 +66,7 @@ def test_gradcheck_native():
     messages, index = random_case(20, 6, 3)
     for reduce in REDUCES:
         assert torch.autograd.gradcheck(
-            lambda m: aggregate(m, index, 6, reduce, backend="native"), (messages.requires_grad_(),)
+            lambda m, reduce=reduce: aggregate(m, index, 6, reduce, backend="native"), (messages.requires_grad_(),)
         )
 
 
@@ -81,9 +81,7 @@ def test_float32_and_trailing_dims():
 def test_auto_backend_follows_probe():
     messages, index = random_case(40, 8, 3)
     for reduce in REDUCES:
-        torch.testing.assert_close(
-            aggregate(messages, index, 8, reduce), loop_reference(messages, index, 8, reduce)
-        )
+        torch.testing.assert_close(aggregate(messages, index, 8, reduce), loop_reference(messages, index, 8, reduce))
 
 
 @pytest.mark.parametrize(

@@ -63,11 +63,20 @@ def test_pickled_objects_are_refused(tmp_path):
 @pytest.mark.parametrize(
     "payload, match",
     [
-        ({"format": 1, "model": "Transformer", "hparams": {}, "state_dict": {}, "extra": {}}, "unknown model class 'Transformer'"),
-        ({"format": 2, "model": "transformer", "hparams": {}, "state_dict": {}, "extra": {}}, "unknown model class 'transformer'"),
+        (
+            {"format": 1, "model": "Transformer", "hparams": {}, "state_dict": {}, "extra": {}},
+            "unknown model class 'Transformer'",
+        ),
+        (
+            {"format": 2, "model": "transformer", "hparams": {}, "state_dict": {}, "extra": {}},
+            "unknown model class 'transformer'",
+        ),
         ({"format": 3, "model": "edge_filter", "hparams": {}, "state_dict": {}, "extra": {}}, "format 3"),
         ({"model": "EdgeFilter"}, "not a trackpipe checkpoint"),
-        ({"format": 1, "model": "EdgeFilter", "hparams": {"width": 3}, "state_dict": {}, "extra": {}}, "hyperparameters"),
+        (
+            {"format": 1, "model": "EdgeFilter", "hparams": {"width": 3}, "state_dict": {}, "extra": {}},
+            "hyperparameters",
+        ),
         ({"format": 1, "model": "EdgeFilter", "hparams": {}, "state_dict": {}, "extra": {}}, "weights do not fit"),
         ({"format": 1, "model": "EdgeFilter", "hparams": {}, "state_dict": {}}, "'extra'"),
     ],

@@ -63,7 +63,7 @@ def test_training_pulls_true_pairs_together():
     torch.manual_seed(0)
     model = MetricEmbedding(node_features=2, embedding_dim=4, hidden=32, n_layers=3)
     centers = torch.randn(10, 2) * 3
-    x = (centers.repeat_interleave(4, 0) + 0.05 * torch.randn(40, 2))
+    x = centers.repeat_interleave(4, 0) + 0.05 * torch.randn(40, 2)
     true = torch.stack([torch.arange(40)[torch.arange(40) % 4 != 3], torch.arange(40)[torch.arange(40) % 4 != 0]])
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     g = torch.Generator().manual_seed(0)

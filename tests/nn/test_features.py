@@ -37,11 +37,17 @@ def oracle_edges(ev: Event) -> np.ndarray:
         dphi = (phi[d] - phi[s] + math.pi) % (2 * math.pi) - math.pi
         dz = z[d] - z[s]
         safe = dr if abs(dr) >= 1e-3 else math.copysign(1e-3, dr if dr != 0 else 1.0)
-        out.append([
-            dr / 1000, dphi / math.pi, dz / 1000, (eta[d] - eta[s]) / 4,
-            np.clip(1000 * dphi / safe, -10, 10), np.clip(0.5 * (r[s] + r[d]) * dphi / safe, -10, 10),
-            np.clip((z[s] - r[s] * dz / safe) / 1000, -1, 1),
-        ])
+        out.append(
+            [
+                dr / 1000,
+                dphi / math.pi,
+                dz / 1000,
+                (eta[d] - eta[s]) / 4,
+                np.clip(1000 * dphi / safe, -10, 10),
+                np.clip(0.5 * (r[s] + r[d]) * dphi / safe, -10, 10),
+                np.clip((z[s] - r[s] * dz / safe) / 1000, -1, 1),
+            ]
+        )
     return np.array(out).reshape(-1, 7)
 
 
@@ -60,7 +66,16 @@ def test_edge_features_definition():
     np.testing.assert_allclose(got[:, :7].numpy(), oracle_edges(ev), rtol=2e-4, atol=2e-5)
     np.testing.assert_allclose(got[:, 7:].numpy(), oracle_triplets(ev), rtol=1e-4, atol=1e-5)
     assert list(F.EDGE_FEATURE_NAMES) == [
-        "dr", "dphi", "dz", "deta", "phi_slope", "rphi_slope", "z0", "curvature", "triplet_in", "triplet_out"
+        "dr",
+        "dphi",
+        "dz",
+        "deta",
+        "phi_slope",
+        "rphi_slope",
+        "z0",
+        "curvature",
+        "triplet_in",
+        "triplet_out",
     ]
     # width 7: the doublet features alone, as FEATURES_VERSION 2 checkpoints were trained on
     torch.testing.assert_close(F.edge_features(ev, width=7), got[:, :7])
@@ -106,8 +121,14 @@ def test_triplet_features_of_a_helix():
     x = cx + radius * np.sin(alpha)
     y = cy - radius * np.cos(alpha)
     z = r * 0.7
-    ev = Event(event_id=0, hit_id=np.arange(5), x=x.astype(np.float32), y=y.astype(np.float32),
-               z=z.astype(np.float32), edge_index=np.array([[0, 1, 2, 3], [1, 2, 3, 4]]))
+    ev = Event(
+        event_id=0,
+        hit_id=np.arange(5),
+        x=x.astype(np.float32),
+        y=y.astype(np.float32),
+        z=z.astype(np.float32),
+        edge_index=np.array([[0, 1, 2, 3], [1, 2, 3, 4]]),
+    )
     feats = F.edge_features(ev)[:, 7:].numpy()
     np.testing.assert_allclose(np.abs(feats[:, 0]), 0.15, rtol=2e-3)
     assert (np.sign(feats[:, 0]) == np.sign(feats[0, 0])).all()
@@ -125,8 +146,9 @@ def test_phi_wraps_across_pi():
 
 def test_equal_radius_gives_finite_slopes():
     r = torch.tensor([300.0, 300.0])
-    feats = F.compute_edge_features(r, torch.tensor([0.0, 0.1]), torch.tensor([1220.0, 1500.0]),
-                                    torch.zeros(2), torch.tensor([[0], [1]]))
+    feats = F.compute_edge_features(
+        r, torch.tensor([0.0, 0.1]), torch.tensor([1220.0, 1500.0]), torch.zeros(2), torch.tensor([[0], [1]])
+    )
     assert torch.isfinite(feats).all()
 
 

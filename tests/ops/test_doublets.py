@@ -90,15 +90,25 @@ def test_phi_window_wrapping_around_pi():
 def test_empty_inputs():
     e = np.zeros(0, dtype=np.float32)
     lo = np.zeros((0, V), dtype=np.float32)
-    out = build_doublets(e, e, e, e, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32),
-                         np.zeros(0, dtype=np.int32), lo, lo)
+    out = build_doublets(
+        e, e, e, e, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32), lo, lo
+    )
     assert out.shape == (2, 0) and out.dtype == np.int64
     rng = np.random.default_rng(0)
     hits = random_hits(rng, 20, 3)
     assert build_doublets(*hits, np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32), lo, lo).shape == (2, 0)
     # a map whose groups have no hits
-    out = build_doublets(e, e, e, e, np.zeros(0, dtype=np.int64), np.array([0], dtype=np.int32),
-                         np.array([1], dtype=np.int32), np.zeros((1, V), np.float32), np.ones((1, V), np.float32))
+    out = build_doublets(
+        e,
+        e,
+        e,
+        e,
+        np.zeros(0, dtype=np.int64),
+        np.array([0], dtype=np.int32),
+        np.array([1], dtype=np.int32),
+        np.zeros((1, V), np.float32),
+        np.ones((1, V), np.float32),
+    )
     assert out.shape == (2, 0)
 
 
@@ -154,10 +164,17 @@ def test_gpu_equals_cpu():
     ],
 )
 def test_validation_names_the_argument(change, message):
-    args = dict(r=np.ones(5, np.float32), phi=np.zeros(5, np.float32), z=np.zeros(5, np.float32),
-                eta=np.zeros(5, np.float32), group=np.zeros(5, np.int64), src_group=np.zeros(1, np.int32),
-                dst_group=np.zeros(1, np.int32), cut_min=np.zeros((1, V), np.float32),
-                cut_max=np.ones((1, V), np.float32))
+    args = dict(
+        r=np.ones(5, np.float32),
+        phi=np.zeros(5, np.float32),
+        z=np.zeros(5, np.float32),
+        eta=np.zeros(5, np.float32),
+        group=np.zeros(5, np.int64),
+        src_group=np.zeros(1, np.int32),
+        dst_group=np.zeros(1, np.int32),
+        cut_min=np.zeros((1, V), np.float32),
+        cut_max=np.ones((1, V), np.float32),
+    )
     args.update(change)
     with pytest.raises(ValueError, match=message):
         build_doublets(**args)

@@ -99,7 +99,7 @@ def test_gpu_equals_cpu(k):
     rng = np.random.default_rng(9)
     for dim in (1, 3, 8, 16):
         points = rng.random((5000, dim), dtype=np.float32)
-        r = 0.05 * dim ** 0.5
+        r = 0.05 * dim**0.5
         cpu, cpu_capped = radius_graph(points, r, k_max=k)
         gpu, gpu_capped = radius_graph(torch.from_numpy(points).cuda(), r, k_max=k)
         np.testing.assert_array_equal(gpu.cpu().numpy(), cpu)
@@ -128,7 +128,7 @@ def test_clustered_embedding_hashes_more_dimensions():
     from tracking.benchmarks.bench_graph import clustered_embedding
 
     points = clustered_embedding(20000, 8, np.random.default_rng(5))
-    got, capped = radius_graph(points, 0.1)
+    got, _capped = radius_graph(points, 0.1)
     pairs = cKDTree(points.astype(np.float64)).query_pairs(0.1, output_type="ndarray")
     want = np.concatenate([pairs, pairs[:, ::-1]]).T
     np.testing.assert_array_equal(got, want[:, np.lexsort((want[1], want[0]))])

@@ -36,7 +36,9 @@ def random_graph(n: int, e: int, seed: int):
 @pytest.mark.parametrize(("n", "e", "seed"), [(0, 0, 0), (1, 0, 0), (1, 3, 1), (2, 1, 2), (10, 40, 3), (40, 300, 4)])
 def test_equals_brute_force(backend, n, e, seed):
     ei, kappa, theta = random_graph(n, e, seed)
-    got = triplet_best(torch.from_numpy(ei), n, torch.from_numpy(kappa), torch.from_numpy(theta), *SCALES, backend=backend)
+    got = triplet_best(
+        torch.from_numpy(ei), n, torch.from_numpy(kappa), torch.from_numpy(theta), *SCALES, backend=backend
+    )
     want = oracle(ei, kappa, theta, *SCALES)
     for g, w in zip(got, want):
         assert g.dtype == torch.float64 and g.shape == (e,)
@@ -85,7 +87,9 @@ def test_bad_input_is_a_clear_error():
 def test_gpu_equals_cpu():
     ei, kappa, theta = random_graph(2000, 30000, 9)
     cpu = triplet_best(torch.from_numpy(ei), 2000, torch.from_numpy(kappa), torch.from_numpy(theta), *SCALES)
-    gpu = triplet_best(torch.from_numpy(ei).cuda(), 2000, torch.from_numpy(kappa).cuda(), torch.from_numpy(theta).cuda(), *SCALES)
+    gpu = triplet_best(
+        torch.from_numpy(ei).cuda(), 2000, torch.from_numpy(kappa).cuda(), torch.from_numpy(theta).cuda(), *SCALES
+    )
     for a, b in zip(cpu, gpu):
         assert b.device.type == "cuda"
         torch.testing.assert_close(a, b.cpu(), rtol=1e-12, atol=0)

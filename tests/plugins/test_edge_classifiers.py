@@ -13,7 +13,10 @@ from tracking.nn import EdgeFilter, InteractionGNN, save_model
 from tracking.nn.features import edge_features, node_features
 from tracking.pipeline import Pipeline
 
-PLUGINS = {"interaction_gnn": lambda: InteractionGNN(hidden=8, n_iterations=2), "edge_filter": lambda: EdgeFilter(hidden=8, n_layers=2)}
+PLUGINS = {
+    "interaction_gnn": lambda: InteractionGNN(hidden=8, n_iterations=2),
+    "edge_filter": lambda: EdgeFilter(hidden=8, n_layers=2),
+}
 
 
 def hand_made_event() -> Event:
@@ -27,7 +30,7 @@ def hand_made_event() -> Event:
         y += list(radii * np.sin(phi + 0.001 * radii))
         z += list(radii * (0.5 - track))
         pid += [track + 1] * 4
-    x, y, z, pid = x + [100.0], y + [-20.0], z + [300.0], pid + [0]
+    x, y, z, pid = [*x, 100.0], [*y, -20.0], [*z, 300.0], [*pid, 0]
     true = [(0, 1), (1, 2), (2, 3), (4, 5), (5, 6), (6, 7)]
     fake = [(0, 5), (4, 1), (1, 6), (5, 2), (2, 7), (6, 3), (1, 8), (8, 3)]
     edges = np.array(true + fake, dtype=np.int64).T
@@ -53,16 +56,22 @@ def checkpoints(tmp_path):
 def expected_scores(model, event: Event) -> torch.Tensor:
     ev = event.to("cpu")
     with torch.no_grad():
-        return torch.sigmoid(model.cpu()(node_features(ev), ev.edge_index, edge_features(ev, width=model.edge_features)))
+        return torch.sigmoid(
+            model.cpu()(node_features(ev), ev.edge_index, edge_features(ev, width=model.edge_features))
+        )
 
 
 @pytest.mark.parametrize("name", list(PLUGINS))
 def test_doublet_only_checkpoint_still_runs(tmp_path, name):
     """Checkpoints of FEATURES_VERSION 2 (7 doublet features, no triplets) keep working."""
     torch.manual_seed(1)
-    model = {"interaction_gnn": lambda: InteractionGNN(edge_features=7, hidden=8, n_iterations=2),
-             "edge_filter": lambda: EdgeFilter(edge_features=7, hidden=8, n_layers=2)}[name]()
-    stage = registry.create("edge_classifier", name, {"checkpoint": str(save_model(model, tmp_path / "m.pt")), "prune": False})
+    model = {
+        "interaction_gnn": lambda: InteractionGNN(edge_features=7, hidden=8, n_iterations=2),
+        "edge_filter": lambda: EdgeFilter(edge_features=7, hidden=8, n_layers=2),
+    }[name]()
+    stage = registry.create(
+        "edge_classifier", name, {"checkpoint": str(save_model(model, tmp_path / "m.pt")), "prune": False}
+    )
     out = stage(hand_made_event())
     torch.testing.assert_close(out.edge_scores, expected_scores(stage.model, hand_made_event()), rtol=1e-5, atol=1e-6)
 
@@ -81,7 +90,9 @@ def test_scores_without_pruning(checkpoints, name, device):
 @pytest.mark.parametrize("name", list(PLUGINS))
 def test_score_cut_prunes_every_edge_field(checkpoints, name):
     event = hand_made_event()
-    all_scores = registry.create("edge_classifier", name, {"checkpoint": checkpoints[name], "prune": False})(event).edge_scores
+    all_scores = registry.create("edge_classifier", name, {"checkpoint": checkpoints[name], "prune": False})(
+        event
+    ).edge_scores
     cut = float(all_scores.median())
     out = registry.create("edge_classifier", name, {"checkpoint": checkpoints[name], "score_cut": cut})(event)
     keep = (all_scores > cut).numpy()
@@ -94,7 +105,9 @@ def test_score_cut_prunes_every_edge_field(checkpoints, name):
 
 
 def test_cut_of_one_leaves_an_empty_graph_and_empty_graph_runs(checkpoints):
-    stage = registry.create("edge_classifier", "interaction_gnn", {"checkpoint": checkpoints["interaction_gnn"], "score_cut": 1.0})
+    stage = registry.create(
+        "edge_classifier", "interaction_gnn", {"checkpoint": checkpoints["interaction_gnn"], "score_cut": 1.0}
+    )
     out = stage(hand_made_event())
     assert out.num_edges == 0 and out.edge_scores.shape == (0,) and out.edge_truth.shape == (0,)
     again = stage(out)
@@ -103,7 +116,9 @@ def test_cut_of_one_leaves_an_empty_graph_and_empty_graph_runs(checkpoints):
 
 def test_edge_filter_chunks_give_the_same_scores(checkpoints):
     event = hand_made_event()
-    whole = registry.create("edge_classifier", "edge_filter", {"checkpoint": checkpoints["edge_filter"], "prune": False})
+    whole = registry.create(
+        "edge_classifier", "edge_filter", {"checkpoint": checkpoints["edge_filter"], "prune": False}
+    )
     chunked = registry.create(
         "edge_classifier", "edge_filter", {"checkpoint": checkpoints["edge_filter"], "prune": False, "chunk_size": 3}
     )

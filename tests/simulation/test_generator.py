@@ -138,8 +138,14 @@ def test_no_material_no_noise_full_efficiency_is_exact_helix():
         dist = np.hypot(truth["true_x"][sel] - cx, truth["true_y"][sel] - cy)
         np.testing.assert_allclose(dist, radius, rtol=1e-5, atol=1e-3)
         # z advances linearly with the transverse arc length: cot(theta) = sinh(eta).
-        s_arc = 2 * radius * np.arcsin(np.hypot(truth["true_x"][sel] - parts.vx[i], truth["true_y"][sel] - parts.vy[i]) / (2 * radius))
-        np.testing.assert_allclose(truth["true_z"][sel] - parts.vz[i], s_arc * np.sinh(float(parts.eta[i])), rtol=1e-3, atol=0.05)
+        s_arc = (
+            2
+            * radius
+            * np.arcsin(np.hypot(truth["true_x"][sel] - parts.vx[i], truth["true_y"][sel] - parts.vy[i]) / (2 * radius))
+        )
+        np.testing.assert_allclose(
+            truth["true_z"][sel] - parts.vz[i], s_arc * np.sinh(float(parts.eta[i])), rtol=1e-3, atol=0.05
+        )
 
 
 def test_sample_pt_spectrum():

@@ -27,7 +27,7 @@ MEASUREMENT_BRANCHES = {
 
 @pytest.fixture(scope="module")
 def events():
-    return list(simulate_events(2, mu=5, seed=21)) + [simulate_event(mu=0, seed=1, event_id=2)]
+    return [*list(simulate_events(2, mu=5, seed=21)), simulate_event(mu=0, seed=1, event_id=2)]
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +68,7 @@ def test_acts_files_and_branches(acts_dir, events):
 
 def test_acts_content_round_trips(acts_dir, events):
     meas = uproot.open(acts_dir / "measurements.root")["measurements"].arrays()
-    for k, event in enumerate(events[:2]):
+    for event in events[:2]:
         sel = np.asarray(meas["event_nr"]) == event.event_id
         np.testing.assert_array_equal(np.asarray(meas["rec_gx"][sel]), event.x)
         np.testing.assert_array_equal(np.asarray(meas["surface_id"][sel]), event.module_id)
@@ -85,9 +85,7 @@ def test_acts_content_round_trips(acts_dir, events):
     assert len(part["pt"][2]) == 0
     hits = uproot.open(acts_dir / "hits.root")["hits"].arrays(library="np")
     assert len(hits["tx"]) == sum(int((e.particle_id != 0).sum()) for e in events)
-    np.testing.assert_array_equal(
-        hits["geometry_id"] >> np.uint64(56), hits["volume_id"].astype(np.uint64)
-    )
+    np.testing.assert_array_equal(hits["geometry_id"] >> np.uint64(56), hits["volume_id"].astype(np.uint64))
 
 
 def test_geometry_id_layout():
@@ -125,7 +123,9 @@ def test_trackml_csv(tmp_path, events):
 def test_trackml_csv_gzip(tmp_path, events):
     write_trackml_csv(events[1:2], tmp_path, gzip=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "event000000001-hits.csv.gz", "event000000001-particles.csv.gz", "event000000001-truth.csv.gz"
+        "event000000001-hits.csv.gz",
+        "event000000001-particles.csv.gz",
+        "event000000001-truth.csv.gz",
     ]
     hits = pd.read_csv(tmp_path / "event000000001-hits.csv.gz")
     assert len(hits) == events[1].num_hits

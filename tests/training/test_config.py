@@ -38,7 +38,10 @@ def test_path_source_and_overrides(tmp_path):
     [
         ({"optimiser": {}}, "unknown key 'optimiser'"),
         ({"model": {"name": "transformer"}}, "model: key 'name': unknown model 'transformer'"),
-        ({"model": {"name": "metric_embedding"}}, "model: key 'name': model 'metric_embedding' (MetricEmbedding) is not an edge classifier"),
+        (
+            {"model": {"name": "metric_embedding"}},
+            "model: key 'name': model 'metric_embedding' (MetricEmbedding) is not an edge classifier",
+        ),
         ({"model": {"name": "interaction_gnn", "hidden": "wide"}}, "model: key 'hidden' expects an integer"),
         ({"model": {"name": "interaction_gnn", "node_features": 3}}, "model: key 'node_features' is set by"),
         ({"model": {"name": "edge_filter", "edge_features": 5}}, "model: key 'edge_features' must be one of 0, 7, 10"),
@@ -58,7 +61,10 @@ def test_path_source_and_overrides(tmp_path):
         ({"score_cut": 1.5}, "key 'score_cut' must be <= 1"),
         ({"device": "gpu"}, "key 'device' must be auto, cpu, cuda or cuda:N"),
         ({"graph_builder": {"edge_classifier": "x"}}, "graph_builder: expected a stage spec"),
-        ({"pre_filter": {"graph_builder": "x"}}, "pre_filter: expected a stage spec like '{edge_classifier: NAME, ...}'"),
+        (
+            {"pre_filter": {"graph_builder": "x"}},
+            "pre_filter: expected a stage spec like '{edge_classifier: NAME, ...}'",
+        ),
         ({"debug": {"crash_after_epoch": 1}}, "unknown key 'debug'"),
     ],
 )
@@ -77,7 +83,10 @@ def test_errors_name_the_key(tmp_path, change, message):
         ({"schedule": {"epoch": 3}}, "did you mean 'epochs'?"),
         ({"data": {"train": {"simulate": {"n": 1, "muu": 3}}}}, "data.train.simulate: unknown key 'muu'"),
         ({"data": {"train": {"simulate": {"n": 1, "muu": 3}}}}, "did you mean 'mu'?"),
-        ({"data": {"train": {"simulate": {"n": 1}}, "cach": "disk"}}, "data: unknown key 'cach'; valid keys: train, val, cache, cache_dir; did you mean 'cache'?"),
+        (
+            {"data": {"train": {"simulate": {"n": 1}}, "cach": "disk"}},
+            "data: unknown key 'cach'; valid keys: train, val, cache, cache_dir; did you mean 'cache'?",
+        ),
         ({"memory": {"bf_16": True}}, "did you mean 'bf16'?"),
         ({"model": {"name": "interaction_gnn", "n_iteration": 2}}, "model: unknown key 'n_iteration'"),
         ({"model": {"name": "interaction_gnn", "n_iteration": 2}}, "did you mean 'n_iterations'?"),
@@ -118,13 +127,18 @@ def test_missing_file_and_bad_yaml(tmp_path):
 
 
 def test_learning_rate_schedules(tmp_path):
-    cosine = parse_config(tiny_config(schedule={"epochs": 10, "kind": "cosine", "warmup_epochs": 2, "min_lr_factor": 0.1}), base_dir=tmp_path)
+    cosine = parse_config(
+        tiny_config(schedule={"epochs": 10, "kind": "cosine", "warmup_epochs": 2, "min_lr_factor": 0.1}),
+        base_dir=tmp_path,
+    )
     assert lr_factor(cosine, 0) == pytest.approx(0.01)
     assert lr_factor(cosine, 1) == pytest.approx(0.505)
     assert lr_factor(cosine, 2) == pytest.approx(1.0)
     assert lr_factor(cosine, 6) == pytest.approx(0.55)
     assert lr_factor(cosine, 10) == pytest.approx(0.1)
-    step = parse_config(tiny_config(schedule={"epochs": 10, "kind": "step", "step_size": 3, "gamma": 0.5}), base_dir=tmp_path)
+    step = parse_config(
+        tiny_config(schedule={"epochs": 10, "kind": "step", "step_size": 3, "gamma": 0.5}), base_dir=tmp_path
+    )
     assert [lr_factor(step, e) for e in (0, 2.9, 3, 6, 9)] == [1, 1, 0.5, 0.25, 0.125]
 
 

@@ -34,10 +34,13 @@ def _run(args, cwd, check=True):
 
 
 def test_two_process_training_loss_falls_and_ranks_agree(write_config, tmp_path):
-    config = write_config(schedule={"epochs": 3, "kind": "constant"}, data={
-        "train": {"simulate": {"n": 4, "mu": 5, "seed": 11}},
-        "val": {"simulate": {"n": 3, "mu": 5, "seed": 12}},  # odd: one rank validates more events
-    })
+    config = write_config(
+        schedule={"epochs": 3, "kind": "constant"},
+        data={
+            "train": {"simulate": {"n": 4, "mu": 5, "seed": 11}},
+            "val": {"simulate": {"n": 3, "mu": 5, "seed": 12}},  # odd: one rank validates more events
+        },
+    )
     _run([sys.executable, "-m", "tracking", "train", str(config), "--nproc", "2", "--quiet"], tmp_path)
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["world_size"] == 2 and summary["epochs"] == 3
@@ -51,8 +54,7 @@ def test_two_process_training_loss_falls_and_ranks_agree(write_config, tmp_path)
 def test_torchrun_restart_resumes_from_the_checkpoint(write_config, tmp_path):
     config = write_config(schedule={"epochs": 2, "kind": "constant"})
     proc = _run(
-        ["torchrun", "--standalone", "--nproc-per-node", "2", "--max-restarts", "1",
-         str(CRASH_ONCE), str(config), "1"],
+        ["torchrun", "--standalone", "--nproc-per-node", "2", "--max-restarts", "1", str(CRASH_ONCE), str(config), "1"],
         tmp_path,
     )
     assert "crashed after epoch 1 on the first attempt" in proc.stderr  # the first attempt did crash
@@ -71,8 +73,8 @@ def test_sharded_inference_writes_what_one_process_writes(tmp_path):
     pipeline = tmp_path / "truth.yaml"
     pipeline.write_text(yaml.safe_dump({"device": "cpu", "stages": [{"track_builder": "truth", "min_hits": 3}]}))
     base = [sys.executable, "-m", "tracking", "run", str(data), "--pipeline", str(pipeline), "--quiet"]
-    _run(base + ["-o", str(tmp_path / "one.root")], tmp_path)
-    proc = _run(base + ["-o", str(tmp_path / "two.root"), "--nproc", "2"], tmp_path)
+    _run([*base, "-o", str(tmp_path / "one.root")], tmp_path)
+    proc = _run([*base, "-o", str(tmp_path / "two.root"), "--nproc", "2"], tmp_path)
     assert "wrote 5 event(s)" in proc.stdout
     one, two = list(read_tracks(tmp_path / "one.root")), list(read_tracks(tmp_path / "two.root"))
     assert [r.event_nr for r in two] == [r.event_nr for r in one] == [10, 11, 12, 13, 14]
@@ -94,7 +96,11 @@ def test_a_killed_job_resumes_from_its_last_checkpoint(write_config, tmp_path):
     checkpoint = tmp_path / "out" / "checkpoint.pt"
     job = subprocess.Popen(
         [sys.executable, "-m", "tracking", "train", str(config), "--nproc", "2", "--quiet"],
-        cwd=tmp_path, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        cwd=tmp_path,
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 240

@@ -59,7 +59,9 @@ def test_loss_falls_and_model_is_a_plugin_checkpoint(write_config, toy_builder):
 
 def test_same_seed_same_model(write_config, toy_builder):
     digests = [
-        train(load_config(write_config(f"{name}.yaml", output=name, seed=5, schedule={"epochs": 2})), progress=False).param_digest
+        train(
+            load_config(write_config(f"{name}.yaml", output=name, seed=5, schedule={"epochs": 2})), progress=False
+        ).param_digest
         for name in ("a", "b")
     ]
     assert digests[0] == digests[1]
@@ -72,16 +74,22 @@ def test_same_seed_same_model(write_config, toy_builder):
 
 
 def test_resume_after_a_crash_continues_exactly(write_config, toy_builder):
-    straight = load_config(write_config("straight.yaml", output="straight", schedule={"epochs": 3, "kind": "cosine", "warmup_epochs": 1}))
+    straight = load_config(
+        write_config("straight.yaml", output="straight", schedule={"epochs": 3, "kind": "cosine", "warmup_epochs": 1})
+    )
     reference = train(straight, progress=False)
 
-    crashing = load_config(write_config("crash.yaml", output="crash", schedule={"epochs": 3, "kind": "cosine", "warmup_epochs": 1}))
+    crashing = load_config(
+        write_config("crash.yaml", output="crash", schedule={"epochs": 3, "kind": "cosine", "warmup_epochs": 1})
+    )
     with pytest.raises(Crash):
         train(crashing, progress=False, on_epoch_end=crash_after(2))
     assert [row["epoch"] for row in _history(crashing.output)] == [1, 2]
     assert not (crashing.output / "model.pt").exists()
 
-    rerun = load_config(write_config("crash.yaml", output="crash", schedule={"epochs": 3, "kind": "cosine", "warmup_epochs": 1}))
+    rerun = load_config(
+        write_config("crash.yaml", output="crash", schedule={"epochs": 3, "kind": "cosine", "warmup_epochs": 1})
+    )
     resumed = train(rerun, progress=False)
     assert resumed.resumed_from == 2 and resumed.epochs_run == [2]
     assert resumed.param_digest == reference.param_digest
@@ -91,9 +99,13 @@ def test_resume_after_a_crash_continues_exactly(write_config, toy_builder):
 
     # A longer schedule on rerun continues; --no-resume starts over.
     assert train(load_config(rerun.output.parent / "crash.yaml", {"epochs": 4}), progress=False).epochs_run == [3]
-    assert train(load_config(rerun.output.parent / "crash.yaml", {"epochs": 1}), resume=False, progress=False).epochs_run == [0]
+    assert train(
+        load_config(rerun.output.parent / "crash.yaml", {"epochs": 1}), resume=False, progress=False
+    ).epochs_run == [0]
 
-    other = load_config(write_config("crash.yaml", output="crash", model={"name": "interaction_gnn", "hidden": 8, "n_iterations": 2}))
+    other = load_config(
+        write_config("crash.yaml", output="crash", model={"name": "interaction_gnn", "hidden": 8, "n_iterations": 2})
+    )
     with pytest.raises(ConfigError, match="use --no-resume"):
         train(other, progress=False)
 
@@ -101,7 +113,12 @@ def test_resume_after_a_crash_continues_exactly(write_config, toy_builder):
 def test_partitioned_checkpointed_training_matches_full_graph_training(write_config, toy_builder):
     full = train(load_config(write_config("full.yaml", output="full", schedule={"epochs": 1})), progress=False)
     partitioned_config = load_config(
-        write_config("part.yaml", output="part", schedule={"epochs": 1}, memory={"max_edges": 1500, "checkpoint_iterations": True})
+        write_config(
+            "part.yaml",
+            output="part",
+            schedule={"epochs": 1},
+            memory={"max_edges": 1500, "checkpoint_iterations": True},
+        )
     )
     train(partitioned_config, progress=False)
     history = _history(partitioned_config.output)
@@ -116,7 +133,15 @@ def test_bf16_and_edge_filter_train(write_config, toy_builder):
     bf16 = load_config(write_config("bf16.yaml", output="bf16", schedule={"epochs": 2}, memory={"bf16": True}))
     train(bf16, progress=False)
     assert all(torch.isfinite(torch.tensor(row["train_loss"])) for row in _history(bf16.output))
-    filt = load_config(write_config("filter.yaml", output="filter", model={"name": "edge_filter", "hidden": 16, "n_layers": 2}, schedule={"epochs": 3}, memory={"max_bytes": 200_000}))
+    filt = load_config(
+        write_config(
+            "filter.yaml",
+            output="filter",
+            model={"name": "edge_filter", "hidden": 16, "n_layers": 2},
+            schedule={"epochs": 3},
+            memory={"max_bytes": 200_000},
+        )
+    )
     train(filt, progress=False)
     history = _history(filt.output)
     assert history[-1]["train_loss"] < history[0]["train_loss"]
@@ -142,7 +167,9 @@ def test_cli_train_and_its_errors(write_config, toy_builder, tmp_path):
 def test_steps_per_event_takes_one_optimiser_step_per_partition(write_config, toy_builder):
     from tracking.nn import read_checkpoint
 
-    config = load_config(write_config("spe.yaml", output="spe", schedule={"epochs": 3, "kind": "constant", "steps_per_event": 4}))
+    config = load_config(
+        write_config("spe.yaml", output="spe", schedule={"epochs": 3, "kind": "constant", "steps_per_event": 4})
+    )
     result = train(config, progress=False)
     history = _history(config.output)
     assert all(row["partitions_per_event"] > 1 for row in history)
@@ -151,7 +178,12 @@ def test_steps_per_event_takes_one_optimiser_step_per_partition(write_config, to
     state = read_checkpoint(config.output / "checkpoint.pt", map_location="cpu")["extra"]["optimizer"]["state"]
     steps = int(next(iter(state.values()))["step"])
     assert steps == round(sum(row["partitions_per_event"] * 4 for row in history))  # 4 training events
-    again = train(load_config(write_config("spe2.yaml", output="spe2", schedule={"epochs": 3, "kind": "constant", "steps_per_event": 4})), progress=False)
+    again = train(
+        load_config(
+            write_config("spe2.yaml", output="spe2", schedule={"epochs": 3, "kind": "constant", "steps_per_event": 4})
+        ),
+        progress=False,
+    )
     assert again.param_digest == result.param_digest
     with pytest.raises(ConfigError, match="steps_per_event"):
         load_config(write_config("bad.yaml", schedule={"epochs": 1, "steps_per_event": 0}))
@@ -164,8 +196,12 @@ def test_a_third_party_model_trains_and_its_checkpoint_reloads(write_config, toy
     from tracking.cli import main
 
     imports = [toy_builder, str(TOY_MODEL)]
-    path = write_config(imports=imports, model={"name": "training_test_toy_scorer", "width": 6}, schedule={"epochs": 1},
-                        data={"train": {"simulate": {"n": 1, "mu": 5, "seed": 11}}})
+    path = write_config(
+        imports=imports,
+        model={"name": "training_test_toy_scorer", "width": 6},
+        schedule={"epochs": 1},
+        data={"train": {"simulate": {"n": 1, "mu": 5, "seed": 11}}},
+    )
     result = CliRunner().invoke(main, ["train", str(path), "--quiet"])
     assert result.exit_code == 0, result.output
     config = load_config(path)

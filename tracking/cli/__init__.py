@@ -15,12 +15,20 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "build-map": ("build_map", "build_map", "Learn a module map (or layer-pair map) from truth in training events."),
     "bench": ("bench", "bench", "Run the benchmark suite: ours vs baselines, table + JSON (+ plot)."),
     "demo": ("demo", "demo", "Simulate events, run the default pipeline, evaluate and plot, in one command."),
-    "evaluate": ("evaluate", "evaluate", "Score a tracks file against truth: efficiency, fake and duplicate rates, TrackML score, plots."),
+    "evaluate": (
+        "evaluate",
+        "evaluate",
+        "Score a tracks file against truth: efficiency, fake and duplicate rates, TrackML score, plots.",
+    ),
     "info": ("info", "info", "Show version, CUDA build and devices, torch, torch-scatter and threads."),
     "run": ("run", "run", "Reconstruct tracks from ACTS ROOT or TrackML CSV input and write tracks.root."),
     "plugins": ("plugins", "plugins", "List registered plugins: kind, name, origin package, description."),
     "simulate": ("simulate", "simulate", "Generate TrackML-like events with truth (ACTS ROOT or TrackML CSV)."),
-    "train": ("train", "train", "Train an edge classifier from a YAML config (single process, --nproc N, or torchrun)."),
+    "train": (
+        "train",
+        "train",
+        "Train an edge classifier from a YAML config (single process, --nproc N, or torchrun).",
+    ),
 }
 
 

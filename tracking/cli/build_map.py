@@ -15,25 +15,56 @@ def _guess_reader(directory: Path) -> str:
 
 @click.command("build-map")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Map file to write (.npz).")
-@click.option("--granularity", type=click.Choice(["module", "layer"]), default="module", show_default=True,
-              help="Connect modules (module map) or layers (layer-pair map).")
-@click.option("--margin", type=float, default=0.1, show_default=True,
-              help="Widen each window by this fraction of its width.")
-@click.option("--pt-min", type=float, default=0.0, show_default=True,
-              help="Learn only from particles with pT >= this (GeV).")
-@click.option("--neighbours", type=int, default=0, show_default=True,
-              help="Module maps: also connect each target module's N nearest modules of its layer.")
-@click.option("--windows", type=click.Choice(["entry", "layer"]), default="entry", show_default=True,
-              help="Cut windows per map entry, or per layer pair (module pairs then only give connectivity).")
-@click.option("--window-pt-min", type=float, default=None,
-              help="Learn the windows only from particles with pT >= this (GeV; default: --pt-min).")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Map file to write (.npz)."
+)
+@click.option(
+    "--granularity",
+    type=click.Choice(["module", "layer"]),
+    default="module",
+    show_default=True,
+    help="Connect modules (module map) or layers (layer-pair map).",
+)
+@click.option(
+    "--margin", type=float, default=0.1, show_default=True, help="Widen each window by this fraction of its width."
+)
+@click.option(
+    "--pt-min", type=float, default=0.0, show_default=True, help="Learn only from particles with pT >= this (GeV)."
+)
+@click.option(
+    "--neighbours",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Module maps: also connect each target module's N nearest modules of its layer.",
+)
+@click.option(
+    "--windows",
+    type=click.Choice(["entry", "layer"]),
+    default="entry",
+    show_default=True,
+    help="Cut windows per map entry, or per layer pair (module pairs then only give connectivity).",
+)
+@click.option(
+    "--window-pt-min",
+    type=float,
+    default=None,
+    help="Learn the windows only from particles with pT >= this (GeV; default: --pt-min).",
+)
 @click.option("--events", "max_events", type=int, default=None, help="Use at most this many events.")
 @click.option("--reader", default=None, help="Reader plugin (default: acts_root or trackml_csv, by the files).")
-def build_map(directory: Path, output: Path, granularity: str, margin: float, pt_min: float,
-              neighbours: int, windows: str, window_pt_min: float | None, max_events: int | None,
-              reader: str | None) -> None:
+def build_map(
+    directory: Path,
+    output: Path,
+    granularity: str,
+    margin: float,
+    pt_min: float,
+    neighbours: int,
+    windows: str,
+    window_pt_min: float | None,
+    max_events: int | None,
+    reader: str | None,
+) -> None:
     """Learn a module map (or layer-pair map) from truth in training events."""
     import itertools
 
@@ -66,5 +97,7 @@ def build_map(directory: Path, output: Path, granularity: str, margin: float, pt
         raise click.ClickException(f"{directory}: no events with truth read")
     connection_map = learner.finish(margin, neighbours=neighbours, windows=windows)
     connection_map.save(output)
-    click.echo(f"{output}: {connection_map.num_entries} connections between {connection_map.num_groups} "
-               f"{granularity}s from {segments} truth segments in {learner.n_events} events")
+    click.echo(
+        f"{output}: {connection_map.num_entries} connections between {connection_map.num_groups} "
+        f"{granularity}s from {segments} truth segments in {learner.n_events} events"
+    )

@@ -10,12 +10,23 @@ DEMO_SEED = 424242
 
 
 @click.command()
-@click.option("-o", "--output", "outdir", type=click.Path(file_okay=False, path_type=Path), default=Path("trackpipe-demo"),
-              show_default=True, help="Directory for events, tracks, metrics JSON and plots.")
-@click.option("-n", "--events", "n_events", type=click.IntRange(min=1), default=3, show_default=True, help="Events to simulate.")
+@click.option(
+    "-o",
+    "--output",
+    "outdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("trackpipe-demo"),
+    show_default=True,
+    help="Directory for events, tracks, metrics JSON and plots.",
+)
+@click.option(
+    "-n", "--events", "n_events", type=click.IntRange(min=1), default=3, show_default=True, help="Events to simulate."
+)
 @click.option("--mu", type=click.FloatRange(min=0), default=200.0, show_default=True, help="Pileup per event.")
 @click.option("--seed", type=click.IntRange(min=0), default=DEMO_SEED, show_default=True, help="Simulation seed.")
-@click.option("--pipeline", "pipeline_path", default=None, help="Pipeline YAML (default: the shipped default pipeline).")
+@click.option(
+    "--pipeline", "pipeline_path", default=None, help="Pipeline YAML (default: the shipped default pipeline)."
+)
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda[:N].")
 def demo(outdir: Path, n_events: int, mu: float, seed: int, pipeline_path: str | None, device: str) -> None:
     """Simulate events, reconstruct them with the default pipeline, evaluate, plot: the whole chain in one go."""

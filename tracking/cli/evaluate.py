@@ -9,18 +9,44 @@ import click
 
 @click.command()
 @click.argument("tracks", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--truth", "truth_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Directory with the truth: ACTS ROOT files (measurements.root, particles.root) or TrackML CSV.")
-@click.option("--pt-min", type=float, default=1.0, show_default=True,
-              help="Reconstructable particles have pT above this (GeV); 0 = no pT cut.")
-@click.option("--min-hits", type=int, default=3, show_default=True, help="Reconstructable particles have at least this many hits.")
+@click.option(
+    "--truth",
+    "truth_dir",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Directory with the truth: ACTS ROOT files (measurements.root, particles.root) or TrackML CSV.",
+)
+@click.option(
+    "--pt-min",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Reconstructable particles have pT above this (GeV); 0 = no pT cut.",
+)
+@click.option(
+    "--min-hits", type=int, default=3, show_default=True, help="Reconstructable particles have at least this many hits."
+)
 @click.option("--min-track-hits", type=int, default=3, show_default=True, help="Shorter tracks are ignored.")
 @click.option("--single-majority", is_flag=True, help="Match on track purity alone (default: double majority).")
-@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Write the full result as JSON.")
-@click.option("--plots", "plots_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Write efficiency_vs_pt.png and efficiency_vs_eta.png into this directory.")
-def evaluate(tracks: Path, truth_dir: Path, pt_min: float, min_hits: int, min_track_hits: int, single_majority: bool,
-             json_out: Path | None, plots_dir: Path | None) -> None:
+@click.option(
+    "--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Write the full result as JSON."
+)
+@click.option(
+    "--plots",
+    "plots_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write efficiency_vs_pt.png and efficiency_vs_eta.png into this directory.",
+)
+def evaluate(
+    tracks: Path,
+    truth_dir: Path,
+    pt_min: float,
+    min_hits: int,
+    min_track_hits: int,
+    single_majority: bool,
+    json_out: Path | None,
+    plots_dir: Path | None,
+) -> None:
     """Score TRACKS (tracks.root or .parquet) against truth: efficiency, fake and duplicate rates, TrackML score.
 
     A particle is reconstructable with pT > --pt-min, >= --min-hits hits, not noise. A track matches

@@ -49,7 +49,10 @@ def info(as_json: bool) -> None:
         ("CUDA kernels", "compiled in" if data["cuda_compiled"] else "not compiled (CPU only build)"),
         ("GPUs visible", f"{len(gpus)}" + (": " + "; ".join(gpus) if gpus else "")),  # type: ignore[arg-type]
         ("torch", f"{data['torch']} (CUDA {data['torch_cuda'] or 'none'}, available: {data['torch_cuda_available']})"),
-        ("torch-scatter", "installed" if data["torch_scatter"] else "not installed (optional; native torch scatter used)"),
+        (
+            "torch-scatter",
+            "installed" if data["torch_scatter"] else "not installed (optional; native torch scatter used)",
+        ),
         ("OpenMP threads", f"{data['openmp_threads']}" + ("" if data["openmp"] else " (built without OpenMP)")),
         ("torch threads", str(data["torch_threads"])),
         ("numpy", data["numpy"]),

@@ -4,7 +4,9 @@ import click
 
 
 @click.command()
-@click.option("--kind", default=None, help="Only this kind (reader, graph_builder, edge_classifier, track_builder, writer).")
+@click.option(
+    "--kind", default=None, help="Only this kind (reader, graph_builder, edge_classifier, track_builder, writer)."
+)
 def plugins(kind: str | None) -> None:
     """List registered plugins: kind, name, origin package, description."""
     from .. import registry

@@ -8,14 +8,26 @@ import click
 @click.command()
 @click.argument("input_path", metavar="INPUT", type=click.Path())
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="tracks.root (or .parquet).")
-@click.option("--pipeline", "pipeline_path", default=None, help="Pipeline YAML (default: the shipped default pipeline).")
+@click.option(
+    "--pipeline", "pipeline_path", default=None, help="Pipeline YAML (default: the shipped default pipeline)."
+)
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda[:N].")
-@click.option("--on-error", type=click.Choice(["stop", "skip"]), default="stop", show_default=True,
-              help="What to do when an event fails: stop there, or report it and go on. Events done are kept.")
+@click.option(
+    "--on-error",
+    type=click.Choice(["stop", "skip"]),
+    default="stop",
+    show_default=True,
+    help="What to do when an event fails: stop there, or report it and go on. Events done are kept.",
+)
 @click.option("-n", "--max-events", type=int, default=None, help="Process at most this many events.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-@click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Processes sharing the events (also works under torchrun); the output keeps input order.")
+@click.option(
+    "--nproc",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Processes sharing the events (also works under torchrun); the output keeps input order.",
+)
 def run(input_path, output, pipeline_path, device, on_error, max_events, quiet, nproc) -> None:
     """Reconstruct tracks: read INPUT (ACTS ROOT dir/file or TrackML CSV), run the pipeline, write tracks."""
     from ..distributed import env_context, launch_local
@@ -26,7 +38,9 @@ def run(input_path, output, pipeline_path, device, on_error, max_events, quiet, 
     ctx = env_context()
     if nproc > 1:
         if ctx.distributed:
-            raise click.ClickException("--nproc is for local launches; under torchrun pass --nproc-per-node to torchrun")
+            raise click.ClickException(
+                "--nproc is for local launches; under torchrun pass --nproc-per-node to torchrun"
+            )
         args = ["run", input_path, "-o", output, "--device", device, "--on-error", on_error]
         args += ["--pipeline", pipeline_path] if pipeline_path else []
         args += ["-n", str(max_events)] if max_events is not None else []

@@ -9,18 +9,42 @@ import click
 
 
 @click.command()
-@click.option("-n", "--events", "n_events", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Number of events.")
-@click.option("--mu", type=click.FloatRange(min=0), default=200.0, show_default=True,
-              help="Mean number of pileup vertices per event.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Random seed; event i is seeded from (seed, first event + i).")
-@click.option("--first-event", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Event number of the first event.")
-@click.option("-o", "--output", "outdir", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Output directory.")
-@click.option("--format", "fmt", type=click.Choice(["root", "csv"]), default="root", show_default=True,
-              help="root: measurements.root, hits.root, particles.root (ACTS); csv: TrackML CSV.")
+@click.option(
+    "-n", "--events", "n_events", type=click.IntRange(min=1), default=1, show_default=True, help="Number of events."
+)
+@click.option(
+    "--mu",
+    type=click.FloatRange(min=0),
+    default=200.0,
+    show_default=True,
+    help="Mean number of pileup vertices per event.",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Random seed; event i is seeded from (seed, first event + i).",
+)
+@click.option(
+    "--first-event", type=click.IntRange(min=0), default=0, show_default=True, help="Event number of the first event."
+)
+@click.option(
+    "-o",
+    "--output",
+    "outdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Output directory.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["root", "csv"]),
+    default="root",
+    show_default=True,
+    help="root: measurements.root, hits.root, particles.root (ACTS); csv: TrackML CSV.",
+)
 @click.option("--gzip", is_flag=True, help="With --format csv: write .csv.gz files.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
 def simulate(n_events: int, mu: float, seed: int, first_event: int, outdir: Path, fmt: str, gzip: bool,

@@ -7,10 +7,19 @@ import click
 
 @click.command()
 @click.argument("config_path", metavar="CONFIG", type=click.Path(exists=True, dir_okay=False))
-@click.option("--resume/--no-resume", default=True, show_default=True,
-              help="Continue from OUTPUT/checkpoint.pt when it exists, or start over.")
-@click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Local DDP processes (gloo on CPU, NCCL on CUDA). Under torchrun leave it at 1.")
+@click.option(
+    "--resume/--no-resume",
+    default=True,
+    show_default=True,
+    help="Continue from OUTPUT/checkpoint.pt when it exists, or start over.",
+)
+@click.option(
+    "--nproc",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Local DDP processes (gloo on CPU, NCCL on CUDA). Under torchrun leave it at 1.",
+)
 @click.option("--device", default=None, help="auto | cpu | cuda[:N] (overrides the config's device).")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Override schedule.epochs.")
 @click.option("--quiet", is_flag=True, help="No progress bar or per-epoch lines.")
@@ -27,7 +36,9 @@ def train(config_path, resume, nproc, device, epochs, quiet) -> None:
 
     if nproc > 1:
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-            raise click.ClickException("--nproc is for local launches; under torchrun pass --nproc-per-node to torchrun")
+            raise click.ClickException(
+                "--nproc is for local launches; under torchrun pass --nproc-per-node to torchrun"
+            )
         args = [config_path, "--resume" if resume else "--no-resume"]
         args += ["--device", device] if device else []
         args += ["--epochs", str(epochs)] if epochs else []
@@ -50,7 +61,10 @@ def train(config_path, resume, nproc, device, epochs, quiet) -> None:
         if result.resumed_from:
             click.echo(f"resumed after epoch {result.resumed_from}")
         summary = ", ".join(f"{k}={v:.4g}" for k, v in last.items() if isinstance(v, float))
-        click.echo(f"trained {len(result.epochs_run)} epoch(s) -> {result.output / 'model.pt'}" + (f" ({summary})" if summary else ""))
+        click.echo(
+            f"trained {len(result.epochs_run)} epoch(s) -> {result.output / 'model.pt'}"
+            + (f" ({summary})" if summary else "")
+        )
 
 
 train_command = train

@@ -38,6 +38,5 @@ def decode_barcode(particle_id) -> dict[str, np.ndarray]:
     """Unpack int64 particle ids into the five barcode fields (uint32 arrays)."""
     u = np.asarray(particle_id, dtype=np.int64).view(np.uint64)
     return {
-        name: ((u >> np.uint64(shift)) & np.uint64((1 << bits) - 1)).astype(np.uint32)
-        for name, shift, bits in FIELDS
+        name: ((u >> np.uint64(shift)) & np.uint64((1 << bits) - 1)).astype(np.uint32) for name, shift, bits in FIELDS
     }

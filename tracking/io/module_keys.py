@@ -30,8 +30,11 @@ def unpack_keys(keys: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The (volume_id, layer_id, module_id) int32 arrays of ``keys``."""
     keys = np.asarray(keys, dtype=np.int64)
     mask = FIELD_MAX - 1
-    return ((keys >> (2 * FIELD_BITS)).astype(np.int32), ((keys >> FIELD_BITS) & mask).astype(np.int32),
-            (keys & mask).astype(np.int32))
+    return (
+        (keys >> (2 * FIELD_BITS)).astype(np.int32),
+        ((keys >> FIELD_BITS) & mask).astype(np.int32),
+        (keys & mask).astype(np.int32),
+    )
 
 
 def layer_keys(keys: Any) -> np.ndarray:

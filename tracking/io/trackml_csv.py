@@ -54,8 +54,15 @@ HIT_COLUMNS: dict[str, tuple[Any, Any]] = {
 }
 TRUTH_COLUMNS: dict[str, Any] = {"hit_id": np.int64, "particle_id": np.int64}
 PARTICLE_COLUMNS: dict[str, Any] = {
-    "particle_id": np.int64, "vx": np.float64, "vy": np.float64, "vz": np.float64,
-    "px": np.float64, "py": np.float64, "pz": np.float64, "q": np.int64, "nhits": np.int64,
+    "particle_id": np.int64,
+    "vx": np.float64,
+    "vy": np.float64,
+    "vz": np.float64,
+    "px": np.float64,
+    "py": np.float64,
+    "pz": np.float64,
+    "q": np.int64,
+    "nhits": np.int64,
 }
 DETECTOR_ID_COLUMNS: tuple[str, ...] = ("volume_id", "layer_id", "module_id")
 
@@ -77,8 +84,7 @@ def read_csv_columns(path: Path, columns: dict[str, Any], event: int | None) -> 
         # pandas names no column when a value does not parse: find it so the message can
         column = _unparsable_column(path, columns)
         expected = np.dtype(columns[column] if column is not None else object)
-        raise DataError(f"values are not {expected}: {err}", file=str(path),
-                        branch=column, event=event) from None
+        raise DataError(f"values are not {expected}: {err}", file=str(path), branch=column, event=event) from None
     except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError, zlib.error) as err:
         raise DataError(f"cannot read CSV: {type(err).__name__}: {err}", file=str(path), event=event) from None
 
@@ -141,8 +147,9 @@ class TrackmlCsvReader(Reader):
             keys = keys[order]
             if len(keys) > 1 and np.any(keys[1:] == keys[:-1]):
                 dup = table.iloc[order[int(np.flatnonzero(keys[1:] == keys[:-1])[0])]]
-                raise DataError(f"module {tuple(int(dup[c]) for c in DETECTOR_ID_COLUMNS)} appears twice",
-                                file=str(path))
+                raise DataError(
+                    f"module {tuple(int(dup[c]) for c in DETECTOR_ID_COLUMNS)} appears twice", file=str(path)
+                )
             self._detectors = table.iloc[order].reset_index(drop=True)
             self._detector_keys = keys
         return self._detectors
@@ -159,8 +166,9 @@ class TrackmlCsvReader(Reader):
         pos = self._module_rows(volume, layer, module, event.event_id, self.config.detectors)
         return table.iloc[pos].reset_index(drop=True)
 
-    def _module_rows(self, volume: np.ndarray, layer: np.ndarray, module: np.ndarray, event_id: int,
-                     hits_file: Any) -> np.ndarray:
+    def _module_rows(
+        self, volume: np.ndarray, layer: np.ndarray, module: np.ndarray, event_id: int, hits_file: Any
+    ) -> np.ndarray:
         """The detectors row of each hit's module; DataError naming ``hits_file`` and the event for a module
         absent from the detectors file (or ids no module key can hold)."""
         known = self._detector_keys
@@ -175,7 +183,9 @@ class TrackmlCsvReader(Reader):
             triple = tuple(int(i) for i in unpack_keys(keys[np.argmax(bad)]))
             raise DataError(
                 f"{int(bad.sum())} hit(s) on modules absent from {self.config.detectors}, first "
-                f"(volume_id, layer_id, module_id) = {triple}", file=str(hits_file), event=event_id,
+                f"(volume_id, layer_id, module_id) = {triple}",
+                file=str(hits_file),
+                event=event_id,
             )
         return pos
 
@@ -196,16 +206,18 @@ class TrackmlCsvReader(Reader):
             prefixes = {}
             for event_id, files in found.items():
                 if len(files) > 1:
-                    raise DataError(f"both {sorted(f.name for f in files)} exist; remove one", file=str(path),
-                                    event=event_id)
+                    raise DataError(
+                        f"both {sorted(f.name for f in files)} exist; remove one", file=str(path), event=event_id
+                    )
                 prefixes[event_id] = path / prefix_names[event_id]
         else:
             name = parse_name(path.name)
             if name is None:
                 if not path.exists():
                     raise DataError("no such file or directory", file=str(path))
-                raise DataError("not a TrackML event path (expected .../event#########[-hits.csv[.gz]])",
-                                file=str(path))
+                raise DataError(
+                    "not a TrackML event path (expected .../event#########[-hits.csv[.gz]])", file=str(path)
+                )
             prefix = path.parent / name.prefix
             event_id = name.event_id
             self._part(prefix, "hits", event_id, required=True)
@@ -214,8 +226,11 @@ class TrackmlCsvReader(Reader):
         if self.config.events is not None:
             missing = sorted(set(self.config.events) - set(ids))
             if missing:
-                raise DataError(f"requested event not found; available: {ids[:10]}{' ...' if len(ids) > 10 else ''}",
-                                file=str(path), event=missing[0])
+                raise DataError(
+                    f"requested event not found; available: {ids[:10]}{' ...' if len(ids) > 10 else ''}",
+                    file=str(path),
+                    event=missing[0],
+                )
             ids = sorted(set(self.config.events))
         return [(i, prefixes[i]) for i in ids]
 
@@ -223,12 +238,14 @@ class TrackmlCsvReader(Reader):
     def _part(prefix: Path, part: str, event_id: int, *, required: bool) -> Path | None:
         candidates = [p for p in (prefix.parent / n for n in part_file_names(prefix.name, part)) if p.is_file()]
         if len(candidates) > 1:
-            raise DataError(f"both {[p.name for p in candidates]} exist; remove one", file=str(prefix.parent),
-                            event=event_id)
+            raise DataError(
+                f"both {[p.name for p in candidates]} exist; remove one", file=str(prefix.parent), event=event_id
+            )
         if not candidates:
             if required:
-                raise DataError(f"missing {part} file ({prefix.name}-{part}.csv[.gz])", file=str(prefix),
-                                event=event_id)
+                raise DataError(
+                    f"missing {part} file ({prefix.name}-{part}.csv[.gz])", file=str(prefix), event=event_id
+                )
             return None
         return candidates[0]
 
@@ -263,8 +280,9 @@ class TrackmlCsvReader(Reader):
         for column, (_, dtype) in HIT_COLUMNS.items():
             values = hits[column].to_numpy()
             try:
-                columns[column] = (float_column(values, finite=True) if np.dtype(dtype).kind == "f"
-                                   else integer_column(values, dtype))
+                columns[column] = (
+                    float_column(values, finite=True) if np.dtype(dtype).kind == "f" else integer_column(values, dtype)
+                )
             except ColumnError as err:
                 row = f" at row {err.index}" if err.index is not None else ""
                 raise DataError(f"{err}{row}", file=str(hits_path), branch=column, event=event_id) from None
@@ -285,7 +303,9 @@ class TrackmlCsvReader(Reader):
             if particles_path is not None:
                 particles = self._particles(particles_path, event_id)
         return Event(
-            event_id=event_id, particle_id=particle_id, particles=particles,
+            event_id=event_id,
+            particle_id=particle_id,
+            particles=particles,
             meta={"source": str(hits_path), "reader": "trackml_csv"},
             **columns,
         )
@@ -301,8 +321,12 @@ class TrackmlCsvReader(Reader):
         pos, has_truth = search_sorted(sorted_hits, hit_id)
         missing = ~has_truth
         if missing.any():
-            raise DataError(f"{int(missing.sum())} hit(s) have no truth row, first hit_id {hit_id[np.argmax(missing)]}",
-                            file=str(path), branch="hit_id", event=event_id)
+            raise DataError(
+                f"{int(missing.sum())} hit(s) have no truth row, first hit_id {hit_id[np.argmax(missing)]}",
+                file=str(path),
+                branch="hit_id",
+                event=event_id,
+            )
         return truth["particle_id"].to_numpy()[order[pos]].astype(np.int64)
 
     @staticmethod
@@ -321,8 +345,12 @@ class TrackmlCsvReader(Reader):
             eta = np.arcsinh(pz / pt)
         return Particles(
             particle_id=table["particle_id"].to_numpy(),
-            pt=pt.astype(np.float32), eta=eta.astype(np.float32), phi=np.arctan2(py, px).astype(np.float32),
-            vx=column("vx", float_column), vy=column("vy", float_column), vz=column("vz", float_column),
+            pt=pt.astype(np.float32),
+            eta=eta.astype(np.float32),
+            phi=np.arctan2(py, px).astype(np.float32),
+            vx=column("vx", float_column),
+            vy=column("vy", float_column),
+            vz=column("vz", float_column),
             q=column("q", lambda v: integer_column(v, np.int32)),
             nhits=column("nhits", lambda v: integer_column(v, np.int32)),
         )

@@ -17,8 +17,16 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["KINDS", "TrackmlName", "event_file_name", "event_prefix", "find_event_file", "is_hits_file",
-           "parse_name", "part_file_names"]
+__all__ = [
+    "KINDS",
+    "TrackmlName",
+    "event_file_name",
+    "event_prefix",
+    "find_event_file",
+    "is_hits_file",
+    "parse_name",
+    "part_file_names",
+]
 
 KINDS: tuple[str, ...] = ("hits", "truth", "particles", "cells")
 WRITTEN_DIGITS = 9
@@ -75,9 +83,12 @@ def find_event_file(directory: str | Path, event_id: int, kind: str) -> Path | N
     """The ``kind`` file of event ``event_id`` in ``directory`` under any digit count, plain or gzipped;
     None when there is none. Two files for that event and kind are an error (which one is meant?)."""
     found = [
-        path for path in Path(directory).iterdir()
+        path
+        for path in Path(directory).iterdir()
         if (parsed := parse_name(path.name)) is not None and parsed.event_id == event_id and parsed.kind == kind
     ]
     if len(found) > 1:
-        raise ValueError(f"event {event_id} has several {kind} files in {directory}: {', '.join(sorted(p.name for p in found))}")
+        raise ValueError(
+            f"event {event_id} has several {kind} files in {directory}: {', '.join(sorted(p.name for p in found))}"
+        )
     return found[0] if found else None

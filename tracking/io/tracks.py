@@ -105,8 +105,9 @@ def _jagged(arrays: list[np.ndarray]):
     return ak.unflatten(flat.astype(np.int64, copy=False), counts)
 
 
-def write_tracks_root(tracks: Iterable[TrackRecord | Event], path: str | os.PathLike, *,
-                      batch_hits: int = DEFAULT_BATCH_HITS) -> int:
+def write_tracks_root(
+    tracks: Iterable[TrackRecord | Event], path: str | os.PathLike, *, batch_hits: int = DEFAULT_BATCH_HITS
+) -> int:
     """Write ``tracks`` (records or events, see :func:`as_track_record`) to the ROOT file ``path`` (tree
     ``tracks``); return the event count."""
     import uproot
@@ -200,8 +201,9 @@ class TracksFile:
         sorted_nr = self._event_nr[order]
         repeated = sorted_nr[1:][sorted_nr[1:] == sorted_nr[:-1]]
         if len(repeated):
-            raise DataError(f"event number {int(repeated[0])} appears more than once", file=str(self.path),
-                            tree=TRACKS_TREE)
+            raise DataError(
+                f"event number {int(repeated[0])} appears more than once", file=str(self.path), tree=TRACKS_TREE
+            )
         self._index = {int(nr): int(i) for nr, i in zip(self._event_nr, range(len(self._event_nr)))}
 
     # ROOT
@@ -228,8 +230,9 @@ class TracksFile:
         try:
             arrays = self._tree.arrays(list(COLUMNS), entry_start=start, entry_stop=stop)
         except Exception as err:
-            raise DataError(f"cannot read entries {start}..{stop - 1}: {err}", file=str(self.path),
-                            tree=TRACKS_TREE) from err
+            raise DataError(
+                f"cannot read entries {start}..{stop - 1}: {err}", file=str(self.path), tree=TRACKS_TREE
+            ) from err
         import awkward as ak
 
         return self._records(
@@ -248,8 +251,10 @@ class TracksFile:
         for name in COLUMNS:
             if name not in names:
                 raise DataError("missing column", file=str(self.path), branch=name)
-        groups = [self._pq.read_row_group(i, columns=["event_nr"]).column(0).to_numpy()
-                  for i in range(self._pq.num_row_groups)]
+        groups = [
+            self._pq.read_row_group(i, columns=["event_nr"]).column(0).to_numpy()
+            for i in range(self._pq.num_row_groups)
+        ]
         self._group_start = np.concatenate([[0], np.cumsum([len(g) for g in groups])]).astype(np.int64)
         self._event_nr = np.concatenate(groups).astype(np.int64) if groups else np.zeros(0, dtype=np.int64)
 
@@ -270,7 +275,10 @@ class TracksFile:
             i = int(bad[0])
             raise DataError(
                 f"measurement_id has {int(mid_n[i])} entries but track_id has {int(tid_n[i])}",
-                file=str(self.path), tree=TRACKS_TREE, branch="track_id", event=int(event_nr[i]),
+                file=str(self.path),
+                tree=TRACKS_TREE,
+                branch="track_id",
+                event=int(event_nr[i]),
             )
         splits = np.cumsum(mid_n)[:-1]
         mids = np.split(np.asarray(mid_flat, dtype=np.int64), splits)

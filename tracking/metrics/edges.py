@@ -84,7 +84,9 @@ def edge_metrics(
     if edge_scores is not None:
         scores = as_numpy(edge_scores).reshape(-1)
         if len(scores) != edge_index.shape[1]:
-            raise ValueError(f"edge_metrics: edge_scores has {len(scores)} entries, edge_index has {edge_index.shape[1]} edges")
+            raise ValueError(
+                f"edge_metrics: edge_scores has {len(scores)} entries, edge_index has {edge_index.shape[1]} edges"
+            )
         edge_index = edge_index[:, scores > score_cut]
 
     is_true = edge_truth(edge_index, segments, n)

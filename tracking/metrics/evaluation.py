@@ -43,11 +43,16 @@ def attach_tracks(event: Event, record: TrackRecord, *, source: str | None = Non
     if not found.all():
         unknown = ~found
         raise DataError(
-            f"{int(unknown.sum())} measurement_id(s) are not hits of the truth event, first {int(mid[np.argmax(unknown)])}",
-            file=source, branch="measurement_id", event=event.event_id,
+            f"{int(unknown.sum())} measurement_id(s) are not hits of the truth event, "
+            f"first {int(mid[np.argmax(unknown)])}",
+            file=source,
+            branch="measurement_id",
+            event=event.event_id,
         )
     if len(np.unique(rows)) != len(rows):
-        raise DataError("a measurement_id appears more than once", file=source, branch="measurement_id", event=event.event_id)
+        raise DataError(
+            "a measurement_id appears more than once", file=source, branch="measurement_id", event=event.event_id
+        )
     labels[rows] = record.track_id
     return event.replace(track_labels=labels)
 
@@ -107,19 +112,22 @@ def evaluate_tracks(
         if math.isfinite(score):
             scores.append(score)
         c = matching.counts()
-        per_event.append({
-            "event": event.event_id,
-            "n_hits": event.num_hits,
-            **c,
-            "efficiency": ratio(c["n_reconstructed"], c["n_reconstructable"]),
-            "fake_rate": ratio(c["n_fake_tracks"], c["n_tracks"]),
-            "trackml_score": score,
-        })
+        per_event.append(
+            {
+                "event": event.event_id,
+                "n_hits": event.num_hits,
+                **c,
+                "efficiency": ratio(c["n_reconstructed"], c["n_reconstructable"]),
+                "fake_rate": ratio(c["n_fake_tracks"], c["n_tracks"]),
+                "trackml_score": score,
+            }
+        )
     missing = sorted(wanted - seen)
     if missing:
         raise DataError(
             f"{len(missing)} event(s) of the tracks file have no truth event, first {missing[0]}",
-            file=source, event=missing[0],
+            file=source,
+            event=missing[0],
         )
     result = metrics.result()
     result["trackml_score"] = float(np.mean(scores)) if scores else float("nan")
@@ -213,11 +221,18 @@ def format_summary(result: Mapping[str, Any]) -> str:
     rows = [
         ("events", f"{result['n_events']}"),
         ("matching", f"{matching}, > {cfg.get('matching_fraction', 0.5):g}"),
-        ("reconstructable particles", f"{result['n_reconstructable']} (pT > {pt_min} GeV, >= "
-         f"{cfg.get('min_particle_hits')} hits)" if pt_min else f"{result['n_reconstructable']} (no pT cut)"),
+        (
+            "reconstructable particles",
+            f"{result['n_reconstructable']} (pT > {pt_min} GeV, >= {cfg.get('min_particle_hits')} hits)"
+            if pt_min
+            else f"{result['n_reconstructable']} (no pT cut)",
+        ),
         ("reconstructed particles", f"{result['n_reconstructed']}"),
-        ("tracks (>= %s hits)" % cfg.get("min_track_hits"), f"{result['n_tracks']}"),
-        ("matched / fake / duplicate", f"{result['n_matched_tracks']} / {result['n_fake_tracks']} / {result['n_duplicate_tracks']}"),
+        (f"tracks (>= {cfg.get('min_track_hits')} hits)", f"{result['n_tracks']}"),
+        (
+            "matched / fake / duplicate",
+            f"{result['n_matched_tracks']} / {result['n_fake_tracks']} / {result['n_duplicate_tracks']}",
+        ),
         ("efficiency", pct(result["efficiency"])),
         ("fake rate", pct(result["fake_rate"])),
         ("duplicate rate", pct(result["duplicate_rate"])),

@@ -165,7 +165,7 @@ def trackml_score(
     track[unassigned] = base + np.arange(unassigned.sum())
 
     _, particle_of_hit, particle_nhits = np.unique(pid, return_inverse=True, return_counts=True)
-    key_track, track_of_hit, track_nhits = np.unique(track, return_inverse=True, return_counts=True)
+    _key_track, track_of_hit, track_nhits = np.unique(track, return_inverse=True, return_counts=True)
     pair_key = track_of_hit.astype(np.int64) * np.int64(len(particle_nhits)) + particle_of_hit
     pairs, pair_of_hit, pair_n = np.unique(pair_key, return_inverse=True, return_counts=True)
     pair_w = np.bincount(pair_of_hit, weights=w, minlength=len(pairs))

@@ -40,7 +40,24 @@ from ..arrays import as_numpy
 from ..event import Event
 from ._ratio import ratio
 
-DEFAULT_PT_BINS: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0, 50.0, 100.0)
+DEFAULT_PT_BINS: tuple[float, ...] = (
+    0.1,
+    0.2,
+    0.3,
+    0.4,
+    0.5,
+    0.6,
+    0.8,
+    1.0,
+    1.5,
+    2.0,
+    3.0,
+    5.0,
+    10.0,
+    20.0,
+    50.0,
+    100.0,
+)
 DEFAULT_ETA_BINS: tuple[float, ...] = tuple(np.round(np.linspace(-4.0, 4.0, 17), 6))
 
 
@@ -113,7 +130,9 @@ def truth_and_labels(event: Event, track_labels: Any, caller: str) -> tuple[np.n
     pid = as_numpy(event.particle_id).astype(np.int64, copy=False)
     labels = as_numpy(labels).astype(np.int64, copy=False).reshape(-1)
     if len(labels) != len(pid):
-        raise ValueError(f"{caller}: track_labels has {len(labels)} entries, event {event.event_id} has {len(pid)} hits")
+        raise ValueError(
+            f"{caller}: track_labels has {len(labels)} entries, event {event.event_id} has {len(pid)} hits"
+        )
     return pid, labels
 
 

@@ -72,18 +72,33 @@ class MapLearner:
         self._table = _merge(self._table, self._window_frame(keys[seg[0]][used], keys[seg[1]][used], values[used]))
         in_window = pt >= (self.pt_min if self.window_pt_min is None else self.window_pt_min)
         layers = layer_keys(keys)
-        self._layer_table = _merge(self._layer_table, self._window_frame(
-            layers[seg[0]][in_window], layers[seg[1]][in_window], values[in_window]))
+        self._layer_table = _merge(
+            self._layer_table,
+            self._window_frame(layers[seg[0]][in_window], layers[seg[1]][in_window], values[in_window]),
+        )
         seg = seg[:, used]
-        hits = pd.DataFrame({"key": keys, "x": event.x.astype(np.float64), "y": event.y.astype(np.float64),
-                             "z": event.z.astype(np.float64), "n": 1})
+        hits = pd.DataFrame(
+            {
+                "key": keys,
+                "x": event.x.astype(np.float64),
+                "y": event.y.astype(np.float64),
+                "z": event.z.astype(np.float64),
+                "n": 1,
+            }
+        )
         hits = hits.groupby("key").sum()
         self._centres = hits if self._centres is None else self._centres.add(hits, fill_value=0)
         self.n_events += 1
         return seg.shape[1]
 
-    def finish(self, margin: float = 0.1, min_width_quantile: float | None = None, min_width_segments: int = 10,
-               neighbours: int = 0, windows: str = "entry") -> ModuleMap:
+    def finish(
+        self,
+        margin: float = 0.1,
+        min_width_quantile: float | None = None,
+        min_width_segments: int = 10,
+        neighbours: int = 0,
+        windows: str = "entry",
+    ) -> ModuleMap:
         """The map. ``windows="layer"`` gives every entry the windows of its layer pair (learned from
         segments with pT >= ``window_pt_min``), so that the module pairs only decide connectivity:
         a module pair seen a few times cannot know its true spread. With ``windows="entry"`` each
@@ -103,8 +118,11 @@ class MapLearner:
             raise ValueError(f"neighbours must be >= 0, got {neighbours}")
         if windows not in ("entry", "layer"):
             raise ValueError(f"windows must be 'entry' or 'layer', got {windows!r}")
-        table = self._table if self._table is not None else pd.DataFrame(
-            {"src": [], "dst": [], "count": [], **{c: [] for c in _MIN_COLS + _MAX_COLS}})
+        table = (
+            self._table
+            if self._table is not None
+            else pd.DataFrame({"src": [], "dst": [], "count": [], **{c: [] for c in _MIN_COLS + _MAX_COLS}})
+        )
         src_keys = table["src"].to_numpy(np.int64)
         dst_keys = table["dst"].to_numpy(np.int64)
         counts = table["count"].to_numpy(np.int64)
@@ -119,8 +137,11 @@ class MapLearner:
             lo, hi = _regularise_widths(src_keys, dst_keys, counts, lo, hi, min_width_quantile, min_width_segments)
         with np.errstate(invalid="ignore"):
             width = np.where(np.isfinite(hi - lo), hi - lo, 0.0)
-        slack = margin * width + 1e-6 * np.maximum(np.abs(np.where(np.isfinite(lo), lo, 0)),
-                                                   np.abs(np.where(np.isfinite(hi), hi, 0))) + 1e-7
+        slack = (
+            margin * width
+            + 1e-6 * np.maximum(np.abs(np.where(np.isfinite(lo), lo, 0)), np.abs(np.where(np.isfinite(hi), hi, 0)))
+            + 1e-7
+        )
         lo, hi = lo - slack, hi + slack
         if neighbours > 0 and self.granularity == "module" and len(lo):
             src_keys, dst_keys, counts, lo, hi = self._dilate(src_keys, dst_keys, counts, lo, hi, neighbours)
@@ -128,11 +149,16 @@ class MapLearner:
         cut_min = np.nextafter(lo.astype(np.float32), np.float32(-np.inf))
         cut_max = np.nextafter(hi.astype(np.float32), np.float32(np.inf))
         return ModuleMap(
-            granularity=self.granularity, group_key=group_key,
+            granularity=self.granularity,
+            group_key=group_key,
             src=np.searchsorted(group_key, src_keys).astype(np.int32),
             dst=np.searchsorted(group_key, dst_keys).astype(np.int32),
-            cut_min=cut_min.astype(np.float32), cut_max=cut_max.astype(np.float32),
-            n_segments=counts, margin=float(margin), pt_min=self.pt_min, n_events=self.n_events,
+            cut_min=cut_min.astype(np.float32),
+            cut_max=cut_max.astype(np.float32),
+            n_segments=counts,
+            margin=float(margin),
+            pt_min=self.pt_min,
+            n_events=self.n_events,
         )
 
     def _layer_windows(self, src_keys, dst_keys, lo, hi):
@@ -176,15 +202,21 @@ class MapLearner:
         rows = extra["row"].to_numpy()
         all_src = np.concatenate([src_keys, src_keys[rows]])
         all_dst = np.concatenate([dst_keys, extra["near"].to_numpy(np.int64)])
-        merged = pd.DataFrame({"src": all_src, "dst": all_dst,
-                               "count": np.concatenate([counts, np.zeros(len(rows), np.int64)])})
+        merged = pd.DataFrame(
+            {"src": all_src, "dst": all_dst, "count": np.concatenate([counts, np.zeros(len(rows), np.int64)])}
+        )
         for v in range(_V):
             merged[f"lo{v}"] = np.concatenate([lo[:, v], lo[rows, v]])
             merged[f"hi{v}"] = np.concatenate([hi[:, v], hi[rows, v]])
         agg = {"count": "sum", **{f"lo{v}": "min" for v in range(_V)}, **{f"hi{v}": "max" for v in range(_V)}}
         merged = merged.groupby(["src", "dst"], sort=True, as_index=False).agg(agg)
-        return (merged["src"].to_numpy(np.int64), merged["dst"].to_numpy(np.int64), merged["count"].to_numpy(np.int64),
-                merged[[f"lo{v}" for v in range(_V)]].to_numpy(), merged[[f"hi{v}" for v in range(_V)]].to_numpy())
+        return (
+            merged["src"].to_numpy(np.int64),
+            merged["dst"].to_numpy(np.int64),
+            merged["count"].to_numpy(np.int64),
+            merged[[f"lo{v}" for v in range(_V)]].to_numpy(),
+            merged[[f"hi{v}" for v in range(_V)]].to_numpy(),
+        )
 
 
 def _merge(table: pd.DataFrame | None, frame: pd.DataFrame) -> pd.DataFrame:
@@ -212,9 +244,15 @@ def _regularise_widths(src_keys, dst_keys, counts, lo, hi, quantile, min_segment
     return np.where(finite, centre - half, lo), np.where(finite, centre + half, hi)
 
 
-def learn_module_map(events: Iterable[Event], granularity: str = "module", margin: float = 0.1,
-                     pt_min: float = 0.0, progress: bool = False, total: int | None = None,
-                     **finish_options: Any) -> ModuleMap:
+def learn_module_map(
+    events: Iterable[Event],
+    granularity: str = "module",
+    margin: float = 0.1,
+    pt_min: float = 0.0,
+    progress: bool = False,
+    total: int | None = None,
+    **finish_options: Any,
+) -> ModuleMap:
     """Learn a connection map from the truth segments of ``events`` (consumed one at a time).
 
     Every pair of groups joined by consecutive hits of a particle with pT >= ``pt_min`` becomes an

@@ -81,8 +81,10 @@ class ModuleMap:
         return len(self.src)
 
     def __repr__(self) -> str:
-        return (f"ModuleMap({self.granularity}, groups={self.num_groups}, entries={self.num_entries}, "
-                f"margin={self.margin}, pt_min={self.pt_min}, events={self.n_events})")
+        return (
+            f"ModuleMap({self.granularity}, groups={self.num_groups}, entries={self.num_entries}, "
+            f"margin={self.margin}, pt_min={self.pt_min}, events={self.n_events})"
+        )
 
     # -- use -----------------------------------------------------------------------------------------
     def group_index(self, event: Event) -> np.ndarray:
@@ -108,8 +110,9 @@ class ModuleMap:
             g = torch.from_numpy(group).to(event.device)
             return build_doublets(event.r, event.phi, event.z, event.eta, g, src, dst, lo, hi, n_groups=self.num_groups)
         r, phi, z, eta = (np.asarray(a) for a in (event.r, event.phi, event.z, event.eta))
-        return build_doublets(r, phi, z, eta, group, self.src, self.dst, self.cut_min, self.cut_max,
-                              n_groups=self.num_groups)
+        return build_doublets(
+            r, phi, z, eta, group, self.src, self.dst, self.cut_min, self.cut_max, n_groups=self.num_groups
+        )
 
     # -- files ---------------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
@@ -117,12 +120,21 @@ class ModuleMap:
         volume, layer, module = unpack_keys(self.group_key)
         with atomic_output(path) as tmp, open(tmp, "wb") as f:
             np.savez_compressed(
-                f, group_volume=volume, group_layer=layer, group_module=module,
-                src=self.src.astype(np.int32), dst=self.dst.astype(np.int32),
-                cut_min=self.cut_min.astype(np.float32), cut_max=self.cut_max.astype(np.float32),
-                n_segments=self.n_segments.astype(np.int64), cut_variables=np.array(CUT_VARIABLES),
-                granularity=np.array(self.granularity), margin=np.float64(self.margin),
-                pt_min=np.float64(self.pt_min), n_events=np.int64(self.n_events), version=np.int64(self.version),
+                f,
+                group_volume=volume,
+                group_layer=layer,
+                group_module=module,
+                src=self.src.astype(np.int32),
+                dst=self.dst.astype(np.int32),
+                cut_min=self.cut_min.astype(np.float32),
+                cut_max=self.cut_max.astype(np.float32),
+                n_segments=self.n_segments.astype(np.int64),
+                cut_variables=np.array(CUT_VARIABLES),
+                granularity=np.array(self.granularity),
+                margin=np.float64(self.margin),
+                pt_min=np.float64(self.pt_min),
+                n_events=np.int64(self.n_events),
+                version=np.int64(self.version),
             )
         return Path(path)
 
@@ -137,15 +149,26 @@ class ModuleMap:
                 arrays = {k: data[k] for k in data.files}
         except Exception as err:  # noqa: BLE001 - any unreadable file is a data error naming it
             raise DataError(f"not a readable .npz connection map: {err}", file=str(path)) from None
-        required = ("group_volume", "group_layer", "group_module", "src", "dst", "cut_min", "cut_max",
-                    "cut_variables", "granularity", "version")
+        required = (
+            "group_volume",
+            "group_layer",
+            "group_module",
+            "src",
+            "dst",
+            "cut_min",
+            "cut_max",
+            "cut_variables",
+            "granularity",
+            "version",
+        )
         missing = [k for k in required if k not in arrays]
         if missing:
             raise DataError(f"connection map lacks {', '.join(missing)}", file=str(path))
         version = int(arrays["version"])
         if version > MAP_VERSION:
-            raise DataError(f"connection map version {version} is newer than this trackpipe reads ({MAP_VERSION})",
-                            file=str(path))
+            raise DataError(
+                f"connection map version {version} is newer than this trackpipe reads ({MAP_VERSION})", file=str(path)
+            )
         variables = tuple(str(v) for v in arrays["cut_variables"])
         if variables != CUT_VARIABLES:
             raise DataError(f"connection map cut variables {variables} differ from {CUT_VARIABLES}", file=str(path))
@@ -158,12 +181,17 @@ class ModuleMap:
         m = len(src)
         try:
             return cls(
-                granularity=str(arrays["granularity"]), group_key=keys, src=src, dst=dst,
+                granularity=str(arrays["granularity"]),
+                group_key=keys,
+                src=src,
+                dst=dst,
                 cut_min=arrays["cut_min"].astype(np.float32).reshape(m, -1),
                 cut_max=arrays["cut_max"].astype(np.float32).reshape(m, -1),
                 n_segments=arrays.get("n_segments", np.zeros(m, dtype=np.int64)).astype(np.int64),
-                margin=float(arrays.get("margin", 0.0)), pt_min=float(arrays.get("pt_min", 0.0)),
-                n_events=int(arrays.get("n_events", 0)), version=version,
+                margin=float(arrays.get("margin", 0.0)),
+                pt_min=float(arrays.get("pt_min", 0.0)),
+                n_events=int(arrays.get("n_events", 0)),
+                version=version,
             )
         except ValueError as err:
             raise DataError(f"inconsistent connection map: {err}", file=str(path)) from None

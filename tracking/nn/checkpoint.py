@@ -85,8 +85,10 @@ def read_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
         raise FileNotFoundError(f"checkpoint {path} not found")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # noqa: BLE001 - torch raises many types for a corrupt file
-        raise DataError(f"cannot read checkpoint ({type(err).__name__}: {str(err).splitlines()[0]})", file=str(path)) from err
+    except Exception as err:
+        raise DataError(
+            f"cannot read checkpoint ({type(err).__name__}: {str(err).splitlines()[0]})", file=str(path)
+        ) from err
     if not isinstance(payload, dict) or "format" not in payload:
         raise DataError("not a trackpipe checkpoint (no 'format' key)", file=str(path))
     if payload["format"] not in READABLE_FORMATS:

@@ -21,7 +21,8 @@ class EdgeFilter(nn.Module):
 
     Args:
         node_features: width of ``x`` (default 4).
-        edge_features: width of ``edge_attr`` (default 10, :data:`tracking.nn.features.NUM_EDGE_FEATURES`; 7 = doublet features only; 0 = node inputs only).
+        edge_features: width of ``edge_attr`` (default 10, :data:`tracking.nn.features.NUM_EDGE_FEATURES`;
+            7 = doublet features only; 0 = node inputs only).
         hidden: hidden width (default 128).
         n_layers: linear layers (default 4).
         layer_norm: LayerNorm after hidden layers (default True).
@@ -63,9 +64,7 @@ class EdgeFilter(nn.Module):
         """Constructor arguments (plain types), as stored in checkpoints."""
         return dict(self._hparams)
 
-    def forward(
-        self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor | None = None
-    ) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor | None = None) -> torch.Tensor:
         """Edge logits ``[E]``."""
         if x.ndim != 2 or x.shape[1] != self.node_features:
             raise ValueError(f"x must have shape [N, {self.node_features}], got {tuple(x.shape)}")

@@ -55,7 +55,9 @@ class MetricEmbedding(nn.Module):
             activation=activation,
         )
         self.node_features, self.embedding_dim = node_features, embedding_dim
-        self.network = make_mlp(node_features, hidden, embedding_dim, n_layers, layer_norm=layer_norm, activation=activation)
+        self.network = make_mlp(
+            node_features, hidden, embedding_dim, n_layers, layer_norm=layer_norm, activation=activation
+        )
 
     @property
     def hparams(self) -> dict[str, Any]:
@@ -149,7 +151,9 @@ def embedding_hinge_loss(
         candidates.append(torch.randint(0, n, (2, n_random), generator=generator, device="cpu").to(device))
     if isinstance(hard_negatives, torch.Tensor):
         if hard_negatives.ndim != 2 or hard_negatives.shape[0] != 2:
-            raise ValueError(f"hard_negatives must be an int or a [2, H] tensor, got shape {tuple(hard_negatives.shape)}")
+            raise ValueError(
+                f"hard_negatives must be an int or a [2, H] tensor, got shape {tuple(hard_negatives.shape)}"
+            )
         candidates.append(hard_negatives.to(device=device, dtype=torch.int64))
     elif hard_negatives > 0:
         anchors = None

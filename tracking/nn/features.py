@@ -137,7 +137,9 @@ def compute_edge_features(
     ).float()
 
 
-def _segment_shape(x: torch.Tensor, y: torch.Tensor, z: torch.Tensor, edge_index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _segment_shape(
+    x: torch.Tensor, y: torch.Tensor, z: torch.Tensor, edge_index: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``(kappa_0 [1/m], theta)`` of each edge: the signed curvature of the circle through the beam line
     and the edge's two hits, and the polar angle of the segment (float64 for the small differences)."""
     src, dst = edge_index[0], edge_index[1]
@@ -168,7 +170,13 @@ def compute_triplet_features(
         return torch.zeros(0, 3, dtype=torch.float32, device=device)
     kappa, theta = _segment_shape(x, y, z, edge_index)
     best_in, best_out = triplet_best(
-        edge_index, num_nodes, kappa, theta, TRIPLET_KAPPA_SCALE, TRIPLET_THETA_SCALE, TRIPLET_CHI2_MAX,
+        edge_index,
+        num_nodes,
+        kappa,
+        theta,
+        TRIPLET_KAPPA_SCALE,
+        TRIPLET_THETA_SCALE,
+        TRIPLET_CHI2_MAX,
         backend=backend,
     )
     scale = math.log1p(TRIPLET_CHI2_MAX)

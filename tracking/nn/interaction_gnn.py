@@ -34,7 +34,7 @@ def _mlp_of_concat(mlp: nn.Sequential, pieces: list[tuple[torch.Tensor, torch.Te
     offset = 0
     for tensor, index in pieces:
         width = tensor.shape[1]
-        part = nn.functional.linear(tensor, first.weight[:, offset:offset + width])
+        part = nn.functional.linear(tensor, first.weight[:, offset : offset + width])
         offset += width
         if index is not None:
             part = part[index]
@@ -62,7 +62,8 @@ class InteractionGNN(nn.Module):
 
     Args:
         node_features: width of ``x`` (default 4, :data:`tracking.nn.features.NUM_NODE_FEATURES`).
-        edge_features: width of ``edge_attr`` (default 10, :data:`tracking.nn.features.NUM_EDGE_FEATURES`; 7 = doublet features only; 0 = the model takes no edge inputs).
+        edge_features: width of ``edge_attr`` (default 10, :data:`tracking.nn.features.NUM_EDGE_FEATURES`;
+            7 = doublet features only; 0 = the model takes no edge inputs).
         hidden: width of every hidden representation (default 64).
         n_iterations: message-passing iterations :math:`T` (default 8).
         mlp_layers: linear layers in each encoder / message network (default 2).
@@ -124,8 +125,13 @@ class InteractionGNN(nn.Module):
 
         def mlp(width_in: int, n_layers: int = mlp_layers, out: int = hidden, act_out: bool = True) -> nn.Sequential:
             return make_mlp(
-                width_in, hidden, out, n_layers,
-                layer_norm=layer_norm, activation=activation, output_activation=act_out,
+                width_in,
+                hidden,
+                out,
+                n_layers,
+                layer_norm=layer_norm,
+                activation=activation,
+                output_activation=act_out,
             )
 
         self.node_encoder = mlp(node_features)
@@ -144,15 +150,14 @@ class InteractionGNN(nn.Module):
         if x.ndim != 2 or x.shape[1] != self.node_features:
             raise ValueError(f"x must have shape [N, {self.node_features}], got {tuple(x.shape)}")
         if edge_index.ndim != 2 or edge_index.shape[0] != 2 or edge_index.dtype != torch.int64:
-            raise ValueError(
-                f"edge_index must be int64 [2, E], got {edge_index.dtype} {tuple(edge_index.shape)}"
-            )
-        if self.edge_features:
-            if edge_attr is None or edge_attr.ndim != 2 or tuple(edge_attr.shape) != (
-                edge_index.shape[1], self.edge_features
-            ):
-                got = None if edge_attr is None else tuple(edge_attr.shape)
-                raise ValueError(f"edge_attr must have shape [{edge_index.shape[1]}, {self.edge_features}], got {got}")
+            raise ValueError(f"edge_index must be int64 [2, E], got {edge_index.dtype} {tuple(edge_index.shape)}")
+        if self.edge_features and (
+            edge_attr is None
+            or edge_attr.ndim != 2
+            or tuple(edge_attr.shape) != (edge_index.shape[1], self.edge_features)
+        ):
+            got = None if edge_attr is None else tuple(edge_attr.shape)
+            raise ValueError(f"edge_attr must have shape [{edge_index.shape[1]}, {self.edge_features}], got {got}")
 
     def encode(
         self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor | None
@@ -185,9 +190,7 @@ class InteractionGNN(nn.Module):
         """Edge logits ``[E]`` from final hidden states."""
         return _mlp_of_concat(self.output_head, [(x, edge_index[0]), (x, edge_index[1]), (e, None)]).squeeze(1)
 
-    def forward(
-        self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor | None = None
-    ) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor | None = None) -> torch.Tensor:
         """Edge logits ``[E]`` for the graph ``(x, edge_index, edge_attr)``."""
         self._check_inputs(x, edge_index, edge_attr)
         h, e = self.encode(x, edge_index, edge_attr)

@@ -12,6 +12,12 @@ from .neighbours import radius_graph
 from .triplets import triplet_best
 
 __all__ = [
-    "CUT_VARIABLES", "build_doublets", "connected_components", "doublet_cut_variables", "junction_removal",
-    "radius_graph", "triplet_best", "walkthrough",
+    "CUT_VARIABLES",
+    "build_doublets",
+    "connected_components",
+    "doublet_cut_variables",
+    "junction_removal",
+    "radius_graph",
+    "triplet_best",
+    "walkthrough",
 ]

@@ -19,8 +19,16 @@ from ..arrays import dtype_name
 Array = Any  # np.ndarray or torch.Tensor: the checks branch on the kind at run time
 
 __all__ = [
-    "all_finite", "check_array", "check_edge_index", "check_per_edge", "contiguous", "has_nan", "integer", "kind",
-    "real", "same_place",
+    "all_finite",
+    "check_array",
+    "check_edge_index",
+    "check_per_edge",
+    "contiguous",
+    "has_nan",
+    "integer",
+    "kind",
+    "real",
+    "same_place",
 ]
 
 

@@ -20,6 +20,7 @@ from ._validate import Array, check_edge_index, check_per_edge, integer, kind, r
 
 __all__ = ["connected_components", "junction_removal", "walkthrough"]
 
+
 def _empty_like_kind(ref: Array, size: int, dtype: str) -> Array:
     if isinstance(ref, torch.Tensor):
         return torch.empty(size, dtype=getattr(torch, dtype), device=ref.device)

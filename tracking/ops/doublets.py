@@ -65,8 +65,17 @@ def build_doublets(r, phi, z, eta, group, src_group, dst_group, cut_min, cut_max
         int64 [2, E] hit indices (into the given arrays), ordered by (map entry, inner hit, outer
         hit) with hits of a group in (phi, index) order; the same on CPU and GPU.
     """
-    inputs = dict(r=r, phi=phi, z=z, eta=eta, group=group, src_group=src_group, dst_group=dst_group,
-                  cut_min=cut_min, cut_max=cut_max)
+    inputs = dict(
+        r=r,
+        phi=phi,
+        z=z,
+        eta=eta,
+        group=group,
+        src_group=src_group,
+        dst_group=dst_group,
+        cut_min=cut_min,
+        cut_max=cut_max,
+    )
     for name in ("r", "phi", "z", "eta"):
         check_array(name, inputs[name], ndim=1, dtypes=_FLOAT_KINDS)
     for name in ("group", "src_group", "dst_group"):
@@ -150,9 +159,18 @@ def _build_doublets_cuda(r, phi, z, eta, group, src_group, dst_group, cut_min, c
             torch.cumsum(sizes[src_g.long()], 0, out=entry_items[1:])
         n_items = int(entry_items[-1])
         common = (
-            len(order), *(a.data_ptr() for a in sorted_hits), hit_index.data_ptr(), n_groups, offsets.data_ptr(),
-            len(src_g), src_g.data_ptr(), dst_g.data_ptr(), lo.data_ptr(), hi.data_ptr(),
-            entry_items.data_ptr(), n_items,
+            len(order),
+            *(a.data_ptr() for a in sorted_hits),
+            hit_index.data_ptr(),
+            n_groups,
+            offsets.data_ptr(),
+            len(src_g),
+            src_g.data_ptr(),
+            dst_g.data_ptr(),
+            lo.data_ptr(),
+            hi.data_ptr(),
+            entry_items.data_ptr(),
+            n_items,
         )
         counts = torch.zeros(n_items, dtype=torch.int64, device=device)
         core.doublets_count_cuda(*common, counts.data_ptr(), cuda_stream(device))
@@ -161,6 +179,7 @@ def _build_doublets_cuda(r, phi, z, eta, group, src_group, dst_group, cut_min, c
         n_edges = int(item_offsets[-1])
         edges = torch.empty((2, n_edges), dtype=torch.int64, device=device)
         if n_edges:
-            core.doublets_fill_cuda(*common, item_offsets.data_ptr(), edges[0].data_ptr(), edges[1].data_ptr(),
-                                    cuda_stream(device))
+            core.doublets_fill_cuda(
+                *common, item_offsets.data_ptr(), edges[0].data_ptr(), edges[1].data_ptr(), cuda_stream(device)
+            )
         return edges

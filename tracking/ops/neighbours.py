@@ -66,7 +66,7 @@ def _radius_graph_cuda(points: torch.Tensor, radius: float, k_max: int | None):
         extent = (torch.floor(span / cell) + 1).long()
         coord = torch.minimum(torch.floor((lead - lo) / cell).long().clamp(min=0), extent - 1)
         extent_list = [int(e) for e in extent.cpu()]
-        stride_list = [int(np.prod(extent_list[k + 1:], dtype=np.int64)) for k in range(n_hash)]
+        stride_list = [int(np.prod(extent_list[k + 1 :], dtype=np.int64)) for k in range(n_hash)]
         key = (coord * torch.tensor(stride_list, device=device)).sum(1)
         order = stable_order(key, points[:, 3]) if d > 3 else stable_order(key)
         sorted_points = points[order].contiguous()
@@ -75,8 +75,20 @@ def _radius_graph_cuda(points: torch.Tensor, radius: float, k_max: int | None):
         torch.cumsum(cell_sizes, 0, out=cell_offsets[1:])
         cell_coord = coord[order].to(torch.int32).contiguous()
         order = order.contiguous()
-        grid = (n, d, n_hash, radius, sorted_points.data_ptr(), order.data_ptr(), cell_coord.data_ptr(),
-                len(cell_keys), cell_keys.data_ptr(), cell_offsets.data_ptr(), extent_list, stride_list)
+        grid = (
+            n,
+            d,
+            n_hash,
+            radius,
+            sorted_points.data_ptr(),
+            order.data_ptr(),
+            cell_coord.data_ptr(),
+            len(cell_keys),
+            cell_keys.data_ptr(),
+            cell_offsets.data_ptr(),
+            extent_list,
+            stride_list,
+        )
         counts = torch.zeros(n, dtype=torch.int64, device=device)
         core.radius_count_cuda(*grid, counts.data_ptr(), cuda_stream(device))
         offsets = torch.zeros(n + 1, dtype=torch.int64, device=device)
@@ -86,8 +98,9 @@ def _radius_graph_cuda(points: torch.Tensor, radius: float, k_max: int | None):
         dst = torch.empty(n_pairs, dtype=torch.int64, device=device)
         dist2 = torch.empty(n_pairs, dtype=torch.float32, device=device)
         if n_pairs:
-            core.radius_fill_cuda(*grid, offsets.data_ptr(), src.data_ptr(), dst.data_ptr(), dist2.data_ptr(),
-                                  cuda_stream(device))
+            core.radius_fill_cuda(
+                *grid, offsets.data_ptr(), src.data_ptr(), dst.data_ptr(), dist2.data_ptr(), cuda_stream(device)
+            )
         n_capped = 0
         if k_max is not None and n_pairs:
             degree = torch.bincount(src, minlength=n)

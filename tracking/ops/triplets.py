@@ -96,8 +96,15 @@ def triplet_best(
     best_out = np.empty(n_edges, dtype=np.float64)
     ei = edge_index.contiguous().numpy()
     core.triplet_best_cpu(
-        np.ascontiguousarray(ei[0]), np.ascontiguousarray(ei[1]), kappa.contiguous().numpy(),
-        theta.contiguous().numpy(), int(num_nodes), float(kappa_scale), float(theta_scale), float(chi2_max),
-        best_in, best_out,
+        np.ascontiguousarray(ei[0]),
+        np.ascontiguousarray(ei[1]),
+        kappa.contiguous().numpy(),
+        theta.contiguous().numpy(),
+        int(num_nodes),
+        float(kappa_scale),
+        float(theta_scale),
+        float(chi2_max),
+        best_in,
+        best_out,
     )
     return torch.from_numpy(best_in), torch.from_numpy(best_out)

@@ -31,8 +31,8 @@ class GraphSample:
     """One event's training graph (CPU tensors).
 
     ``x`` float32 ``[N, 4]`` node features (columns ``r, phi, z, eta`` scaled as in
-    :mod:`tracking.nn.features`), ``edge_index`` int64 ``[2, E]``, ``edge_attr`` float32 ``[E, 10]`` (all edge features; a model taking fewer uses the first columns),
-    ``y`` bool ``[E]`` edge truth.
+    :mod:`tracking.nn.features`), ``edge_index`` int64 ``[2, E]``, ``edge_attr`` float32 ``[E, 10]``
+    (all edge features; a model taking fewer uses the first columns), ``y`` bool ``[E]`` edge truth.
     """
 
     event_id: int
@@ -51,7 +51,13 @@ class GraphSample:
         )
 
     def as_dict(self) -> dict[str, Any]:
-        return {"event_id": self.event_id, "x": self.x, "edge_index": self.edge_index, "edge_attr": self.edge_attr, "y": self.y}
+        return {
+            "event_id": self.event_id,
+            "x": self.x,
+            "edge_index": self.edge_index,
+            "edge_attr": self.edge_attr,
+            "y": self.y,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> GraphSample:
@@ -137,8 +143,9 @@ class TrainingGraphs:
 class GraphDataset:
     """The graphs of one split, by index: built on first use, cached on disk or in memory.
 
-    Disk cache: ``<cache_dir>/<split>-<key>/<index>.pt`` (default ``cache_dir``: ``<output>/cache``) where the key hashes the source and the
-    graph-building stages, so changing either builds new graphs; files are written atomically.
+    Disk cache: ``<cache_dir>/<split>-<key>/<index>.pt`` (default ``cache_dir``: ``<output>/cache``) where the
+    key hashes the source and the graph-building stages, so changing either builds new graphs; files are
+    written atomically.
     """
 
     def __init__(self, config: TrainConfig, split: str, source: SourceConfig) -> None:
@@ -196,4 +203,3 @@ class GraphDataset:
             n_true += int(y.sum())
             n_all += int(y.numel())
         return n_true, n_all - n_true
-

@@ -62,7 +62,7 @@ def region_of_edges(eta: torch.Tensor, phi: torch.Tensor, n_regions: int, eta_ba
     if n_regions <= 1 or e == 0:
         return torch.zeros(e, dtype=torch.int64, device=eta.device)
     n_eta = max(1, min(eta_bands, n_regions))
-    n_phi = int(math.ceil(n_regions / n_eta))
+    n_phi = math.ceil(n_regions / n_eta)
     eta_rank = torch.empty(e, dtype=torch.int64, device=eta.device)
     eta_rank[torch.argsort(eta, stable=True)] = torch.arange(e, device=eta.device)
     eta_bin = (eta_rank * n_eta) // e
@@ -91,9 +91,7 @@ def k_hop_nodes(seeds: torch.Tensor, edge_index: torch.Tensor, k: int) -> torch.
     return mask
 
 
-def build_partitions(
-    edge_index: torch.Tensor, num_nodes: int, region: torch.Tensor, hops: int
-) -> list[Partition]:
+def build_partitions(edge_index: torch.Tensor, num_nodes: int, region: torch.Tensor, hops: int) -> list[Partition]:
     """One :class:`Partition` per non-empty region label in ``region`` (int64 ``[E]``), each the
     subgraph induced by the ``hops``-hop neighbourhood of its owned edges' endpoints."""
     parts = []
@@ -140,7 +138,7 @@ def partition_graph(
         if max_edges is None or e <= max_edges:
             n_regions = 1
         else:
-            n_regions = max(2, int(math.ceil(e / max_edges)))
+            n_regions = max(2, math.ceil(e / max_edges))
     if n_regions <= 1:
         return [
             Partition(

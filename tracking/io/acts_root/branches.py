@@ -18,12 +18,31 @@ from ..barcode import FIELD_NAMES as BARCODE_FIELDS
 
 # DESIGN names of the branches the reader knows; the config maps them to the names in a file.
 MEASUREMENT_BRANCHES: tuple[str, ...] = (
-    "event_nr", "volume_id", "layer_id", "surface_id", "rec_gx", "rec_gy", "rec_gz",
-    *(f"particles_{name}" for name in BARCODE_FIELDS), "particle_id",
+    "event_nr",
+    "volume_id",
+    "layer_id",
+    "surface_id",
+    "rec_gx",
+    "rec_gy",
+    "rec_gz",
+    *(f"particles_{name}" for name in BARCODE_FIELDS),
+    "particle_id",
 )
 PARTICLE_BRANCHES: tuple[str, ...] = (
-    "event_id", *BARCODE_FIELDS, "particle_id",
-    "pt", "eta", "phi", "px", "py", "pz", "vx", "vy", "vz", "q", "number_of_hits",
+    "event_id",
+    *BARCODE_FIELDS,
+    "particle_id",
+    "pt",
+    "eta",
+    "phi",
+    "px",
+    "py",
+    "pz",
+    "vx",
+    "vy",
+    "vz",
+    "q",
+    "number_of_hits",
 )
 
 # How a tree links to particles: the v44+ barcode branches or an older single ``particle_id`` branch.
@@ -31,8 +50,9 @@ TruthLayout = Literal["barcode", "particle_id"]
 
 
 @contextmanager
-def uproot_errors(path: Path, tree: str | None = None, branch: str | None = None,
-                  event: int | None = None) -> Iterator[None]:
+def uproot_errors(
+    path: Path, tree: str | None = None, branch: str | None = None, event: int | None = None
+) -> Iterator[None]:
     """Turn whatever uproot raises on a truncated or corrupt file into a DataError with context."""
     try:
         yield
@@ -41,7 +61,10 @@ def uproot_errors(path: Path, tree: str | None = None, branch: str | None = None
     except Exception as err:  # uproot raises many types on corrupt input
         raise DataError(
             f"cannot read ROOT data, the file may be truncated or corrupt: {type(err).__name__}: {err}",
-            file=str(path), tree=tree, branch=branch, event=event,
+            file=str(path),
+            tree=tree,
+            branch=branch,
+            event=event,
         ) from err
 
 
@@ -53,8 +76,9 @@ def open_tree(files: list, path: Path, tree_name: str) -> Any:
     with uproot_errors(path, tree_name):
         names = {key.split(";")[0] for key in rootfile.keys(recursive=False)}
         if tree_name not in names:
-            raise DataError(f"missing tree; the file holds {sorted(names) or 'nothing'}", file=str(path),
-                            tree=tree_name)
+            raise DataError(
+                f"missing tree; the file holds {sorted(names) or 'nothing'}", file=str(path), tree=tree_name
+            )
         tree = rootfile[tree_name]
         if not isinstance(tree, uproot.TTree):
             raise DataError(f"{tree_name!r} is a {type(tree).__name__}, not a TTree", file=str(path), tree=tree_name)
@@ -89,8 +113,13 @@ class TreeBranches:
 
     def error(self, message: str, name: str | None = None, event: int | None = None) -> DataError:
         """A DataError naming this file and tree, and the file's branch for the DESIGN name ``name``."""
-        return DataError(message, file=str(self.path), tree=self.tree.name,
-                         branch=None if name is None else self.file_name(name), event=event)
+        return DataError(
+            message,
+            file=str(self.path),
+            tree=self.tree.name,
+            branch=None if name is None else self.file_name(name),
+            event=event,
+        )
 
     def require(self, names: Sequence[str]) -> None:
         for name in names:
@@ -111,13 +140,19 @@ class TreeBranches:
         have = [name for name in barcode if self.has(name)]
         if have and len(have) < len(barcode):
             missing = [name for name in barcode if not self.has(name)]
-            raise self.error(f"incomplete barcode: has {[self.file_name(n) for n in have]} but lacks "
-                             f"{[self.file_name(n) for n in missing]}", missing[0])
+            raise self.error(
+                f"incomplete barcode: has {[self.file_name(n) for n in have]} but lacks "
+                f"{[self.file_name(n) for n in missing]}",
+                missing[0],
+            )
         if have:
             return "barcode"
         if self.has("particle_id"):
             return "particle_id"
         if required:
-            raise self.error("truth required (truth: true) but neither barcode branches "
-                             f"{[self.file_name(n) for n in barcode]} nor 'particle_id' exist", "particle_id")
+            raise self.error(
+                "truth required (truth: true) but neither barcode branches "
+                f"{[self.file_name(n) for n in barcode]} nor 'particle_id' exist",
+                "particle_id",
+            )
         return None

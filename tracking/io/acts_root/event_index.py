@@ -30,15 +30,23 @@ class EventIndex:
     particle_entries: np.ndarray
 
 
-def build_event_index(measurements: Path, particles: Path | None, *, measurements_tree: str,
-                      measurement_branches: dict[str, str], particles_tree: str,
-                      particle_branches: dict[str, str], chunk_entries: int) -> EventIndex:
+def build_event_index(
+    measurements: Path,
+    particles: Path | None,
+    *,
+    measurements_tree: str,
+    measurement_branches: dict[str, str],
+    particles_tree: str,
+    particle_branches: dict[str, str],
+    chunk_entries: int,
+) -> EventIndex:
     """The index of the events in ``measurements`` and (when given) ``particles``: the union of both."""
     files: list = []
     try:
         tree = open_tree(files, measurements, measurements_tree)
         ids, starts, stops = _measurement_blocks(
-            TreeBranches.of(tree, measurements, measurement_branches, ["event_nr"]), chunk_entries)
+            TreeBranches.of(tree, measurements, measurement_branches, ["event_nr"]), chunk_entries
+        )
         pids = np.zeros(0, np.int64)
         pentries = np.zeros(0, np.int64)
         if particles is not None:
@@ -91,7 +99,9 @@ def _measurement_blocks(branches: TreeBranches, chunk_entries: int) -> tuple[np.
         i = repeated[0]
         raise branches.error(
             f"the measurements of one event are not contiguous (entries {starts[i]}..{stops[i]} and "
-            f"{starts[i + 1]}..{stops[i + 1]})", "event_nr", event=int(ids[i]),
+            f"{starts[i + 1]}..{stops[i + 1]})",
+            "event_nr",
+            event=int(ids[i]),
         )
     return ids, starts, stops
 
@@ -129,8 +139,11 @@ def select_events(index: EventIndex, events: list[int] | None, source: Path) -> 
     pos, found = search_sorted(index.event_ids, wanted)
     missing = wanted[~found]
     if len(missing):
-        have = (f"{index.event_ids.min()}..{index.event_ids.max()} ({len(index.event_ids)} events)"
-                if len(index.event_ids) else "no events")
+        have = (
+            f"{index.event_ids.min()}..{index.event_ids.max()} ({len(index.event_ids)} events)"
+            if len(index.event_ids)
+            else "no events"
+        )
         raise DataError(f"requested event not in the file, which has {have}", file=str(source), event=int(missing[0]))
     return pos
 

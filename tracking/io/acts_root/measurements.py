@@ -21,12 +21,16 @@ from .event_index import EventIndex
 
 REQUIRED_BRANCHES: tuple[str, ...] = ("volume_id", "layer_id", "surface_id", "rec_gx", "rec_gy", "rec_gz")
 COORDINATES: tuple[tuple[str, str], ...] = (("rec_gx", "x"), ("rec_gy", "y"), ("rec_gz", "z"))
-MODULE_IDS: tuple[tuple[str, str], ...] = (("volume_id", "volume_id"), ("layer_id", "layer_id"),
-                                           ("surface_id", "module_id"))
+MODULE_IDS: tuple[tuple[str, str], ...] = (
+    ("volume_id", "volume_id"),
+    ("layer_id", "layer_id"),
+    ("surface_id", "module_id"),
+)
 
 
-def read_measurements(branches: TreeBranches, truth: TruthLayout | None, index: EventIndex,
-                      batch: list[int]) -> list[dict[str, np.ndarray]]:
+def read_measurements(
+    branches: TreeBranches, truth: TruthLayout | None, index: EventIndex, batch: list[int]
+) -> list[dict[str, np.ndarray]]:
     """Event fields of each event of ``batch`` (positions in ``index``, adjacent in the file; read together)."""
     begin = int(index.starts[batch[0]])
     end = int(index.stops[batch[-1]])
@@ -59,7 +63,8 @@ def read_measurements(branches: TreeBranches, truth: TruthLayout | None, index: 
             columns[field_name] = convert(name, lambda v: integer_column(v, np.int32), flat)
         if truth == "barcode":
             columns["particle_id"] = _barcode_column(
-                {f: read(f"particles_{f}") for f in BARCODE_FIELDS}, branches, event_at)
+                {f: read(f"particles_{f}") for f in BARCODE_FIELDS}, branches, event_at
+            )
         elif truth == "particle_id":
             columns["particle_id"] = convert("particle_id", particle_id_column, first_per_entry(read("particle_id")))
     else:
@@ -91,8 +96,9 @@ def first_per_entry(values: Any) -> np.ndarray:
     return out
 
 
-def _barcode_column(parts: dict[str, Any], branches: TreeBranches,
-                    event_at: Callable[[int | None], int | None]) -> np.ndarray:
+def _barcode_column(
+    parts: dict[str, Any], branches: TreeBranches, event_at: Callable[[int | None], int | None]
+) -> np.ndarray:
     """Particle ids from the five barcode branches (first particle per entry; none = 0)."""
     counts = None
     for name, values in parts.items():
@@ -103,8 +109,11 @@ def _barcode_column(parts: dict[str, Any], branches: TreeBranches,
             counts = n
         elif not np.array_equal(counts, n):
             row = int(np.argmax(counts != n))
-            raise branches.error(f"barcode branches disagree on the number of particles at entry {row}",
-                                 f"particles_{name}", event=event_at(row))
+            raise branches.error(
+                f"barcode branches disagree on the number of particles at entry {row}",
+                f"particles_{name}",
+                event=event_at(row),
+            )
     fields = {}
     for name, values in parts.items():
         try:

@@ -30,8 +30,9 @@ def required_branches(branches: TreeBranches) -> list[str]:
     return [*kinematics, *REQUIRED_BRANCHES]
 
 
-def read_particles(branches: TreeBranches, truth: TruthLayout, entry: int, event_id: int,
-                   hit_particle_ids: np.ndarray | None) -> Particles:
+def read_particles(
+    branches: TreeBranches, truth: TruthLayout, entry: int, event_id: int, hit_particle_ids: np.ndarray | None
+) -> Particles:
     """The particle table of one event (empty when the event has no ``entry`` in the tree, -1)."""
     names = [n for n in PARTICLE_BRANCHES if branches.has(n) and n != "event_id"]
     raw: dict[str, Any] = {}
@@ -79,7 +80,13 @@ def read_particles(branches: TreeBranches, truth: TruthLayout, entry: int, event
     else:
         nhits = np.full(len(pid), -1, np.int32)  # unknown
     return Particles(
-        particle_id=pid, pt=pt, eta=eta, phi=phi,
-        vx=convert("vx", float_column), vy=convert("vy", float_column), vz=convert("vz", float_column),
-        q=convert("q", lambda v: integer_column(v, np.int32)), nhits=nhits,
+        particle_id=pid,
+        pt=pt,
+        eta=eta,
+        phi=phi,
+        vx=convert("vx", float_column),
+        vy=convert("vy", float_column),
+        vz=convert("vz", float_column),
+        q=convert("q", lambda v: integer_column(v, np.int32)),
+        nhits=nhits,
     )

@@ -87,16 +87,23 @@ class ActsRootReader(Reader):
         stat = measurements.stat()
         pstat = particles.stat() if particles is not None else None
         key = (
-            str(measurements.resolve()), stat.st_mtime_ns, stat.st_size,
-            str(particles) if particles else None, pstat.st_mtime_ns if pstat else None,
+            str(measurements.resolve()),
+            stat.st_mtime_ns,
+            stat.st_size,
+            str(particles) if particles else None,
+            pstat.st_mtime_ns if pstat else None,
         )
         if key not in self._index_cache:
             self._index_cache.clear()
             cfg = self.config
             self._index_cache[key] = build_event_index(
-                measurements, particles, measurements_tree=cfg.measurements_tree,
-                measurement_branches=cfg.measurement_branches, particles_tree=cfg.particles_tree,
-                particle_branches=cfg.particle_branches, chunk_entries=cfg.chunk_entries,
+                measurements,
+                particles,
+                measurements_tree=cfg.measurements_tree,
+                measurement_branches=cfg.measurement_branches,
+                particles_tree=cfg.particles_tree,
+                particle_branches=cfg.particle_branches,
+                chunk_entries=cfg.chunk_entries,
             )
         return self._index_cache[key]
 
@@ -122,8 +129,9 @@ class ActsRootReader(Reader):
         selected = self._selected(index, measurements)
         return self._events(measurements, particles, index, selected)
 
-    def _events(self, measurements: Path, particles: Path | None, index: EventIndex,
-                selected: np.ndarray) -> Iterator[Event]:
+    def _events(
+        self, measurements: Path, particles: Path | None, index: EventIndex, selected: np.ndarray
+    ) -> Iterator[Event]:
         cfg = self.config
         files: list = []
         try:
@@ -146,8 +154,9 @@ class ActsRootReader(Reader):
                     event_id = int(index.event_ids[pos])
                     particle_table = None
                     if table is not None and table_truth is not None:
-                        particle_table = read_particles(table, table_truth, int(index.particle_entries[pos]), event_id,
-                                                        columns.get("particle_id"))
+                        particle_table = read_particles(
+                            table, table_truth, int(index.particle_entries[pos]), event_id, columns.get("particle_id")
+                        )
                     yield Event(
                         event_id=event_id,
                         hit_id=np.arange(len(columns["x"]), dtype=np.int64),
