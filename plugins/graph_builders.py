@@ -14,17 +14,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
-import numpy as np
 import torch
 
-from tracking.arrays import as_numpy
 from tracking.config import Range, resolve_path
 from tracking.errors import ConfigError
 from tracking.event import Event
-from tracking.modulemap import ModuleMap
-from tracking.ops import radius_graph
+from tracking.modulemap import ModuleIdMode, ModuleIdResolver, ModuleMap
+from tracking.ops import orient_inner_to_outer, radius_graph
 from tracking.registry import register
 from tracking.stages import Stage
 
@@ -64,12 +62,6 @@ class _MapGraph(Stage):
         return _with_edges(event, _as_torch(edges, event.device))
 
 
-# ``module_ids: auto`` switches to positional ids when fewer of an event's hits than this carry the id
-# of the simulation's nominal module at their position. Measured: 74 % of a simulated mu = 200 event's
-# hits do (the rest sit where two modules overlap), 46 % of the real TrackML events' hits.
-NOMINAL_AGREEMENT_MIN = 0.6
-
-
 @register("graph_builder", "module_map")
 class ModuleMapGraph(_MapGraph):
     """Doublets between connected modules that pass the module map's cut windows (GNN4ITk).
@@ -84,36 +76,16 @@ class ModuleMapGraph(_MapGraph):
     @dataclass
     class Config:
         map: Path = Path("builtin:module_map_default.npz")
-        module_ids: Literal["auto", "file", "geometric"] = "auto"
+        module_ids: ModuleIdMode = "auto"
 
-    def __init__(self, config) -> None:
+    def __init__(self, config: Config) -> None:
         super().__init__(config)
-        self._detector = None  # the simulated detector, built on first use of positional ids
-
-    def _nominal_ids(self, event: Event, step: int = 1) -> np.ndarray:
-        """The simulated detector's module at every ``step``-th hit (sliced before leaving the device)."""
-        if self._detector is None:
-            from tracking.simulation import trackml_detector
-
-            self._detector = trackml_detector()
-        coords = (as_numpy(getattr(event, k)[::step]) for k in ("volume_id", "layer_id", "x", "y", "z"))
-        return self._detector.nominal_module_ids(*coords)
-
-    def _use_positions(self, event: Event) -> bool:
-        mode = self.config.module_ids
-        if mode == "file" or event.volume_id is None or event.layer_id is None or not event.num_hits:
-            return False
-        if mode == "geometric" or event.module_id is None:
-            return True
-        step = max(1, event.num_hits // 4096)  # decide on an evenly spaced sample: cheap on large events
-        agreement = np.mean(self._nominal_ids(event, step) == as_numpy(event.module_id[::step]))
-        return float(agreement) < NOMINAL_AGREEMENT_MIN
+        self.module_ids = ModuleIdResolver(config.module_ids)
 
     def __call__(self, event: Event) -> Event:
-        if not self._use_positions(event):
-            return super().__call__(event)
-        edges = self.map.build(event.replace(module_id=self._nominal_ids(event).astype(np.int32)))
-        return _with_edges(event, _as_torch(edges, event.device), module_ids="geometric")
+        resolved, positional = self.module_ids.resolve(event)
+        edges = _as_torch(self.map.build(resolved), event.device)
+        return _with_edges(event, edges, module_ids="geometric") if positional else _with_edges(event, edges)
 
 
 @register("graph_builder", "layer_pairs")
@@ -171,16 +143,5 @@ class MetricLearningGraph(Stage):
                 f"[{event.num_hits}, {want if want is not None else 'D'}]"
             )
         pairs, n_capped = radius_graph(points, self.config.radius, self.config.k_max)
-        edges = _orient_inner_to_outer(pairs, torch.as_tensor(event.r, device=points.device), event.num_hits)
+        edges = orient_inner_to_outer(pairs, torch.as_tensor(event.r, device=points.device), event.num_hits)
         return _with_edges(event, edges, graph_capped_hits=n_capped)
-
-
-def _orient_inner_to_outer(pairs: torch.Tensor, r: torch.Tensor, n: int) -> torch.Tensor:
-    """One edge per neighbour pair, from the hit at smaller radius (ties: smaller index) outwards."""
-    if pairs.shape[1] == 0:
-        return pairs
-    a, b = pairs[0], pairs[1]
-    a_inner = (r[a] < r[b]) | ((r[a] == r[b]) & (a < b))
-    src, dst = torch.where(a_inner, a, b), torch.where(a_inner, b, a)
-    key = torch.unique(src * np.int64(n) + dst)
-    return torch.stack([key // n, key % n])

@@ -115,3 +115,23 @@ def test_lookup_rows_takes_the_first_row_of_a_repeated_id():
     rows, found = lookup_rows(np.array([8, 4, 8, 4]), np.array([4, 8]))
     np.testing.assert_array_equal(rows, [1, 0])
     assert found.all()
+
+
+@pytest.mark.parametrize("as_torch", [False, True])
+def test_select_edges_keeps_every_per_edge_field_aligned(as_torch):
+    edge_index = np.array([[0, 1, 2, 3], [1, 2, 3, 4]], dtype=np.int64)
+    event = make_event(
+        edge_index=edge_index,
+        edge_scores=np.array([0.9, 0.1, 0.8, 0.2], dtype=np.float32),
+        edge_truth=np.array([True, False, True, False]),
+        edge_features=np.arange(8, dtype=np.float32).reshape(4, 2),
+    )
+    if as_torch:
+        event = event.to("cpu")
+    out = event.select_edges(np.array([True, False, True, False]))  # a numpy mask on either kind
+    np.testing.assert_array_equal(np.asarray(out.edge_index), [[0, 2], [1, 3]])
+    np.testing.assert_array_equal(np.asarray(out.edge_scores), np.array([0.9, 0.8], dtype=np.float32))
+    np.testing.assert_array_equal(np.asarray(out.edge_truth), [True, True])
+    np.testing.assert_array_equal(np.asarray(out.edge_features), [[0, 1], [4, 5]])
+    with pytest.raises(DataError, match="no graph"):
+        make_event().select_edges(np.zeros(0, dtype=bool))

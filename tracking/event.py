@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, Self, cast
 
 import numpy as np
 import torch
@@ -89,24 +89,21 @@ def lookup_rows(ids: Array, query: Array) -> tuple[np.ndarray, np.ndarray]:
 class _ArrayBundle:
     """Shared conversions of dataclasses whose fields are arrays."""
 
-    def to(self, device: str | torch.device | None = None):
+    def to(self, device: str | torch.device | None = None) -> Self:
         """All arrays as torch tensors on ``device`` (default: where they are, numpy -> CPU)."""
         dev = torch.device(device) if device is not None else None
-        return dataclasses.replace(
-            self,
-            **{f.name: _to_device(getattr(self, f.name), dev) for f in fields(self)},  # type: ignore[arg-type]
-        )
+        return self.replace(**{f.name: _to_device(getattr(self, f.name), dev) for f in self._fields()})
 
-    def numpy(self):
+    def numpy(self) -> Self:
         """All arrays as numpy arrays on the host."""
-        return dataclasses.replace(
-            self,
-            **{f.name: as_numpy(v) if is_torch(v := getattr(self, f.name)) else v for f in fields(self)},  # type: ignore[arg-type]
-        )
+        return self.replace(**{f.name: as_numpy(v) for f in self._fields() if is_torch(v := getattr(self, f.name))})
 
-    def replace(self, **changes: Any):
+    def replace(self, **changes: Any) -> Self:
         """A copy with ``changes`` applied (fields are validated again)."""
-        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+        return dataclasses.replace(cast(Any, self), **changes)
+
+    def _fields(self) -> tuple[dataclasses.Field[Any], ...]:
+        return fields(cast(Any, self))
 
 
 @dataclass(repr=False)
@@ -226,6 +223,20 @@ class Event(_ArrayBundle):
                 raise DataError(f"field {name!r} has {len(value)} rows, edge_index has {e} edges", event=self.event_id)
             if name in EDGE_DTYPES:
                 _check_dtype(name, value, EDGE_DTYPES[name], self.event_id)
+
+    def select_edges(self, keep: Array) -> Event:
+        """This event with only the edges where ``keep`` (bool ``[E]``) is true, in every per-edge field
+        (``edge_index``, ``edge_scores``, ``edge_truth``, ``edge_features``)."""
+        if self.edge_index is None:
+            raise DataError("select_edges: the event has no graph (edge_index)", event=self.event_id)
+        changes: dict[str, Any] = {}
+        for name in ("edge_index", "edge_scores", "edge_truth", "edge_features"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            mask = torch.as_tensor(keep).to(value.device) if is_torch(value) else as_numpy(keep)
+            changes[name] = value[:, mask] if name == "edge_index" else value[mask]
+        return self.replace(**changes)
 
     # -- conveniences ------------------------------------------------------------------------------
     @property

@@ -103,7 +103,7 @@ def build_stage(spec: Mapping[str, Any], *, index: int | str, base_dir: Path | N
     info = registry.get(kind, name)
     label = f"{where} ({kind} {info.name!r})"
     values = {k: v for k, v in spec.items() if k != kind_key}
-    config = build(info.config_class, values, where=label, base_dir=base_dir)
+    config: Any = build(info.config_class, values, where=label, base_dir=base_dir)
     return f"{kind}:{info.name}", info.cls(config)
 
 

@@ -52,8 +52,9 @@ class PluginInfo:
     doc: str
 
     @property
-    def config_class(self) -> type:
-        return self.cls.Config
+    def config_class(self) -> type[Any]:
+        config: type[Any] = self.cls.Config  # type: ignore[attr-defined]  # checked by register()
+        return config
 
 
 @dataclass(frozen=True)
@@ -183,7 +184,7 @@ def create(kind: str, name: str, config: Mapping[str, Any] | None = None, *, whe
     """
     info = get(kind, name)
     label = where or f"{info.kind} {info.name!r}"
-    cfg = build_config(info.config_class, dict(config or {}), where=label)
+    cfg: Any = build_config(info.config_class, dict(config or {}), where=label)
     if info.kind == "model":
         try:
             return info.cls(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)})
@@ -230,8 +231,9 @@ def _check_model(cls: type, name: str) -> None:
 def config_from_signature(cls: type) -> type:
     """A config dataclass whose fields are the keyword arguments of ``cls.__init__`` (types from its
     annotations, defaults from its defaults): a model's defaults are written once, in its constructor."""
-    signature = inspect.signature(cls.__init__)
-    hints = typing.get_type_hints(cls.__init__, include_extras=True)
+    init = vars(cls).get("__init__") or next(vars(k)["__init__"] for k in cls.__mro__ if "__init__" in vars(k))
+    signature = inspect.signature(init)
+    hints = typing.get_type_hints(init, include_extras=True)
     fields: list[tuple[str, Any, Any]] = []
     for param in list(signature.parameters.values())[1:]:
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):

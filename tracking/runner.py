@@ -88,7 +88,7 @@ def run(
         positions = range(rank, len(numbers), world)
         own = registry.create("reader", reader_name, {"events": [numbers[p] for p in positions]})
         total = len(positions)
-        stream = zip(positions, own(input_path))
+        stream: Iterator[tuple[int, Event]] = zip(positions, own(input_path))
     else:
         total = reader.count(input_path)
         if total is not None and max_events is not None:

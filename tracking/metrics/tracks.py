@@ -31,7 +31,7 @@ A ratio with a zero denominator is NaN (undefined), never a made-up 0 or 1.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -236,8 +236,8 @@ class BinnedEfficiency:
     """Matched / total reconstructable particles per bin (for efficiency plots)."""
 
     edges: np.ndarray
-    matched: np.ndarray = field(default=None)  # type: ignore[assignment]
-    total: np.ndarray = field(default=None)  # type: ignore[assignment]
+    matched: np.ndarray = None  # type: ignore[assignment]  # filled by __post_init__
+    total: np.ndarray = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         self.edges = np.asarray(self.edges, dtype=np.float64)

@@ -4,9 +4,20 @@
   variables (:data:`tracking.ops.CUT_VARIABLES`); ``.npz`` load/save; ``build(event)`` -> edges.
 - :func:`learn_module_map`: learn a map from truth segments of training events, one event at a time.
 - :func:`group_keys`: the packed (volume, layer, module) key of each hit at a granularity.
+- :class:`ModuleIdResolver`: the file's module ids or the built-in detector's at each hit's position.
 """
 
 from .learn import MapLearner, learn_module_map
 from .map import GRANULARITIES, MAP_VERSION, ModuleMap, group_keys
+from .module_ids import ModuleIdMode, ModuleIdResolver
 
-__all__ = ["GRANULARITIES", "MAP_VERSION", "MapLearner", "ModuleMap", "group_keys", "learn_module_map"]
+__all__ = [
+    "GRANULARITIES",
+    "MAP_VERSION",
+    "MapLearner",
+    "ModuleIdMode",
+    "ModuleIdResolver",
+    "ModuleMap",
+    "group_keys",
+    "learn_module_map",
+]

@@ -144,5 +144,5 @@ def load_model(path: str | os.PathLike[str], map_location: str | torch.device | 
         raise DataError(f"weights do not fit {name}{payload['hparams']}: {err}", file=str(path)) from err
     if map_location is not None:
         model.to(map_location)
-    model.checkpoint_extra = payload["extra"]  # type: ignore[attr-defined]
+    model.checkpoint_extra = payload["extra"]
     return model.eval()

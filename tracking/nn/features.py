@@ -190,8 +190,11 @@ def compute_triplet_features(
     ).float()
 
 
-def _hit_coordinates(event: Event, device: torch.device | None) -> tuple[torch.Tensor, ...]:
-    return tuple(_tensor(getattr(event, name), device) for name in ("r", "phi", "z", "eta"))
+def _hit_coordinates(
+    event: Event, device: torch.device | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    r, phi, z, eta = (_tensor(getattr(event, name), device) for name in ("r", "phi", "z", "eta"))
+    return r, phi, z, eta
 
 
 def node_features(event: Event, device: str | torch.device | None = None) -> torch.Tensor:
@@ -223,6 +226,6 @@ def edge_features(
     doublets = compute_edge_features(*_hit_coordinates(event, dev), ei)
     if width == NUM_DOUBLET_FEATURES:
         return doublets
-    xyz = (_tensor(getattr(event, name), dev) for name in ("x", "y", "z"))
-    triplets = compute_triplet_features(*xyz, ei, event.num_hits, backend=triplet_backend)
+    x, y, z = (_tensor(getattr(event, name), dev) for name in ("x", "y", "z"))
+    triplets = compute_triplet_features(x, y, z, ei, event.num_hits, backend=triplet_backend)
     return torch.cat([doublets, triplets], dim=1)

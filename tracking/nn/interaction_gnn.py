@@ -8,13 +8,13 @@ the ACORN / GNN4ITk ``InteractionGNN`` (gitlab.cern.ch/gnn4itkteam/acorn).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from .aggregation import REDUCTIONS, aggregate
+from .aggregation import REDUCTIONS, Reduce, aggregate
 from .features import NUM_EDGE_FEATURES
 from .mlp import activation_class, make_mlp
 
@@ -29,8 +29,8 @@ def _mlp_of_concat(mlp: nn.Sequential, pieces: list[tuple[torch.Tensor, torch.Te
     graphs) and never materialises the ``[E, 3H]`` input; the result equals the concatenated form up
     to floating-point summation order.
     """
-    first = mlp[0]
-    out = None
+    first = cast(nn.Linear, mlp[0])
+    out: torch.Tensor | None = None
     offset = 0
     for tensor, index in pieces:
         width = tensor.shape[1]
@@ -41,7 +41,8 @@ def _mlp_of_concat(mlp: nn.Sequential, pieces: list[tuple[torch.Tensor, torch.Te
         out = part if out is None else out + part
     if offset != first.in_features:
         raise ValueError(f"inputs of width {offset} for a first layer of width {first.in_features}")
-    return mlp[1:](out + first.bias)
+    assert out is not None
+    return cast(torch.Tensor, mlp[1:](out + first.bias))
 
 
 class InteractionGNN(nn.Module):
@@ -92,7 +93,7 @@ class InteractionGNN(nn.Module):
         output_layers: int = 3,
         layer_norm: bool = True,
         activation: str = "silu",
-        aggregation: str = "sum",
+        aggregation: Reduce = "sum",
         recurrent: bool = True,
         checkpoint_iterations: bool = False,
     ) -> None:
@@ -164,8 +165,9 @@ class InteractionGNN(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Initial hidden node and edge representations ``(h [N, hidden], e [E, hidden])``."""
         h = self.node_encoder(x)
-        parts = [(h, edge_index[0]), (h, edge_index[1])]
+        parts: list[tuple[torch.Tensor, torch.Tensor | None]] = [(h, edge_index[0]), (h, edge_index[1])]
         if self.edge_features:
+            assert edge_attr is not None  # checked by forward()
             parts.append((edge_attr.to(h.dtype), None))
         return h, _mlp_of_concat(self.edge_encoder, parts)
 
@@ -179,7 +181,7 @@ class InteractionGNN(nn.Module):
         """
         k = 0 if self.recurrent else step
         src, dst = edge_index[0], edge_index[1]
-        e = e + _mlp_of_concat(self.edge_networks[k], [(e, None), (x, src), (x, dst)])
+        e = e + _mlp_of_concat(cast(nn.Sequential, self.edge_networks[k]), [(e, None), (x, src), (x, dst)])
         n = x.shape[0]
         incoming = aggregate(e, dst, n, self.aggregation)
         outgoing = aggregate(e, src, n, self.aggregation)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .components import connected_components, junction_removal, walkthrough
 from .doublets import CUT_VARIABLES, build_doublets, doublet_cut_variables
-from .neighbours import radius_graph
+from .neighbours import orient_inner_to_outer, radius_graph
 from .triplets import triplet_best
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "connected_components",
     "doublet_cut_variables",
     "junction_removal",
+    "orient_inner_to_outer",
     "radius_graph",
     "triplet_best",
     "walkthrough",

@@ -148,7 +148,7 @@ def _build_doublets_cuda(r, phi, z, eta, group, src_group, dst_group, cut_min, c
         order = members[stable_order(group[members], phi[members] + 0.0)]
         offsets = torch.zeros(n_groups + 1, dtype=torch.int64, device=device)
         torch.cumsum(torch.bincount(group[order], minlength=n_groups), 0, out=offsets[1:])
-        sorted_hits = [a[order].contiguous() for a in (r, phi + 0.0, z, eta)]
+        s_r, s_phi, s_z, s_eta = (a[order].contiguous() for a in (r, phi + 0.0, z, eta))
         hit_index = order.contiguous()
         src_g = src_group.to(torch.int32).contiguous()
         dst_g = dst_group.to(torch.int32).contiguous()
@@ -160,7 +160,10 @@ def _build_doublets_cuda(r, phi, z, eta, group, src_group, dst_group, cut_min, c
         n_items = int(entry_items[-1])
         common = (
             len(order),
-            *(a.data_ptr() for a in sorted_hits),
+            s_r.data_ptr(),
+            s_phi.data_ptr(),
+            s_z.data_ptr(),
+            s_eta.data_ptr(),
             hit_index.data_ptr(),
             n_groups,
             offsets.data_ptr(),

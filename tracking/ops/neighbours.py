@@ -14,7 +14,7 @@ from ..arrays import as_numpy, cuda_stream, is_torch
 from ._sorting import stable_order
 from ._validate import all_finite, check_array, integer, real
 
-__all__ = ["radius_graph"]
+__all__ = ["orient_inner_to_outer", "radius_graph"]
 
 MAX_DIM = 16  # the kernels are compiled for d <= 16 (kMaxDim in neighbours_cpu.cpp)
 
@@ -115,3 +115,16 @@ def _radius_graph_cuda(points: torch.Tensor, radius: float, k_max: int | None):
                 src, dst = src[keep], dst[keep]
         final = torch.sort(src * n + dst).indices
         return torch.stack([src[final], dst[final]]), n_capped
+
+
+def orient_inner_to_outer(pairs: torch.Tensor, r: torch.Tensor, num_nodes: int) -> torch.Tensor:
+    """int64 ``[2, E]``: one directed edge per neighbour pair of ``pairs`` (either direction, repeats
+    allowed), from the hit at smaller radius ``r`` (ties: smaller index) outwards, sorted by
+    ``(src, dst)``: the edge direction every graph builder gives."""
+    if pairs.shape[1] == 0:
+        return pairs
+    a, b = pairs[0], pairs[1]
+    a_inner = (r[a] < r[b]) | ((r[a] == r[b]) & (a < b))
+    src, dst = torch.where(a_inner, a, b), torch.where(a_inner, b, a)
+    key = torch.unique(src * num_nodes + dst)
+    return torch.stack([key // num_nodes, key % num_nodes])

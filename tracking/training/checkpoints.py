@@ -45,7 +45,7 @@ def resume_from_checkpoint(output: Path, model: nn.Module, optimizer: torch.opti
         return ResumeState()
     payload = read_checkpoint(path, map_location="cpu")
     saved = checkpoint_model(payload, path)
-    if saved.cls is not type(model) or payload["hparams"] != model.hparams:  # type: ignore[operator]
+    if saved.cls is not type(model) or payload["hparams"] != model.hparams:
         raise ConfigError(
             f"{path} holds a {saved.name}{payload['hparams']}, but the config asks for "
             f"{type(model).__name__}{model.hparams}; use --no-resume or another output directory"

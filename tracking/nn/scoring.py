@@ -1,0 +1,70 @@
+"""Scoring the edges of an event's graph with a trained edge classifier: the engine of the
+``edge_classifier`` stages (``plugins/edge_classifiers.py`` only registers and configures them).
+
+:func:`load_edge_classifier` loads a checkpoint and checks that the model takes the inputs
+:mod:`tracking.nn.features` gives; :func:`edge_scores` computes those inputs on the event's device and
+returns sigmoid scores, running the model on chunks of edges when asked (bounded activation memory).
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError, DataError
+from ..event import Event
+from .checkpoint import load_model
+from .features import EDGE_FEATURE_WIDTHS, NUM_NODE_FEATURES, edge_features, node_features
+
+__all__ = ["edge_scores", "load_edge_classifier"]
+
+
+def load_edge_classifier(path: str | os.PathLike[str], expected: type[nn.Module], label: str) -> nn.Module:
+    """The model of checkpoint ``path``, in eval mode on the CPU; :class:`ConfigError` naming ``label``
+    (the stage) when it is missing or corrupt, not an ``expected``, or takes other feature widths."""
+    try:
+        model = load_model(path, map_location="cpu")
+    except (FileNotFoundError, DataError) as err:
+        raise ConfigError(f"{label}: key 'checkpoint': {err}") from err
+    if not isinstance(model, expected):
+        raise ConfigError(f"{label}: checkpoint {path} holds a {type(model).__name__}, expected a {expected.__name__}")
+    node_width, edge_width = input_widths(model)
+    if node_width != NUM_NODE_FEATURES or edge_width not in EDGE_FEATURE_WIDTHS:
+        raise ConfigError(
+            f"{label}: checkpoint {path} expects {node_width} node / {edge_width} edge features, but "
+            f"tracking.nn.features gives {NUM_NODE_FEATURES} node and "
+            f"{' or '.join(map(str, EDGE_FEATURE_WIDTHS))} edge features"
+        )
+    return model.eval()
+
+
+def input_widths(model: nn.Module) -> tuple[int, int]:
+    """``(node feature width, edge feature width)`` an edge classifier takes (0 edge features: none)."""
+    return int(getattr(model, "node_features", 0)), int(getattr(model, "edge_features", 0) or 0)
+
+
+def edge_scores(
+    model: nn.Module, event: Event, edge_index: torch.Tensor, *, chunk_size: int | None = None
+) -> torch.Tensor:
+    """float32 ``[E]`` sigmoid scores of the edges ``edge_index`` of ``event`` (on the model's device).
+
+    The features of the whole graph are computed at once (triplet features need every edge's
+    neighbours); the model, whose activations are the large part, runs on ``chunk_size`` edges at a time
+    when given. The result is an ordinary tensor (not an inference-mode one), so later stages may
+    modify it.
+    """
+    x = node_features(event)
+    _, width = input_widths(model)
+    with torch.inference_mode():
+        attr = edge_features(event, edge_index, width=width) if width else None
+        n_edges = int(edge_index.shape[1])
+        step = n_edges if chunk_size is None else chunk_size
+        chunks = [
+            model(x, edge_index[:, start : start + step], attr[start : start + step] if attr is not None else None)
+            for start in range(0, n_edges, max(step, 1))
+        ]
+        logits = torch.cat(chunks) if chunks else x.new_zeros(0)
+        scores = torch.sigmoid(logits.float())
+    return scores.clone()
