@@ -150,7 +150,11 @@ class Pipeline:
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike, *, device: str | None = None) -> Pipeline:
+        """The pipeline of a YAML file, or of a pipeline directory (``trackpipe fit`` output: its
+        ``pipeline.yaml``)."""
         path = resolve_path(path, None)
+        if path.is_dir():
+            path = path / "pipeline.yaml"
         try:
             text = Path(path).read_text()
         except OSError as err:

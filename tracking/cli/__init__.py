@@ -20,6 +20,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "evaluate",
         "Score a tracks file against truth: efficiency, fake and duplicate rates, TrackML score, plots.",
     ),
+    "fit": (
+        "fit",
+        "fit",
+        "Learn a complete pipeline (map, filter, GNN, cuts) from labelled events of your own detector.",
+    ),
     "info": ("info", "info", "Show version, CUDA build and devices, torch, torch-scatter and threads."),
     "run": ("run", "run", "Reconstruct tracks from ACTS ROOT or TrackML CSV input and write tracks.root."),
     "plugins": ("plugins", "plugins", "List registered plugins: kind, name, origin package, description."),

@@ -98,6 +98,7 @@ class MapLearner:
         min_width_segments: int = 10,
         neighbours: int = 0,
         windows: str = "entry",
+        min_segments: int = 1,
     ) -> ModuleMap:
         """The map. ``windows="layer"`` gives every entry the windows of its layer pair (learned from
         segments with pT >= ``window_pt_min``), so that the module pairs only decide connectivity:
@@ -111,7 +112,12 @@ class MapLearner:
         - ``neighbours`` > 0 (module maps): each entry A -> B is copied to A -> B' for the
           ``neighbours`` modules B' of B's layer with the closest mean hit position, so that pairs a
           few training events never showed are still connected.
+
+        ``min_segments`` prunes first: connections seen in fewer training segments are dropped (rare
+        pairs are mostly scattering or noise and cost edges in every event).
         """
+        if min_segments < 1:
+            raise ValueError(f"min_segments must be >= 1, got {min_segments}")
         if margin < 0:
             raise ValueError(f"margin must be >= 0, got {margin}")
         if neighbours < 0:
@@ -123,6 +129,8 @@ class MapLearner:
             if self._table is not None
             else pd.DataFrame({"src": [], "dst": [], "count": [], **{c: [] for c in _MIN_COLS + _MAX_COLS}})
         )
+        if min_segments > 1:
+            table = table[table["count"].to_numpy() >= min_segments]
         src_keys = table["src"].to_numpy(np.int64)
         dst_keys = table["dst"].to_numpy(np.int64)
         counts = table["count"].to_numpy(np.int64)

@@ -60,9 +60,8 @@ class SourceConfig:
 
     simulate: SimulateConfig | None = None
     path: Path | None = None
-    first: NonNegativeInt | None = (
-        None  # skip this many events of ``path`` (default 0: lets train and val share a file)
-    )
+    # skip this many events of ``path`` (default 0: lets train and val share a file)
+    first: NonNegativeInt | None = None
     n: PositiveInt | None = None  # take at most this many events of ``path`` (default all)
 
     def __post_init__(self) -> None:

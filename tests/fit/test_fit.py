@@ -1,0 +1,88 @@
+"""``trackpipe fit``: configuration errors, and a tiny fit end to end whose directory runs anywhere."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from tracking.arrays import as_numpy
+from tracking.cli import main
+from tracking.errors import ConfigError
+from tracking.fit import load_fit_config
+from tracking.pipeline import Pipeline
+from tracking.simulation import simulate_event
+
+TINY = {
+    "train": {"simulate": {"n": 3, "mu": 5, "seed": 100}},
+    "val": {"simulate": {"n": 2, "mu": 5, "seed": 200}},
+    "budget_minutes": 0.05,
+    "device": "cpu",
+    "map": {"granularity": "layer", "margins": [0.0, 0.1], "min_segments": [1, 2]},
+    "filter": {"max_epochs": 1, "steps_per_event": 2, "model": {"name": "edge_filter", "hidden": 16, "n_layers": 2}},
+    "gnn": {
+        "max_epochs": 1,
+        "steps_per_event": 1,
+        "model": {"name": "interaction_gnn", "hidden": 8, "n_iterations": 2},
+    },
+    "cuts": {"score_cuts": [0.2, 0.5], "min_hits": [3, 4], "track_builders": ["walkthrough"]},
+}
+
+
+def test_config_errors_name_the_key_with_a_did_you_mean(tmp_path):
+    with pytest.raises(ConfigError, match="unknown key 'budget'.*did you mean 'budget_minutes'"):
+        load_fit_config(None, {"train": {"path": tmp_path}, "val": {"path": tmp_path}, "output": tmp_path, "budget": 1})
+    path = tmp_path / "fit.yaml"
+    path.write_text(yaml.safe_dump({**TINY, "output": "out", "filter": {"min_epochs": 3, "max_epochs": 2}}))
+    with pytest.raises(ConfigError, match=r"fit.yaml: filter: min_epochs \(3\) exceeds max_epochs \(2\)"):
+        load_fit_config(path)
+    path.write_text(yaml.safe_dump({**TINY, "output": "out", "cuts": {"track_builders": ["walkthru"]}}))
+    with pytest.raises(ConfigError, match="did you mean 'walkthrough'"):
+        load_fit_config(path)
+
+
+def test_stage_defaults_survive_a_partial_section(tmp_path):
+    path = tmp_path / "fit.yaml"
+    path.write_text(
+        yaml.safe_dump({"train": {"path": "a"}, "val": {"path": "b"}, "output": "o", "filter": {"lr": 0.01}})
+    )
+    config = load_fit_config(path)
+    assert config.filter.model["name"] == "edge_filter" and config.filter.lr == 0.01
+    assert config.gnn.model["name"] == "interaction_gnn"
+    assert config.output == tmp_path / "o"  # relative to the YAML file
+
+
+@pytest.mark.slow
+def test_tiny_fit_writes_a_directory_that_runs(tmp_path):
+    config = tmp_path / "fit.yaml"
+    config.write_text(yaml.safe_dump({**TINY, "output": "fitted"}))
+    result = CliRunner().invoke(main, ["fit", "--config", str(config), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "validation: efficiency" in result.output
+    out = tmp_path / "fitted"
+    for name in ("pipeline.yaml", "map.npz", "filter.pt", "gnn.pt", "fit.yaml", "report.json"):
+        assert (out / name).is_file(), name
+    assert not (out / "work" / "cache").exists()  # training graphs are not kept by default
+
+    spec = yaml.safe_load((out / "pipeline.yaml").read_text())
+    for stage in spec["stages"]:
+        for key in ("map", "checkpoint"):
+            if key in stage:
+                assert not Path(stage[key]).is_absolute()  # the directory can move
+    report = json.loads((out / "report.json").read_text())
+    map_rows = report["steps"]["map"]["candidates"]
+    assert len(map_rows) == 4 and report["steps"]["map"]["chosen"] in map_rows
+    assert report["steps"]["filter"]["epochs"] == 1 and 0.0 <= report["steps"]["filter"]["score_cut"] <= 1.0
+    assert len(report["steps"]["tracks"]["candidates"]) >= 4
+    assert 0.0 <= report["validation"]["efficiency"] <= 1.0
+
+    moved = tmp_path / "moved"
+    out.rename(moved)
+    pipeline = Pipeline.from_yaml(moved, device="cpu")  # a directory is a pipeline
+    event = simulate_event(mu=5, seed=300)
+    labels = as_numpy(pipeline(event).track_labels)
+    assert labels.shape == (event.num_hits,) and np.issubdtype(labels.dtype, np.integer)

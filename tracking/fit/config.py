@@ -1,0 +1,185 @@
+"""The configuration of ``trackpipe fit``: a YAML file (``--config FIT.yaml``) built into the dataclass tree
+below by :func:`tracking.config.build`; every key is optional except where the data come from, which
+the command line can give (``trackpipe fit TRAIN --val VAL -o DIR``). The dataclasses are the one place
+that lists every key with its default::
+
+    train: {path: data/train}        # any input trackpipe reads (or {simulate: {n: 32, mu: 200, seed: 31}})
+    val:   {path: data/val}          # held out: every choice of the fit (map, cuts) is made on these
+    output: fitted/                  # the pipeline directory
+    budget_minutes: 60               # wall time for the two trainings together
+    max_fake: 0.03                   # cuts maximise track efficiency at a fake rate <= this (validation)
+    matching: {pt_min: 1.0, min_particle_hits: 3}   # which particles count, how tracks match them
+    map:  {granularity: module, margins: [0.0, 0.05, 0.1, 0.2], min_segments: [1, 2, 3]}
+    filter: {model: {name: edge_filter, hidden: 64, n_layers: 4}}
+    gnn:    {model: {name: interaction_gnn, hidden: 64, n_iterations: 8}}
+    cuts: {filter_efficiency: 0.995, min_hits: [3, 4, 5, 6]}
+
+Relative paths are relative to the YAML file's directory (to the working directory on the command line).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+
+from ..config import Range, Score, build
+from ..errors import ConfigError
+from ..training.config import SourceConfig
+
+PositiveInt = Annotated[int, Range(ge=1)]
+NonNegativeInt = Annotated[int, Range(ge=0)]
+NonNegative = Annotated[float, Range(ge=0)]
+Positive = Annotated[float, Range(gt=0)]
+
+
+@dataclass
+class MatchingConfig:
+    """``matching:`` the particles the pipeline is fitted for and how a track matches one (ACTS double
+    majority): the same rules as ``trackpipe evaluate``."""
+
+    pt_min: NonNegative | None = 1.0  # GeV; null = every particle, whatever its pT
+    min_particle_hits: PositiveInt = 3
+    eta_max: Positive | None = None
+    double_majority: bool = True
+
+
+@dataclass
+class MapSearch:
+    """``map:`` the connection map, learned from the training events' truth; every candidate
+    (margin x min_segments x neighbours) is scored on the validation events and the one with the
+    fewest edges per event that keeps ``target_efficiency`` of the target segments is kept."""
+
+    granularity: Literal["module", "layer"] = "module"
+    margins: list[NonNegative] = field(default_factory=lambda: [0.0, 0.05, 0.1, 0.2])
+    min_segments: list[PositiveInt] = field(default_factory=lambda: [1, 2, 3])  # prune rarer connections
+    neighbours: list[NonNegativeInt] = field(default_factory=lambda: [0])
+    target_efficiency: Score = 0.99
+    learn_pt_min: NonNegative = 0.0  # learn connections from particles above this pT (GeV)
+
+    def __post_init__(self) -> None:
+        for name in ("margins", "min_segments", "neighbours"):
+            if not getattr(self, name):
+                raise ValueError(f"key {name!r} needs at least one candidate")
+
+
+@dataclass
+class StageFit:
+    """``filter:`` / ``gnn:`` one learned stage: its model, its share of the budget and its optimiser."""
+
+    enabled: Literal["auto", "on", "off"] = "auto"  # auto: trained, and kept only if it pays on validation
+    # a registered model plugin and its constructor arguments, as in a training config's ``model:``
+    model: dict[str, Any] = field(default_factory=lambda: {"name": "interaction_gnn"})
+    budget_fraction: Annotated[float, Range(gt=0, le=1)] = 0.5
+    min_epochs: PositiveInt = 1
+    max_epochs: PositiveInt = 50
+    lr: Positive = 2e-3
+    steps_per_event: PositiveInt = 4  # optimiser steps per event (exact eta-phi partitions)
+    pos_weight: Positive | Literal["auto"] = "auto"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.model.get("name"), str):
+            raise ValueError("key 'model' needs a 'name' (a registered model, see `trackpipe plugins`)")
+        if self.min_epochs > self.max_epochs:
+            raise ValueError(f"min_epochs ({self.min_epochs}) exceeds max_epochs ({self.max_epochs})")
+
+
+@dataclass
+class FilterFit(StageFit):
+    """``filter:`` the edge filter (a per-edge MLP on doublet and triplet features) on the map's graphs."""
+
+    model: dict[str, Any] = field(default_factory=lambda: {"name": "edge_filter", "hidden": 64, "n_layers": 4})
+    budget_fraction: Annotated[float, Range(gt=0, le=1)] = 0.35
+    lr: Positive = 3e-3
+    steps_per_event: PositiveInt = 16
+
+
+@dataclass
+class GnnFit(StageFit):
+    """``gnn:`` the Interaction-Network GNN on the filtered graphs (it gets what the filter left)."""
+
+    model: dict[str, Any] = field(default_factory=lambda: {"name": "interaction_gnn", "hidden": 64, "n_iterations": 8})
+    budget_fraction: Annotated[float, Range(gt=0, le=1)] = 0.65
+
+
+@dataclass
+class CutSearch:
+    """``cuts:`` calibrated on the validation events."""
+
+    filter_efficiency: Score = 0.995  # the filter cut keeps this fraction of the target edges
+    score_cuts: list[Score] = field(default_factory=lambda: [0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9])
+    min_hits: list[PositiveInt] = field(default_factory=lambda: [3, 4, 5, 6])
+    track_builders: list[Literal["walkthrough", "connected_components"]] = field(
+        default_factory=lambda: ["walkthrough", "connected_components"]
+    )
+
+
+@dataclass
+class FitConfig:
+    """A validated ``trackpipe fit`` configuration: the top level of FIT.yaml."""
+
+    train: SourceConfig
+    val: SourceConfig
+    output: Path
+    budget_minutes: Positive = 60.0
+    max_fake: Score = 0.03
+    seed: NonNegativeInt = 0
+    device: str = "auto"
+    imports: list[str] = field(default_factory=list)  # plugin modules (a reader for the user's format)
+    target_pt_min: NonNegative | None = None  # training targets: segments above this pT (default: matching)
+    matching: MatchingConfig = field(default_factory=MatchingConfig)
+    map: MapSearch = field(default_factory=MapSearch)
+    filter: FilterFit = field(default_factory=FilterFit)
+    gnn: GnnFit = field(default_factory=GnnFit)
+    cuts: CutSearch = field(default_factory=CutSearch)
+
+    @property
+    def target_pt(self) -> float | None:
+        """pT (GeV) above which a segment is a target of the map search and a true edge in training."""
+        if self.target_pt_min is not None:
+            return self.target_pt_min
+        # a little below the matching cut, so that particles at the threshold are learned (as ACORN does)
+        return None if self.matching.pt_min is None else 0.9 * self.matching.pt_min
+
+
+def load_fit_config(
+    path: str | os.PathLike[str] | None = None, overrides: Mapping[str, Any] | None = None
+) -> FitConfig:
+    """The fit configuration of ``path`` (a FIT.yaml; None = all defaults) with ``overrides`` (top-level
+    keys, from the command line: paths in them are relative to the working directory). Errors name the
+    file and the key."""
+    raw: dict[str, Any] = {}
+    base_dir = None
+    if path is not None:
+        file = Path(path)
+        try:
+            loaded = yaml.safe_load(file.read_text())
+        except OSError as err:
+            raise ConfigError(f"cannot read fit config {file}: {err.strerror or err}") from err
+        except yaml.YAMLError as err:
+            raise ConfigError(f"fit config {file} is not valid YAML: {err}") from err
+        if not isinstance(loaded, Mapping):
+            raise ConfigError(f"fit config {file}: expected a mapping of keys, got {type(loaded).__name__}")
+        raw = dict(loaded)
+        base_dir = file.resolve().parent
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        if key in ("train", "val", "output"):
+            value = _absolute(value)
+        raw[key] = value
+    where = f"{path}" if path is not None else "fit"
+    try:
+        return build(FitConfig, raw, where="", base_dir=base_dir)
+    except ConfigError as err:
+        raise ConfigError(f"{where}: {err}") from err
+
+
+def _absolute(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: str(Path(v).resolve()) if k == "path" else v for k, v in value.items()}
+    return str(Path(value).resolve())

@@ -1,0 +1,487 @@
+"""``trackpipe fit``: a complete pipeline learned from a user's labelled events, every choice made on
+held-out validation events.
+
+Steps (each reported in ``report.json``):
+
+1. **map**: a connection map learned from the training events' truth; the candidates (margin, pruning
+   of rare connections, neighbour dilation) are scored on the validation events and the one with the
+   fewest edges per event that keeps ``map.target_efficiency`` of the target segments is kept;
+2. **filter**: an edge classifier on the map's graphs, trained within its share of the budget; its cut
+   keeps ``cuts.filter_efficiency`` of the validation events' target edges;
+3. **gnn**: an edge classifier on the filtered graphs, trained within the rest of the budget;
+4. **tracks**: the track builder, its score cut and ``min_hits`` chosen for the highest validation
+   track efficiency at a fake rate <= ``max_fake``, with and without the GNN (``gnn.enabled: auto``
+   keeps the GNN only when it pays);
+5. **directory**: ``pipeline.yaml`` (paths relative to it), the map, the models, ``fit.yaml`` (the
+   exact configuration), ``report.json`` and plots; ``trackpipe run IN -o OUT --pipeline DIR`` runs it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from .. import registry
+from ..arrays import as_numpy
+from ..atomic import atomic_output
+from ..config import to_plain
+from ..errors import DataError
+from ..event import Event
+from ..metrics.edges import EdgeMetricsAccumulator, edge_metrics
+from ..metrics.tracks import TrackMatchConfig, TrackMetrics
+from ..modulemap import MapLearner, ModuleMap
+from ..training.config import SourceConfig, parse_config
+from ..training.datasets import iter_source
+from ..training.trainer import train
+from ..truth import label_edges, truth_segments
+from .config import FitConfig, StageFit
+
+PIPELINE_FILE = "pipeline.yaml"
+REPORT_FILE = "report.json"
+FIT_FILE = "fit.yaml"
+MAP_FILE = "map.npz"
+FILTER_FILE = "filter.pt"
+GNN_FILE = "gnn.pt"
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` returns: the pipeline directory and its report."""
+
+    directory: Path
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def fit(
+    config: FitConfig, *, progress: bool = True, log: Log = _stderr, keep_work: bool = False, nproc: int = 1
+) -> FitResult:
+    """Fit a pipeline as :mod:`tracking.fit` describes; returns the directory and the report. ``nproc``
+    > 1 trains each learned stage with that many local DDP processes."""
+    from ..training.config import import_modules
+
+    import_modules(config.imports)
+    start = time.perf_counter()
+    out = Path(config.output)
+    work = out / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    report: dict[str, Any] = {"fit": to_plain(config), "steps": {}}
+    steps = report["steps"]
+
+    log(f"[1/5] reading validation events ({_describe(config.val)})")
+    val_events = [event.numpy() for _, event in iter_source(config.val)]
+    if not val_events:
+        raise DataError("no validation events", file=_describe(config.val))
+    _require_truth(val_events, _describe(config.val))
+    target_pt = config.target_pt
+    segments = [_target_segments(event, target_pt) for event in val_events]
+
+    t0 = time.perf_counter()
+    log(f"[1/5] learning the {config.map.granularity} map from {_describe(config.train)}")
+    chosen_map, map_report = search_map(config, val_events, segments, progress)
+    map_path = out / MAP_FILE
+    chosen_map.save(map_path)
+    map_report["seconds"] = time.perf_counter() - t0
+    steps["map"] = map_report
+    log(
+        f"      map: margin {map_report['chosen']['margin']}, min_segments {map_report['chosen']['min_segments']}: "
+        f"{map_report['chosen']['edges_per_event']:.0f} edges/event, "
+        f"segment efficiency {map_report['chosen']['efficiency']:.4f} on validation"
+    )
+    graph_spec = _graph_spec(config, map_path)
+
+    budget_s = 60.0 * config.budget_minutes
+    training_start = time.perf_counter()
+    filter_spec: dict[str, Any] | None = None
+    if config.filter.enabled != "off":
+        log(f"[2/5] training the edge filter ({config.filter.model['name']})")
+        filter_ckpt, steps["filter"] = train_stage(
+            config,
+            "filter",
+            config.filter,
+            graph_spec,
+            None,
+            budget_s * config.filter.budget_fraction,
+            work,
+            progress,
+            nproc,
+        )
+        shutil.copyfile(filter_ckpt, out / FILTER_FILE)
+        cut, cut_report = calibrate_filter(config, graph_spec, out / FILTER_FILE, val_events, target_pt)
+        steps["filter"].update(cut_report)
+        filter_spec = {"edge_classifier": _classifier_name(config.filter), "checkpoint": str(out / FILTER_FILE)}
+        filter_spec["score_cut"] = cut
+        log(
+            f"      filter cut {cut:.4g}: keeps {cut_report['edges']['efficiency']:.4f} of target edges, "
+            f"purity {cut_report['edges']['purity']:.4f}, {cut_report['edges']['edges_per_event']:.0f} edges/event"
+        )
+
+    gnn_spec: dict[str, Any] | None = None
+    if config.gnn.enabled != "off":
+        log(f"[3/5] training the GNN ({config.gnn.model['name']})")
+        # the GNN gets what the filter left of the budget (all of its share when there is no filter)
+        remaining = max(budget_s - (time.perf_counter() - training_start), 0.0)
+        share = budget_s * config.gnn.budget_fraction if filter_spec is None else remaining
+        gnn_ckpt, steps["gnn"] = train_stage(
+            config, "gnn", config.gnn, graph_spec, filter_spec, share, work, progress, nproc
+        )
+        shutil.copyfile(gnn_ckpt, out / GNN_FILE)
+        gnn_spec = {
+            "edge_classifier": _classifier_name(config.gnn),
+            "checkpoint": str(out / GNN_FILE),
+            "prune": False,
+        }
+
+    log("[4/5] choosing the track builder and its cuts on the validation events")
+    candidates: dict[str, list[dict[str, Any]]] = {}
+    if gnn_spec is not None:
+        candidates["gnn"] = [graph_spec, *([filter_spec] if filter_spec else []), gnn_spec]
+    if filter_spec is not None and (gnn_spec is None or config.gnn.enabled == "auto"):
+        candidates["filter"] = [graph_spec, {**filter_spec, "score_cut": 0.0, "prune": False}]
+    if not candidates:
+        raise DataError("nothing to score edges with: enable the filter or the GNN", file="fit config")
+    tracks_report = calibrate_tracks(config, candidates, val_events, progress)
+    steps["tracks"] = tracks_report
+    best = tracks_report["chosen"]
+    log(
+        f"      {best['scores_from']} scores -> {best['track_builder']} (cut {best['score_cut']}, "
+        f"min_hits {best['min_hits']}): efficiency {best['efficiency']:.4f}, fake rate {best['fake_rate']:.4f}, "
+        f"duplicates {best['duplicate_rate']:.4f}"
+    )
+
+    log(f"[5/5] writing {out}")
+    stages = [dict(s) for s in candidates[best["scores_from"]]]
+    stages.append(_track_builder_spec(best))
+    report["pipeline"] = write_pipeline(out, stages)
+    report["validation"] = best["metrics"]
+    report["seconds"] = time.perf_counter() - start
+    _plots(best["metrics"], out / "plots", log)
+    with atomic_output(out / FIT_FILE) as tmp:
+        tmp.write_text(yaml.safe_dump(to_plain(config), sort_keys=False))
+    with atomic_output(out / REPORT_FILE) as tmp:
+        tmp.write_text(json.dumps(_jsonable(report), indent=2))
+    if not keep_work:
+        shutil.rmtree(work / "cache", ignore_errors=True)
+    log(f"done in {report['seconds'] / 60:.1f} min: trackpipe run INPUT -o tracks.root --pipeline {out}")
+    return FitResult(out, report)
+
+
+# -- steps ------------------------------------------------------------------------------------------
+
+
+def search_map(
+    config: FitConfig, val_events: list[Event], segments: list[np.ndarray], progress: bool
+) -> tuple[ModuleMap, dict[str, Any]]:
+    """The map candidate with the fewest validation edges per event that keeps the target efficiency
+    (the most efficient one when none does), and the table of all candidates."""
+    from tqdm.auto import tqdm
+
+    learner = MapLearner(config.map.granularity, config.map.learn_pt_min)
+    n_train = 0
+    for _, event in tqdm(iter_source(config.train), desc="learning map", unit="event", disable=not progress):
+        learner.add(event)
+        n_train += 1
+    if n_train == 0:
+        raise DataError("no training events", file=_describe(config.train))
+    rows = []
+    best: tuple[tuple[bool, float], ModuleMap, dict[str, Any]] | None = None
+    grid = list(itertools.product(config.map.margins, config.map.min_segments, config.map.neighbours))
+    for margin, min_segments, neighbours in tqdm(grid, desc="map candidates", disable=not progress):
+        candidate = learner.finish(margin, neighbours=neighbours, min_segments=min_segments)
+        totals = EdgeMetricsAccumulator()
+        for event, seg in zip(val_events, segments, strict=True):
+            edges = candidate.build(event)
+            totals.add(edge_metrics(event.replace(edge_index=as_numpy(edges)), segments=seg))
+        summary = totals.result()
+        row = {
+            "margin": margin,
+            "min_segments": min_segments,
+            "neighbours": neighbours,
+            "entries": len(candidate.src),
+            "efficiency": summary["efficiency"],
+            "purity": summary["purity"],
+            "edges_per_event": summary["n_edges"] / len(val_events),
+        }
+        rows.append(row)
+        reaches = bool(row["efficiency"] >= config.map.target_efficiency)
+        # reaching the target first; then fewer edges (reaching) or higher efficiency (not reaching)
+        key = (reaches, -row["edges_per_event"] if reaches else row["efficiency"])
+        if best is None or key > best[0]:
+            best = (key, candidate, row)
+    assert best is not None
+    return best[1], {"train_events": n_train, "candidates": rows, "chosen": best[2]}
+
+
+def train_stage(
+    config: FitConfig,
+    name: str,
+    stage: StageFit,
+    graph_spec: dict[str, Any],
+    pre_filter: dict[str, Any] | None,
+    budget_s: float,
+    work: Path,
+    progress: bool,
+    nproc: int = 1,
+) -> tuple[Path, dict[str, Any]]:
+    """Train ``stage`` for as many epochs as ``budget_s`` allows (``min_epochs``..``max_epochs``): one
+    epoch measures the cost of an epoch, then the run resumes to the affordable count."""
+    started = time.perf_counter()
+    output = work / name
+    schedule: dict[str, Any] = {
+        "epochs": stage.min_epochs,
+        "kind": "cosine",
+        "warmup_epochs": 0.1,
+        "min_lr_factor": 0.02,
+        "steps_per_event": stage.steps_per_event,
+    }
+    raw: dict[str, Any] = {
+        "output": str(output),
+        "seed": config.seed,
+        "device": config.device,
+        "imports": list(config.imports),
+        "data": {
+            "train": _source_plain(config.train),
+            "val": _source_plain(config.val),
+            "cache_dir": str(work / "cache"),
+        },
+        "graph_builder": graph_spec,
+        "pre_filter": pre_filter,
+        "model": dict(stage.model),
+        "optimizer": {"name": "adamw", "lr": stage.lr, "weight_decay": 1e-4},
+        "schedule": schedule,
+        "loss": {"pos_weight": stage.pos_weight, "target_pt_min": config.target_pt},
+    }
+    history = _run_training(raw, work / f"{name}.yaml", nproc, progress)
+    epoch_s = max(float(np.mean([row["seconds"] for row in history])), 1e-3)
+    left = budget_s - (time.perf_counter() - started)
+    epochs = int(min(stage.max_epochs, max(stage.min_epochs, len(history) + math.floor(left / epoch_s))))
+    if epochs > len(history):
+        schedule["epochs"] = epochs
+        history = _run_training(raw, work / f"{name}.yaml", nproc, progress)
+    final = history[-1] if history else {}
+    return output / "model.pt", {
+        "model": dict(stage.model),
+        "epochs": len(history),
+        "seconds_per_epoch": epoch_s,
+        "seconds": time.perf_counter() - started,
+        "budget_seconds": budget_s,
+        "final_epoch": final,
+    }
+
+
+def calibrate_filter(
+    config: FitConfig, graph_spec: dict[str, Any], checkpoint: Path, val_events: list[Event], target_pt: float | None
+) -> tuple[float, dict[str, Any]]:
+    """The filter cut that keeps ``cuts.filter_efficiency`` of the validation target edges, and the
+    validation edge efficiency and purity at that cut."""
+    stages = _stages([graph_spec, {"edge_classifier": "edge_filter", "checkpoint": str(checkpoint), "prune": False}])
+    scored = [_run(stages, event) for event in val_events]
+    true_scores = np.concatenate(
+        [as_numpy(e.edge_scores)[as_numpy(label_edges(e, target_pt).edge_truth)] for e in scored]
+    )
+    if not len(true_scores):
+        raise DataError("the validation graphs hold no target edges: check the data and map.target_efficiency")
+    quantile = float(np.quantile(true_scores, 1.0 - config.cuts.filter_efficiency, method="lower"))
+    cut = float(np.nextafter(np.float32(quantile), np.float32(0)))  # scores > cut are kept
+    cut = max(cut, 0.0)
+    totals = EdgeMetricsAccumulator()
+    for event in scored:
+        totals.add(edge_metrics(event, score_cut=cut, pt_min=target_pt))
+    edges = totals.result()
+    edges["edges_per_event"] = edges["n_edges"] / len(scored)
+    return cut, {"score_cut": cut, "edges": edges}
+
+
+def calibrate_tracks(
+    config: FitConfig, candidates: dict[str, list[dict[str, Any]]], val_events: list[Event], progress: bool
+) -> dict[str, Any]:
+    """Score the validation events with each candidate's stages once, then try every track builder,
+    score cut and ``min_hits``; the chosen setting has the highest efficiency at fake rate <= max_fake
+    (the lowest fake rate when none reaches it)."""
+    from tqdm.auto import tqdm
+
+    match = TrackMatchConfig(
+        pt_min=config.matching.pt_min,
+        min_particle_hits=config.matching.min_particle_hits,
+        eta_max=config.matching.eta_max,
+        double_majority=config.matching.double_majority,
+        min_track_hits=min(config.cuts.min_hits),
+    )
+    rows: list[dict[str, Any]] = []
+    best: tuple[tuple[bool, float, float], dict[str, Any]] | None = None
+    for label, specs in candidates.items():
+        stages = _stages(specs)
+        scored = [_run(stages, event) for event in tqdm(val_events, desc=f"scoring ({label})", disable=not progress)]
+        grid = list(itertools.product(config.cuts.track_builders, config.cuts.score_cuts, config.cuts.min_hits))
+        for builder_name, cut, min_hits in tqdm(grid, desc=f"track cuts ({label})", disable=not progress):
+            builder = registry.create("track_builder", builder_name, {"score_cut": cut, "min_hits": min_hits})
+            metrics = TrackMetrics(config=match)
+            for event in scored:
+                metrics.add(event, builder(event).track_labels)
+            result = metrics.result()
+            row = {
+                "scores_from": label,
+                "track_builder": builder_name,
+                "score_cut": cut,
+                "min_hits": min_hits,
+                "efficiency": result["efficiency"],
+                "fake_rate": result["fake_rate"],
+                "duplicate_rate": result["duplicate_rate"],
+            }
+            rows.append(row)
+            efficiency = _finite(row["efficiency"], -1.0)
+            fake = _finite(row["fake_rate"], 1.0)
+            ok = fake <= config.max_fake
+            key = (ok, efficiency if ok else -fake, -fake)
+            if best is None or key > best[0]:
+                best = (key, {**row, "metrics": result})
+    assert best is not None
+    chosen = best[1]
+    if not best[0][0]:
+        _stderr(
+            f"warning: no setting reached a fake rate <= {config.max_fake}; kept the lowest "
+            f"({chosen['fake_rate']:.4f}). More training budget or a larger max_fake may help."
+        )
+    return {"candidates": rows, "chosen": chosen, "reached_max_fake": best[0][0]}
+
+
+def write_pipeline(directory: Path, stages: list[dict[str, Any]]) -> dict[str, Any]:
+    """``pipeline.yaml`` with the stages' file paths made relative to ``directory``."""
+    plain = []
+    for spec in stages:
+        spec = dict(spec)
+        for key in ("map", "checkpoint"):
+            if key in spec:
+                spec[key] = str(Path(spec[key]).resolve().relative_to(directory.resolve()))
+        plain.append(spec)
+    pipeline = {"device": "auto", "stages": plain}
+    with atomic_output(directory / PIPELINE_FILE) as tmp:
+        tmp.write_text(
+            "# written by trackpipe fit; paths are relative to this file\n" + yaml.safe_dump(pipeline, sort_keys=False)
+        )
+    return pipeline
+
+
+# -- helpers ----------------------------------------------------------------------------------------
+
+
+def _run_training(raw: dict[str, Any], config_path: Path, nproc: int, progress: bool) -> list[dict[str, Any]]:
+    """Train from the plain config ``raw`` (written to ``config_path`` first: the exact config, for reruns
+    by hand) in this process, or as ``nproc`` DDP processes; returns the per-epoch history."""
+    config = parse_config(raw)  # validates before anything runs
+    with atomic_output(config_path) as tmp:
+        tmp.write_text(yaml.safe_dump(raw, sort_keys=False))
+    if nproc == 1:
+        return train(config, resume=True, progress=progress).history
+    from ..distributed import launch_local
+
+    args = [str(config_path), *([] if progress else ["--quiet"])]
+    status = launch_local("tracking.training", args, nproc)
+    if status != 0:
+        raise DataError(f"training with {nproc} processes failed (exit status {status})", file=str(config_path))
+    metrics = Path(raw["output"]) / "metrics.jsonl"
+    return [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+
+
+def _describe(source: SourceConfig) -> str:
+    if source.simulate is not None:
+        s = source.simulate
+        return f"{s.n} simulated events (mu {s.mu:g}, seed {s.seed})"
+    first = source.first or 0
+    rng = f" events {first}..{first + source.n - 1}" if source.n else (f" from event {first}" if first else "")
+    return f"{source.path}{rng}"
+
+
+def _source_plain(source: SourceConfig) -> dict[str, Any]:
+    plain = to_plain(source)
+    return {k: v for k, v in plain.items() if v is not None}
+
+
+def _require_truth(events: list[Event], where: str) -> None:
+    missing = [e.event_id for e in events if e.particle_id is None]
+    if missing:
+        raise DataError(f"fitting needs truth (particle_id per hit); event {missing[0]} has none", file=where)
+
+
+def _target_segments(event: Event, pt_min: float | None) -> np.ndarray:
+    from ..truth import segments_above_pt
+
+    segments = truth_segments(event)
+    if pt_min is None or not pt_min > 0:
+        return segments
+    return segments_above_pt(event, segments, pt_min)
+
+
+def _graph_spec(config: FitConfig, map_path: Path) -> dict[str, Any]:
+    if config.map.granularity == "layer":
+        return {"graph_builder": "layer_pairs", "map": str(map_path)}
+    # the map was learned on this detector's own numbering: never guess module ids from positions
+    return {"graph_builder": "module_map", "map": str(map_path), "module_ids": "file"}
+
+
+def _classifier_name(stage: StageFit) -> str:
+    name = str(stage.model["name"])
+    if name not in ("edge_filter", "interaction_gnn"):
+        # the edge-classifier stages load these two model kinds; another model would need its own stage
+        raise DataError(f"fit can deploy edge_filter or interaction_gnn models, not {name!r}", file="fit config")
+    return name
+
+
+def _track_builder_spec(best: dict[str, Any]) -> dict[str, Any]:
+    return {"track_builder": best["track_builder"], "score_cut": best["score_cut"], "min_hits": best["min_hits"]}
+
+
+def _stages(specs: list[dict[str, Any]]) -> list[Any]:
+    from ..pipeline import build_stage
+
+    return [build_stage(spec, index=i)[1] for i, spec in enumerate(specs)]
+
+
+def _run(stages: list[Any], event: Event) -> Event:
+    for stage in stages:
+        event = stage(event)
+    return event.numpy()
+
+
+def _finite(value: Any, default: float) -> float:
+    value = float(value)
+    return value if math.isfinite(value) else default
+
+
+def _plots(result: dict[str, Any], directory: Path, log: Log) -> None:
+    try:
+        from ..metrics.plots import plot_track_metrics
+
+        plot_track_metrics(result, directory)
+    except ImportError as err:  # matplotlib is an extra: the fit is complete without plots
+        log(f"      no plots ({err})")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.floating, float)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, Path):
+        return str(value)
+    return value
