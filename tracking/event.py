@@ -119,17 +119,32 @@ class Particles(_ArrayBundle):
     vz: Array
     q: Array
     nhits: Array
+    # Columns a detector's truth carries beyond the common ones (e.g. LHCb's ``has_velo``, ``is_long``,
+    # ``pdg``, ``p``), one row per particle, any dtype; category-based metrics read them by name.
+    extra: dict[str, Array] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         n = len(self.particle_id)
         for f in fields(self):
+            if f.name == "extra":
+                continue
             value = getattr(self, f.name)
             _check_dtype(f"particles.{f.name}", value, PARTICLE_DTYPES[f.name], None)
             if len(value) != n:
                 raise DataError(f"particles.{f.name} has {len(value)} rows, particle_id has {n}")
+        for name, value in self.extra.items():
+            if not is_array(value) or value.ndim != 1 or len(value) != n:
+                raise DataError(f"particles.extra[{name!r}] must be a 1-d array of {n} rows")
 
     def __len__(self) -> int:
         return len(self.particle_id)
+
+    def to(self, device: str | torch.device | None = None) -> Particles:
+        dev = torch.device(device) if device is not None else None
+        return super().to(device).replace(extra={k: _to_device(v, dev) for k, v in self.extra.items()})
+
+    def numpy(self) -> Particles:
+        return super().numpy().replace(extra={k: as_numpy(v) for k, v in self.extra.items()})
 
     def lookup(self, particle_ids: Array) -> tuple[np.ndarray, np.ndarray]:
         """The table rows of ``particle_ids`` (e.g. the ``particle_id`` of hits): ``(rows, found)``.

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from ..event import Event, lookup_rows
 from ..io.trackml_names import find_event_file, is_hits_file
 from ..io.tracks import TrackRecord, TracksFile
 from ._ratio import ratio
+from .lhcb import LhcbMatchConfig, LhcbMetrics
 from .trackml_score import trackml_score
 from .tracks import TrackMatchConfig, TrackMetrics
 
@@ -67,6 +68,63 @@ def _finite_or_none(value: Any) -> Any:
     return value
 
 
+def paired_events(
+    events: Iterable[Event],
+    tracks: TracksFile | Mapping[int, TrackRecord],
+    skipped: list[int],
+    *,
+    source: str | None = None,
+) -> Iterator[Event]:
+    """The truth ``events`` that ``tracks`` has, as numpy events with its ``track_labels``.
+
+    Truth events without tracks are appended to ``skipped``; a truth event seen twice, one without
+    ``particle_id``, or (at the end) an event of ``tracks`` missing from the truth is a DataError.
+    """
+    wanted = set(int(n) for n in (tracks.event_numbers if isinstance(tracks, TracksFile) else tracks.keys()))
+    seen: set[int] = set()
+    for event in events:
+        if event.event_id not in wanted:
+            skipped.append(event.event_id)
+            continue
+        if event.event_id in seen:
+            raise DataError("the truth has this event twice", event=event.event_id)
+        seen.add(event.event_id)
+        if event.particle_id is None:
+            raise DataError("the truth event has no particle_id", event=event.event_id)
+        yield attach_tracks(event.numpy(), tracks[event.event_id], source=source)
+    missing = sorted(wanted - seen)
+    if missing:
+        raise DataError(
+            f"{len(missing)} event(s) of the tracks file have no truth event, first {missing[0]}",
+            file=source,
+            event=missing[0],
+        )
+
+
+def evaluate_tracks_lhcb(
+    events: Iterable[Event],
+    tracks: TracksFile | Mapping[int, TrackRecord],
+    config: LhcbMatchConfig | None = None,
+    *,
+    source: str | None = None,
+) -> dict[str, Any]:
+    """Score ``tracks`` against the truth ``events`` with LHCb matching (:mod:`.lhcb`).
+
+    Returns the :meth:`LhcbMetrics.result` dict plus ``truth_events_without_tracks`` and ``events``
+    (per-event counts).
+    """
+    metrics = LhcbMetrics(config)
+    skipped: list[int] = []
+    per_event: list[dict[str, Any]] = []
+    for event in paired_events(events, tracks, skipped, source=source):
+        counts = metrics.add(event)
+        per_event.append({"event": event.event_id, "n_hits": event.num_hits, **counts})
+    result = metrics.result()
+    result["truth_events_without_tracks"] = skipped
+    result["events"] = per_event
+    return result
+
+
 def evaluate_tracks(
     events: Iterable[Event],
     tracks: TracksFile | Mapping[int, TrackRecord],
@@ -91,21 +149,10 @@ def evaluate_tracks(
         must appear in ``events`` (else :class:`DataError`).
     """
     metrics = TrackMetrics(config)
-    wanted = set(int(n) for n in (tracks.event_numbers if isinstance(tracks, TracksFile) else tracks.keys()))
-    seen: set[int] = set()
     skipped: list[int] = []
     per_event: list[dict[str, Any]] = []
     scores: list[float] = []
-    for event in events:
-        if event.event_id not in wanted:
-            skipped.append(event.event_id)
-            continue
-        if event.event_id in seen:
-            raise DataError("the truth has this event twice", event=event.event_id)
-        seen.add(event.event_id)
-        if event.particle_id is None:
-            raise DataError("the truth event has no particle_id", event=event.event_id)
-        event = attach_tracks(event.numpy(), tracks[event.event_id], source=source)
+    for event in paired_events(events, tracks, skipped, source=source):
         matching = metrics.add(event)
         weights = weights_for(event) if weights_for is not None else None
         score = trackml_score(event, weights=weights)
@@ -121,13 +168,6 @@ def evaluate_tracks(
                 "fake_rate": ratio(c["n_fake_tracks"], c["n_tracks"]),
                 "trackml_score": score,
             }
-        )
-    missing = sorted(wanted - seen)
-    if missing:
-        raise DataError(
-            f"{len(missing)} event(s) of the tracks file have no truth event, first {missing[0]}",
-            file=source,
-            event=missing[0],
         )
     result = metrics.result()
     result["trackml_score"] = float(np.mean(scores)) if scores else float("nan")
@@ -181,20 +221,44 @@ def trackml_truth_weights(directory: str | os.PathLike) -> Callable[[Event], np.
     return lookup
 
 
+MATCHINGS = ("acts", "lhcb")
+
+
 def evaluate_files(
     tracks_path: str | os.PathLike,
     truth_dir: str | os.PathLike,
-    config: TrackMatchConfig | None = None,
+    config: TrackMatchConfig | LhcbMatchConfig | None = None,
+    *,
+    matching: str = "acts",
+    reader: str | None = None,
 ) -> dict[str, Any]:
-    """Score a tracks file (ROOT or parquet) against the truth in ``truth_dir`` (ACTS ROOT or TrackML CSV)."""
+    """Score a tracks file (ROOT or parquet) against the truth in ``truth_dir``.
+
+    Args:
+        matching: ``acts`` (double majority, :mod:`.tracks`; ``config`` a TrackMatchConfig) or ``lhcb``
+            (70 % of the track's hits, ghosts, clones, categories, :mod:`.lhcb`; ``config`` an
+            LhcbMatchConfig).
+        reader: the registered reader of the truth (default: ``acts_root`` or ``trackml_csv`` by what
+            ``truth_dir`` holds); it must take the config keys ``events`` and ``truth``.
+    """
     from .. import registry
 
+    if matching not in MATCHINGS:
+        raise ValueError(f"matching must be one of {', '.join(MATCHINGS)}, got {matching!r}")
+    expected = LhcbMatchConfig if matching == "lhcb" else TrackMatchConfig
+    if config is not None and not isinstance(config, expected):
+        raise ValueError(f"matching {matching!r} takes a {expected.__name__}, got {type(config).__name__}")
     tracks = TracksFile(tracks_path)
-    name = truth_reader_name(truth_dir)
-    reader = registry.create("reader", name, {"events": tracks.event_numbers, "truth": True})
-    weights_for = trackml_truth_weights(truth_dir) if name == "trackml_csv" else None
-    events = reader(truth_dir) if len(tracks) else iter(())
-    result = evaluate_tracks(events, tracks, config, weights_for=weights_for, source=str(tracks_path))
+    name = reader or truth_reader_name(truth_dir)
+    truth_reader = registry.create("reader", name, {"events": tracks.event_numbers, "truth": True})
+    events = truth_reader(truth_dir) if len(tracks) else iter(())
+    if matching == "lhcb":
+        assert config is None or isinstance(config, LhcbMatchConfig)
+        result = evaluate_tracks_lhcb(events, tracks, config, source=str(tracks_path))
+    else:
+        assert config is None or isinstance(config, TrackMatchConfig)
+        weights_for = trackml_truth_weights(truth_dir) if name == "trackml_csv" else None
+        result = evaluate_tracks(events, tracks, config, weights_for=weights_for, source=str(tracks_path))
     result["tracks_file"] = str(tracks_path)
     result["truth"] = {"directory": str(truth_dir), "reader": name}
     return result
@@ -208,14 +272,44 @@ def write_json(result: Mapping[str, Any], path: str | os.PathLike) -> Path:
     return target
 
 
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None or not math.isfinite(x) else f"{100 * x:.2f} %"
+
+
+def format_lhcb_summary(result: Mapping[str, Any]) -> str:
+    """A plain-text table of an LHCb-matching result: ghosts, then one row per category."""
+    cfg = result.get("config", {})
+    lines = [
+        f"events    {result['n_events']}",
+        f"matching  LHCb, >= {100 * cfg.get('matching_fraction', 0.7):g} % of a track's hits from one particle",
+        f"tracks    {result['n_tracks']}, ghosts {result['n_ghosts']} "
+        f"(ghost rate {_pct(result['ghost_rate'])}, event average {_pct(result['ghost_rate_event_average'])})",
+    ]
+    categories = result.get("categories", {})
+    if categories:
+        width = max(len(name) for name in categories)
+        lines.append(
+            f"{'category':<{width}}  {'reconstructed':>20}  {'efficiency':>10}  {'clones':>6}  {'clone rate':>10}"
+            f"  {'hit purity':>10}  {'hit eff.':>10}"
+        )
+        for name, c in categories.items():
+            reco = f"{c['n_reconstructed']} / {c['n_particles']}"
+            lines.append(
+                f"{name:<{width}}  {reco:>20}  {_pct(c['efficiency']):>10}  {c['n_clones']:>6}"
+                f"  {_pct(c['clone_rate']):>10}  {_pct(c['hit_purity']):>10}  {_pct(c['hit_efficiency']):>10}"
+            )
+    for name, why in result.get("categories_skipped", {}).items():
+        lines.append(f"category {name!r} not evaluated: {why}")
+    return "\n".join(lines)
+
+
 def format_summary(result: Mapping[str, Any]) -> str:
-    """A plain-text table of the headline figures."""
+    """A plain-text table of the headline figures (of either matching)."""
+    if result.get("matching") == "lhcb":
+        return format_lhcb_summary(result)
     cfg = result.get("config", {})
     pt_min = cfg.get("pt_min")
     matching = "double majority" if cfg.get("double_majority", True) else "single majority"
-
-    def pct(x: float) -> str:
-        return "n/a" if x is None or not math.isfinite(x) else f"{100 * x:.2f} %"
 
     score = result.get("trackml_score", float("nan"))
     rows = [
@@ -233,9 +327,9 @@ def format_summary(result: Mapping[str, Any]) -> str:
             "matched / fake / duplicate",
             f"{result['n_matched_tracks']} / {result['n_fake_tracks']} / {result['n_duplicate_tracks']}",
         ),
-        ("efficiency", pct(result["efficiency"])),
-        ("fake rate", pct(result["fake_rate"])),
-        ("duplicate rate", pct(result["duplicate_rate"])),
+        ("efficiency", _pct(result["efficiency"])),
+        ("fake rate", _pct(result["fake_rate"])),
+        ("duplicate rate", _pct(result["duplicate_rate"])),
         ("TrackML score", "n/a" if not math.isfinite(score) else f"{score:.4f}"),
     ]
     width = max(len(k) for k, _ in rows)
