@@ -16,7 +16,7 @@ BARREL_RADII = (32.0, 72.0, 116.0, 172.0, 260.0, 360.0, 500.0, 660.0, 820.0, 102
 VELO_PLANES = tuple(float(z) for z in range(-275, 776, 25))
 
 
-def _event(event_id, x, y, z, layer, module, pid, particles, volume: int) -> Event:
+def _event(event_id, x, y, z, layer, module, pid, particles, volume: int, beam=(0.0, 0.0)) -> Event:
     n = len(x)
     table = {k: np.asarray(v) for k, v in particles.items()}
     return Event(
@@ -34,8 +34,8 @@ def _event(event_id, x, y, z, layer, module, pid, particles, volume: int) -> Eve
             pt=table["pt"].astype(np.float32),
             eta=table["eta"].astype(np.float32),
             phi=table["phi"].astype(np.float32),
-            vx=np.zeros(len(table["pt"]), np.float32),
-            vy=np.zeros(len(table["pt"]), np.float32),
+            vx=np.full(len(table["pt"]), beam[0], np.float32),
+            vy=np.full(len(table["pt"]), beam[1], np.float32),
             vz=table["vz"].astype(np.float32),
             q=table["q"].astype(np.int32),
             nhits=table["nhits"].astype(np.int32),
@@ -75,8 +75,14 @@ def barrel_event(seed: int, n_particles: int = 300, field: float = 2.0, sigma: f
     return _event(seed, c["x"], c["y"], c["z"], c["layer"], c["module"], c["pid"], particles, volume=100)
 
 
+# mm: the beam runs 12 mm off the detector's z axis (a forward detector not centred on the beam, like the
+# LHCb VELO halves when open): the radius from the axis no longer grows along a track, the distance does
+VELO_BEAM = (12.0, -0.3)
+
+
 def velo_event(seed: int, n_particles: int = 200, sigma: float = 0.012) -> Event:
-    """Straight tracks (no field) at small angles, forward and backward, through planes along z (5 < r < 45 mm)."""
+    """Straight tracks (no field) at small angles, forward and backward, from a beam off the z axis through
+    planes along z (5 < r < 45 mm)."""
     rng = np.random.default_rng(seed)
     eta = rng.uniform(2.0, 5.0, n_particles) * rng.choice([-1, 1], n_particles, p=[0.3, 0.7])
     phi0 = rng.uniform(-math.pi, math.pi, n_particles)
@@ -91,8 +97,8 @@ def velo_event(seed: int, n_particles: int = 200, sigma: float = 0.012) -> Event
         r = np.abs(dz) * tan_theta
         ok = (np.sign(dz) == np.sign(eta)) & (r > 5) & (r < 45)
         idx = np.flatnonzero(ok)
-        x = r[idx] * np.cos(phi0[idx]) + rng.normal(0, sigma, len(idx))
-        y = r[idx] * np.sin(phi0[idx]) + rng.normal(0, sigma, len(idx))
+        x = VELO_BEAM[0] + r[idx] * np.cos(phi0[idx]) + rng.normal(0, sigma, len(idx))
+        y = VELO_BEAM[1] + r[idx] * np.sin(phi0[idx]) + rng.normal(0, sigma, len(idx))
         cols["x"].append(x)
         cols["y"].append(y)
         cols["z"].append(np.full(len(idx), zp))
@@ -103,7 +109,7 @@ def velo_event(seed: int, n_particles: int = 200, sigma: float = 0.012) -> Event
     particles = {"particle_id": np.arange(1, n_particles + 1), "pt": pt, "eta": eta, "phi": phi0, "vz": vz}
     particles |= {"q": rng.choice([-1, 1], n_particles), "nhits": nhits}
     c = {k: np.concatenate(v) for k, v in cols.items()}
-    return _event(seed, c["x"], c["y"], c["z"], c["layer"], c["module"], c["pid"], particles, volume=1)
+    return _event(seed, c["x"], c["y"], c["z"], c["layer"], c["module"], c["pid"], particles, volume=1, beam=VELO_BEAM)
 
 
 def test_builtin_is_todays_constants():
@@ -157,7 +163,8 @@ def test_fit_straight_forward_tracks_give_no_field_and_distance_start():
     d = fit_description(velo_event(seed) for seed in range(3))
     assert d.field_tesla == 0.0 and d.straight
     assert d.track_start == "distance"
-    assert 30 < d.r_scale < 46 and 500 < d.z_scale < 800
+    assert d.beam_spot[:2] == pytest.approx(VELO_BEAM, abs=0.02) and abs(d.beam_spot[2]) < 10
+    assert 30 < d.r_scale < 60 and 500 < d.z_scale < 800
     assert d.numbering != fit_description([barrel_event(0)]).numbering
 
 

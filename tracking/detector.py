@@ -77,6 +77,7 @@ class DetectorDescription:
     # walk order: smallest radius (barrel / solenoid detectors) or smallest distance from the origin
     # (forward detectors, whose tracks run along z and barely change radius)
     track_start: TrackStart = "radius"
+    beam_spot: tuple[float, float, float] = (0.0, 0.0, 0.0)  # mm: where ``distance`` is measured from
     numbering: str = BUILTIN_NUMBERING  # identity of the (volume, layer, module) numbering
     # what the fit saw (for the report; None / 0 when built in)
     events: Annotated[int, Range(ge=0)] = 0
@@ -89,6 +90,16 @@ class DetectorDescription:
             raise ValueError(
                 f"detector description version {self.version} is newer than this trackpipe reads ({DESCRIPTION_VERSION})"
             )
+
+    def start_order(self, event: Event):
+        """Per hit, the quantity whose smallest values start tracks (``track_start``): the event's ``r``, or
+        the 3D distance from ``beam_spot``; numpy or torch like the event."""
+        if self.track_start == "radius":
+            return event.r
+        bx, by, bz = self.beam_spot
+        x, y, z = event.x - bx, event.y - by, event.z - bz
+        lib: Any = np if isinstance(x, np.ndarray) else __import__("torch")
+        return lib.sqrt(x * x + y * y + z * z)
 
     @property
     def straight(self) -> bool:
@@ -266,6 +277,7 @@ def fit_description(
     field_samples: list[np.ndarray] = []
     measures: dict[str, list[np.ndarray]] = {"kappa": [], "d0": [], "dkappa": [], "dd0": [], "dtheta": []}
     order_votes = np.zeros(3, np.int64)  # segments, radius increases, distance increases
+    vertices: list[np.ndarray] = []
     hit_counts: list[np.ndarray] = []
     numbering = NumberingProbe()
     n_events = 0
@@ -279,7 +291,8 @@ def fit_description(
         coords["z"].append(np.abs(np.asarray(event.z, np.float64)[pick]))
         coords["eta"].append(np.abs(np.asarray(event.eta, np.float64)[pick]))
         if event.particle_id is not None:
-            _add_truth(event, field_samples, measures, order_votes, hit_counts)
+            vertices.append(_vertices(event))
+            _add_truth(event, field_samples, measures, order_votes, hit_counts, _beam_spot(vertices))
     if not n_events:
         raise ValueError("fit_description needs at least one event")
     r_scale = _round(_quantile(coords["r"], _COORD_QUANTILE, BUILTIN.r_scale, 1e-3))
@@ -327,11 +340,29 @@ def fit_description(
         triplet_kappa_scale=_round(triplet_kappa),
         triplet_theta_scale=_round(triplet_theta),
         track_start=track_start,
+        beam_spot=_beam_spot(vertices),
         numbering=numbering.numbering(),
         events=n_events,
         hits_per_particle_median=float(np.median(counts)) if len(counts) else None,
         short_particle_fraction=_round(float(np.mean(counts < 6))) if len(counts) else None,
     )
+
+
+def _vertices(event: Event) -> np.ndarray:
+    """float64 [P, 3]: production vertices of the event's particles that left hits."""
+    if event.particles is None or not len(event.particles):
+        return np.zeros((0, 3))
+    p = event.particles.numpy()
+    seen = np.isin(np.asarray(p.particle_id), as_numpy(event.particle_id))
+    return np.stack([np.asarray(c, np.float64)[seen] for c in (p.vx, p.vy, p.vz)], axis=1)
+
+
+def _beam_spot(vertices: list[np.ndarray]) -> tuple[float, float, float]:
+    """The median production vertex (mm, rounded to 10 um): the beam spot, (0, 0, 0) without truth."""
+    v = np.concatenate(vertices) if vertices else np.zeros((0, 3))
+    if not len(v):
+        return (0.0, 0.0, 0.0)
+    return tuple(round(float(c), 2) + 0.0 for c in np.median(v, axis=0))  # type: ignore[return-value]
 
 
 def _add_truth(
@@ -340,6 +371,7 @@ def _add_truth(
     measures: dict[str, list[np.ndarray]],
     order_votes: np.ndarray,
     hit_counts: list[np.ndarray],
+    beam_spot: tuple[float, float, float],
 ) -> None:
     """One event's contribution to the truth-based parts of :func:`fit_description`."""
     from .truth import truth_segments
@@ -352,7 +384,8 @@ def _add_truth(
     _, counts = np.unique(pid[pid != 0], return_counts=True)
     hit_counts.append(counts)
     r = np.hypot(x, y)
-    dist = np.sqrt(r * r + z * z)
+    bx, by, bz = beam_spot
+    dist = np.sqrt((x - bx) ** 2 + (y - by) ** 2 + (z - bz) ** 2)
     a, b = seg
     order_votes += [len(a), int(np.sum(r[b] > r[a])), int(np.sum(dist[b] > dist[a]))]
 
