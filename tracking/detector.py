@@ -88,7 +88,8 @@ class DetectorDescription:
     def __post_init__(self) -> None:
         if self.version > DESCRIPTION_VERSION:
             raise ValueError(
-                f"detector description version {self.version} is newer than this trackpipe reads ({DESCRIPTION_VERSION})"
+                f"detector description version {self.version} is newer than this trackpipe reads "
+                f"({DESCRIPTION_VERSION})"
             )
 
     def start_order(self, event: Event):
@@ -153,8 +154,8 @@ def load_description(value: DetectorDescription | str | os.PathLike[str] | None)
     """A description from a config value: None or ``builtin`` = :data:`BUILTIN`, else a YAML path."""
     if value is None or isinstance(value, DetectorDescription):
         return value or BUILTIN
-    if str(value) in ("builtin", "builtin:", "builtin:detector"):
-        return BUILTIN
+    if str(value) == "builtin" or (Path(value).name == "builtin" and not Path(value).exists()):
+        return BUILTIN  # also a "builtin" that a pipeline file's directory was prefixed to
     return DetectorDescription.load(value)
 
 
@@ -440,4 +441,3 @@ def description_from_config(value: Any, *, where: str) -> DetectorDescription:
 def replace(description: DetectorDescription, **changes: Any) -> DetectorDescription:
     """A copy of ``description`` with ``changes`` (validated)."""
     return DetectorDescription.from_dict({**description.to_dict(), **changes})
-
