@@ -4,7 +4,9 @@
 (:class:`tracking.nn.InteractionGNN`) on the whole graph; ``edge_filter`` runs the Exa.TrkX MLP edge
 filter (:class:`tracking.nn.EdgeFilter`) edge-chunk by edge-chunk. Both load a checkpoint written by
 :func:`tracking.nn.save_model`, compute the features of :mod:`tracking.nn.features` on the event's
-device, and with ``prune: true`` (default) drop the edges whose score is ``<= score_cut``::
+device, and with ``prune: true`` (default) drop the edges whose score is ``<= score_cut``. The features
+are scaled for the detector description the checkpoint was trained with (``detector:`` overrides it
+with a description YAML; checkpoints without one are the built-in detector's)::
 
     - edge_classifier: interaction_gnn
       checkpoint: models/gnn.pt
@@ -20,10 +22,11 @@ from typing import Annotated, Any
 import torch
 
 from tracking.config import Range, Score
+from tracking.detector import description_from_config
 from tracking.errors import DataError
 from tracking.event import Event
 from tracking.nn import EdgeFilter, InteractionGNN
-from tracking.nn.scoring import edge_scores, load_edge_classifier
+from tracking.nn.scoring import checkpoint_detector, edge_scores, load_edge_classifier
 from tracking.registry import register
 from tracking.stages import Stage
 
@@ -38,6 +41,10 @@ class _CheckpointEdgeClassifier(Stage):
         super().__init__(config)
         label = f"edge_classifier {getattr(self, 'plugin_name', type(self).__name__)!r}"
         self.model = load_edge_classifier(config.checkpoint, self.model_class, label)
+        if config.detector is not None:
+            self.detector = description_from_config(config.detector, where=f"{label}: key 'detector'")
+        else:
+            self.detector = checkpoint_detector(self.model, f"{label}: {config.checkpoint}")
 
     def to(self, device: torch.device) -> _CheckpointEdgeClassifier:
         super().to(device)
@@ -56,7 +63,13 @@ class _CheckpointEdgeClassifier(Stage):
             # Run where the event lives (a pipeline keeps both on one device; direct callers may not).
             self.to(event.device)
         edge_index = torch.as_tensor(event.edge_index)
-        scores = edge_scores(self.model, event, edge_index, chunk_size=getattr(self.config, "chunk_size", None))
+        scores = edge_scores(
+            self.model,
+            event,
+            edge_index,
+            chunk_size=getattr(self.config, "chunk_size", None),
+            detector=self.detector,
+        )
         event = event.replace(edge_scores=scores)
         if self.config.prune:
             event = event.select_edges(scores > self.config.score_cut)
@@ -74,6 +87,7 @@ class InteractionGNNClassifier(_CheckpointEdgeClassifier):
         checkpoint: Path
         score_cut: Score = 0.5
         prune: bool = True
+        detector: Path | None = None  # a detector description YAML; None = the checkpoint's
 
 
 @register("edge_classifier", "edge_filter")
@@ -87,4 +101,5 @@ class EdgeFilterClassifier(_CheckpointEdgeClassifier):
         checkpoint: Path
         score_cut: Score = 0.5
         prune: bool = True
+        detector: Path | None = None  # a detector description YAML; None = the checkpoint's
         chunk_size: Annotated[int, Range(ge=1)] = 1_000_000  # edges per pass: bounds activation memory

@@ -18,7 +18,7 @@ from typing import Annotated
 
 import torch
 
-from tracking.config import Range, resolve_path
+from tracking.config import Range, Score, resolve_path
 from tracking.errors import ConfigError
 from tracking.event import Event
 from tracking.modulemap import ModuleIdMode, ModuleIdResolver, ModuleMap
@@ -57,9 +57,13 @@ class _MapGraph(Stage):
                 f"use it with graph_builder: {'module_map' if self.map.granularity == 'module' else 'layer_pairs'}"
             )
 
+    def _build(self, event: Event):
+        group = self.map.group_index(event)
+        self.map.check_coverage(event, group, self.config.max_outside)
+        return self.map.build(event, group)
+
     def __call__(self, event: Event) -> Event:
-        edges = self.map.build(event)
-        return _with_edges(event, _as_torch(edges, event.device))
+        return _with_edges(event, _as_torch(self._build(event), event.device))
 
 
 @register("graph_builder", "module_map")
@@ -77,14 +81,18 @@ class ModuleMapGraph(_MapGraph):
     class Config:
         map: Path = Path("builtin:module_map_default.npz")
         module_ids: ModuleIdMode = "auto"
+        max_outside: Score = 0.5  # an event with a larger fraction of hits outside the map's modules is an error
 
     def __init__(self, config: Config) -> None:
         super().__init__(config)
-        self.module_ids = ModuleIdResolver(config.module_ids)
+        try:
+            self.module_ids = ModuleIdResolver(config.module_ids, self.map.numbering)
+        except ValueError as err:
+            raise ConfigError(f"graph_builder 'module_map': key 'module_ids': {err}") from None
 
     def __call__(self, event: Event) -> Event:
         resolved, positional = self.module_ids.resolve(event)
-        edges = _as_torch(self.map.build(resolved), event.device)
+        edges = _as_torch(self._build(resolved), event.device)
         return _with_edges(event, edges, module_ids="geometric") if positional else _with_edges(event, edges)
 
 
@@ -97,6 +105,7 @@ class LayerPairGraph(_MapGraph):
     @dataclass
     class Config:
         map: Path = Path("builtin:layer_map_default.npz")
+        max_outside: Score = 0.5  # an event with a larger fraction of hits outside the map's layers is an error
 
 
 def default_embedding(features: torch.Tensor) -> torch.Tensor:

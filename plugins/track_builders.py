@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Literal
 
 import torch
 
 from tracking import ops
 from tracking.config import Range, Score
+from tracking.detector import BUILTIN, DetectorDescription, description_from_config
 from tracking.errors import DataError
 from tracking.event import Event
 from tracking.registry import register
@@ -72,18 +74,33 @@ class ConnectedComponentsTrackBuilder(Stage):
 
 @register("track_builder", "walkthrough")
 class WalkthroughTrackBuilder(Stage):
-    """ACORN's CC-and-walk: simple-path components are tracks, others are walked from their innermost hits."""
+    """ACORN's CC-and-walk: simple-path components are tracks, others are walked from their innermost hits.
+
+    ``order`` says which hits are innermost: ``radius`` (smallest r; barrel/solenoid detectors),
+    ``distance`` (smallest distance from the beam spot of ``detector``; forward detectors) or ``auto``
+    (the ``track_start`` of ``detector`` when given, else radius). ``detector``: a detector description
+    YAML (:mod:`tracking.detector`)."""
 
     @dataclass
     class Config:
         score_cut: Score = 0.5  # graph edges: score > score_cut
         walk_cut: Score | None = None  # ambiguous components walk only edges above it (None = score_cut)
         min_hits: Annotated[int, Range(ge=0)] = 3  # shorter tracks get -1
+        order: Literal["auto", "radius", "distance"] = "auto"
+        detector: Path | None = None
+
+    def __init__(self, config: Config) -> None:
+        super().__init__(config)
+        label = f"track_builder {getattr(self, 'plugin_name', 'walkthrough')!r}: key 'detector'"
+        detector = description_from_config(config.detector, where=label) if config.detector else None
+        start = config.order if config.order != "auto" else (detector.track_start if detector else "radius")
+        self.detector: DetectorDescription = DetectorDescription.from_dict(
+            {**(detector or BUILTIN).to_dict(), "track_start": start}
+        )
 
     def __call__(self, event: Event) -> Event:
         edge_index, scores = _scored_graph(event, "walkthrough")
         cfg = self.config
-        # Walks start from the innermost hits: the radius orders the starts.
         labels = ops.walkthrough(
             edge_index,
             event.num_hits,
@@ -91,6 +108,6 @@ class WalkthroughTrackBuilder(Stage):
             cut=cfg.score_cut,
             walk_cut=cfg.walk_cut,
             min_hits=cfg.min_hits,
-            order=event.r,
+            order=self.detector.start_order(event),
         )
         return event.replace(track_labels=labels)

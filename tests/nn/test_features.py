@@ -165,3 +165,106 @@ def test_edge_features_need_a_graph():
     ev = make_event().replace(edge_index=None)
     with pytest.raises(DataError, match="event 3"):
         F.edge_features(ev)
+
+
+# -- the detector description ----------------------------------------------------------------------------
+# The features as they were before the detector description (FEATURES_VERSION 3), frozen here: the
+# built-in description must reproduce them bit for bit, so that every existing checkpoint scores as before.
+def _features_before_descriptions(ev: Event, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    from tracking.ops import triplet_best
+
+    r, phi, z, eta = (torch.from_numpy(np.asarray(getattr(ev, k))).float() for k in ("r", "phi", "z", "eta"))
+    nodes = torch.stack([r / 1000.0, phi / math.pi, z / 1000.0, eta / 4.0], dim=1).float()
+    ei = torch.from_numpy(np.asarray(ev.edge_index))
+    src, dst = ei[0], ei[1]
+    dr = r[dst] - r[src]
+    dphi = torch.remainder(phi[dst] - phi[src] + math.pi, 2 * math.pi) - math.pi
+    dz = z[dst] - z[src]
+    sign = torch.where(dr < 0, -1.0, 1.0).to(dr.dtype)
+    dr_safe = torch.where(dr.abs() < 1e-3, sign * 1e-3, dr)
+    phi_slope = dphi / dr_safe
+    doublets = torch.stack(
+        [
+            dr / 1000.0,
+            dphi / math.pi,
+            dz / 1000.0,
+            (eta[dst] - eta[src]) / 4.0,
+            (phi_slope * 1000.0).clamp(-10.0, 10.0),
+            (0.5 * (r[src] + r[dst]) * phi_slope).clamp(-10.0, 10.0),
+            ((z[src] - r[src] * dz / dr_safe) / 1000.0).clamp(-1.0, 1.0),
+        ],
+        dim=1,
+    ).float()
+    if width == 7:
+        return nodes, doublets
+    x, y, zz = (torch.from_numpy(np.asarray(getattr(ev, k))).double() for k in ("x", "y", "z"))
+    x1, y1, x2, y2 = x[src], y[src], x[dst], y[dst]
+    cross = x1 * y2 - y1 * x2
+    norm = torch.hypot(x1, y1) * torch.hypot(x2, y2) * torch.hypot(x2 - x1, y2 - y1)
+    kappa = 2.0 * cross / norm.clamp_min(1e-9) * 1000.0
+    theta = torch.atan2(torch.hypot(x2 - x1, y2 - y1), zz[dst] - zz[src])
+    best_in, best_out = triplet_best(ei, ev.num_hits, kappa, theta, 0.05, 0.005, 1e6)
+    scale = math.log1p(1e6)
+    triplets = torch.stack(
+        [(kappa / 2.0).clamp(-5.0, 5.0), torch.log1p(best_in) / scale, torch.log1p(best_out) / scale], dim=1
+    ).float()
+    return nodes, torch.cat([doublets, triplets], dim=1)
+
+
+@pytest.mark.parametrize("width", [7, 10])
+def test_builtin_description_gives_the_features_bit_for_bit(width):
+    from tracking.detector import BUILTIN
+
+    ev = make_event(n=400, e=3000, seed=7)
+    want_nodes, want_edges = _features_before_descriptions(ev, width)
+    assert torch.equal(F.node_features(ev), want_nodes)
+    assert torch.equal(F.node_features(ev, detector=BUILTIN), want_nodes)
+    assert torch.equal(F.edge_features(ev, width=width), want_edges)
+    assert torch.equal(F.edge_features(ev, width=width, detector=BUILTIN), want_edges)
+
+
+def test_description_scales_the_features():
+    from tracking.detector import DetectorDescription
+
+    ev = make_event()
+    small = DetectorDescription(r_scale=50.0, z_scale=500.0, eta_scale=5.0)
+    x = F.node_features(ev, detector=small).numpy()
+    np.testing.assert_allclose(x[:, 0], ev.r / 50.0, rtol=1e-6)
+    np.testing.assert_allclose(x[:, 2], ev.z / 500.0, rtol=1e-6)
+    np.testing.assert_allclose(x[:, 3], ev.eta / 5.0, rtol=1e-6)
+    e = F.edge_features(ev, width=7, detector=small).numpy()
+    np.testing.assert_allclose(e[:, 0], oracle_edges(ev)[:, 0] * 1000 / 50, rtol=1e-5, atol=1e-7)
+
+
+def test_zero_field_gives_straight_line_features():
+    """Without a field, hits of straight tracks from the beam line give d0 ~ 0 and perfect triplet matches;
+    edges between two tracks do not."""
+    from tracking.detector import DetectorDescription
+
+    straight = DetectorDescription(field_tesla=0.0, curvature_scale=1.0, triplet_kappa_scale=0.1)
+    z_planes = np.array([100.0, 125.0, 150.0, 175.0])
+    xs, ys, zs = [], [], []
+    for phi0, tan_theta in ((0.3, 0.1), (2.0, 0.05)):
+        r = z_planes * tan_theta
+        xs.append(r * np.cos(phi0))
+        ys.append(r * np.sin(phi0))
+        zs.append(z_planes)
+    n = 8
+    true_edges = [(0, 1), (1, 2), (2, 3), (4, 5), (5, 6), (6, 7)]
+    fake_edges = [(0, 5), (4, 1), (1, 6)]
+    ev = Event(
+        event_id=1,
+        hit_id=np.arange(n, dtype=np.int64),
+        x=np.concatenate(xs).astype(np.float32),
+        y=np.concatenate(ys).astype(np.float32),
+        z=np.concatenate(zs).astype(np.float32),
+        edge_index=np.array(true_edges + fake_edges, dtype=np.int64).T,
+    )
+    feats = F.edge_features(ev, detector=straight).numpy()
+    d0, t_in, t_out = feats[:, 7], feats[:, 8], feats[:, 9]
+    assert np.all(np.abs(d0[:6]) < 1e-3) and np.all(np.abs(d0[6:]) > 1.0)
+    # inner edges of a track match their continuation, outer ones their predecessor, almost exactly
+    assert np.all(t_out[[0, 1, 3, 4]] < 0.01) and np.all(t_in[[1, 2, 4, 5]] < 0.01)
+    # the same graph under the built-in 2 T description: no such separation in the curvature column
+    builtin = F.edge_features(ev).numpy()
+    assert not np.allclose(builtin[:, 7], feats[:, 7])

@@ -158,3 +158,34 @@ def test_event_without_graph(checkpoints):
     event = hand_made_event().replace(edge_index=None, edge_truth=None, edge_features=None)
     with pytest.raises(DataError, match="graph_builder.*event 11"):
         stage(event)
+
+
+@pytest.mark.parametrize("name", list(PLUGINS))
+def test_checkpoint_records_the_detector_it_was_trained_with(tmp_path, name):
+    """The stage scales features with the description in the checkpoint's extra; ``detector:`` overrides
+    it; a checkpoint without one is the built-in detector's."""
+    from tracking.detector import BUILTIN, DetectorDescription
+
+    torch.manual_seed(0)
+    model = PLUGINS[name]()
+    velo = DetectorDescription(name="velo", field_tesla=0.0, r_scale=50.0, z_scale=700.0)
+    ev = hand_made_event()
+    plain, recorded = tmp_path / "plain.pt", tmp_path / "velo.pt"
+    save_model(model, plain)
+    save_model(model, recorded, extra={"detector": velo.to_dict()})
+    stage = registry.create("edge_classifier", name, {"checkpoint": str(recorded), "prune": False})
+    assert stage.detector == velo
+    assert registry.create("edge_classifier", name, {"checkpoint": str(plain)}).detector == BUILTIN
+    override = registry.create(
+        "edge_classifier", name, {"checkpoint": str(recorded), "detector": str(velo.save(tmp_path / "d.yaml"))}
+    )
+    assert override.detector == velo
+    with torch.no_grad():
+        want = torch.sigmoid(
+            model.eval()(
+                node_features(ev, detector=velo),
+                torch.as_tensor(ev.edge_index),
+                edge_features(ev, width=model.edge_features, detector=velo),
+            )
+        )
+    torch.testing.assert_close(stage(ev).edge_scores, want)

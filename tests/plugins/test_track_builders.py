@@ -109,3 +109,29 @@ def test_config_errors():
         registry.create("track_builder", "connected_components", {"junction_removal": "yes"})
     with pytest.raises(ConfigError, match="walk_cut"):
         registry.create("track_builder", "walkthrough", {"walk_cut": "high"})
+
+
+@pytest.mark.parametrize(
+    ("options", "start"), [({"order": "distance"}, "distance"), ({"detector": "DESC"}, "distance"), ({}, "radius")]
+)
+def test_walkthrough_order_follows_the_detector(scored_event, tmp_path, options, start):
+    """order: distance, or auto with a description whose tracks start at the smallest distance from its
+    beam spot, orders the walk starts by that distance; auto without one by the radius."""
+    from tracking.detector import DetectorDescription
+    from tracking.ops import walkthrough
+
+    desc = DetectorDescription(track_start="distance", beam_spot=(0.0, 0.0, 50.0))
+    if options.get("detector") == "DESC":
+        options = {"detector": str(desc.save(tmp_path / "detector.yaml"))}
+    base = {"score_cut": 0.2, "walk_cut": 0.5, "min_hits": 2}
+    stage = registry.create("track_builder", "walkthrough", base | options)
+    assert stage.detector.track_start == start
+    ev = scored_event
+    x, y, z = (np.asarray(getattr(ev, k), np.float32) for k in ("x", "y", "z"))
+    if start == "distance":
+        bz = np.float32(50.0 if "detector" in options else 0.0)
+        order = np.sqrt(x * x + y * y + (z - bz) * (z - bz))
+    else:
+        order = np.asarray(ev.r)
+    expected = walkthrough(ev.edge_index, ev.num_hits, ev.edge_scores, cut=0.2, walk_cut=0.5, min_hits=2, order=order)
+    np.testing.assert_array_equal(stage(ev).track_labels, expected)

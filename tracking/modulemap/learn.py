@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..arrays import as_numpy
+from ..detector import DetectorDescription, NumberingProbe
 from ..errors import DataError
 from ..event import Event
 from ..io.module_keys import layer_keys
@@ -33,8 +34,17 @@ class MapLearner:
     position of each group's hits, which :meth:`finish` uses to find neighbouring modules.
     """
 
-    def __init__(self, granularity: str = "module", pt_min: float = 0.0, window_pt_min: float | None = None) -> None:
+    def __init__(
+        self,
+        granularity: str = "module",
+        pt_min: float = 0.0,
+        window_pt_min: float | None = None,
+        detector: DetectorDescription | None = None,
+    ) -> None:
         self.granularity = check_granularity(granularity)
+        # the map records its detector's numbering: given by the description, or probed from the events
+        self.detector = detector
+        self._numbering = NumberingProbe()
         self.pt_min = float(pt_min)
         self.window_pt_min = None if window_pt_min is None else float(window_pt_min)
         self.n_events = 0
@@ -62,6 +72,8 @@ class MapLearner:
     def add(self, event: Event) -> int:
         """Add the truth segments of one event; returns how many were used."""
         event = event.numpy()
+        if self.detector is None:
+            self._numbering.add(event)
         seg = truth_segments(event)
         needs_pt = self.pt_min > 0 or (self.window_pt_min or 0) > 0
         pt = self._segment_pt(event, seg) if needs_pt and seg.shape[1] else np.full(seg.shape[1], np.inf)
@@ -167,6 +179,8 @@ class MapLearner:
             margin=float(margin),
             pt_min=self.pt_min,
             n_events=self.n_events,
+            numbering=self.detector.numbering if self.detector is not None else self._numbering.numbering(),
+            detector_name=self.detector.name if self.detector is not None else "",
         )
 
     def _layer_windows(self, src_keys, dst_keys, lo, hi):
@@ -259,15 +273,17 @@ def learn_module_map(
     pt_min: float = 0.0,
     progress: bool = False,
     total: int | None = None,
+    detector: DetectorDescription | None = None,
     **finish_options: Any,
 ) -> ModuleMap:
     """Learn a connection map from the truth segments of ``events`` (consumed one at a time).
 
     Every pair of groups joined by consecutive hits of a particle with pT >= ``pt_min`` becomes an
     entry; its windows are the min/max of each cut variable over those segments, widened by
-    ``margin`` times the window width; ``finish_options`` go to :meth:`MapLearner.finish`.
+    ``margin`` times the window width; ``finish_options`` go to :meth:`MapLearner.finish`. The map
+    records the module numbering of ``detector`` (when given) or the one its events show.
     """
-    learner = MapLearner(granularity, pt_min, finish_options.pop("window_pt_min", None))
+    learner = MapLearner(granularity, pt_min, finish_options.pop("window_pt_min", None), detector=detector)
     if progress:
         from tqdm import tqdm
 

@@ -17,9 +17,10 @@ import torch
 
 from ..arrays import as_numpy, search_sorted
 from ..atomic import atomic_output
+from ..detector import BUILTIN_NUMBERING
 from ..errors import DataError
 from ..event import Event
-from ..io.module_keys import pack_keys, unpack_keys
+from ..io.module_keys import FIELD_MAX, pack_keys, unpack_keys
 from ..ops.doublets import CUT_VARIABLES, build_doublets
 
 GRANULARITIES = ("module", "layer")
@@ -47,6 +48,16 @@ def group_keys(event: Event, granularity: str) -> np.ndarray:
         raise DataError(str(err), event=event.event_id) from None
 
 
+def _valid_keys(event: Event, granularity: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(keys, valid)``: the group keys of the hits whose ids fit a key (0 elsewhere) and which those are."""
+    names = ("volume_id", "layer_id", "module_id")
+    ids = [as_numpy(getattr(event, k)).astype(np.int64) for k in names[: 3 if granularity == "module" else 2]]
+    if granularity != "module":
+        ids.append(np.zeros(len(ids[0]), np.int64))
+    valid = np.logical_and.reduce([(a >= 0) & (a < FIELD_MAX) for a in ids])
+    return pack_keys(*(np.where(valid, a, 0) for a in ids)), valid
+
+
 @dataclass
 class ModuleMap:
     """Groups (sorted packed keys) and entries src -> dst (indices into the groups) with windows."""
@@ -62,6 +73,11 @@ class ModuleMap:
     pt_min: float = 0.0
     n_events: int = 0
     version: int = MAP_VERSION
+    # the module numbering (tracking.detector.numbering_of) and name of the detector it was learned on;
+    # maps written before this was recorded were all learned on the built-in detector's numbering
+    numbering: str = BUILTIN_NUMBERING
+    detector_name: str = ""
+    source: str = ""  # the file it was loaded from (for messages)
     _device_cache: dict[str, tuple] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -83,15 +99,39 @@ class ModuleMap:
     def __repr__(self) -> str:
         return (
             f"ModuleMap({self.granularity}, groups={self.num_groups}, entries={self.num_entries}, "
-            f"margin={self.margin}, pt_min={self.pt_min}, events={self.n_events})"
+            f"margin={self.margin}, pt_min={self.pt_min}, events={self.n_events}, numbering={self.numbering})"
         )
 
     # -- use -----------------------------------------------------------------------------------------
     def group_index(self, event: Event) -> np.ndarray:
-        """int64 [N]: each hit's group index in this map, -1 for hits of groups the map never saw."""
-        keys = group_keys(event, self.granularity)
+        """int64 [N]: each hit's group index in this map, -1 for hits of groups the map never saw (ids that
+        cannot be a group's, such as the -1 of a positional id off the built-in detector, included)."""
+        try:
+            keys = group_keys(event, self.granularity)
+        except DataError:
+            keys, valid = _valid_keys(event, self.granularity)  # raises again when a column is missing
+            pos, found = search_sorted(self.group_key, keys)
+            return np.where(found & valid, pos, -1)
         pos, found = search_sorted(self.group_key, keys)
         return np.where(found, pos, -1)
+
+    def check_coverage(self, event: Event, group: np.ndarray, max_outside: float) -> None:
+        """:class:`DataError` naming this map and ``event`` when more than ``max_outside`` of the event's
+        hits lie in groups the map does not know: such an event is of another detector or numbering, and
+        would otherwise give (almost) no edges and no tracks in silence."""
+        if not len(group):
+            return
+        outside = float(np.mean(group < 0))
+        if outside > max_outside:
+            raise DataError(
+                f"{outside:.0%} of the hits lie in modules the connection map {self.source or repr(self)} "
+                "does not know "
+                f"(map learned on numbering {self.numbering!r}"
+                f"{', detector ' + repr(self.detector_name) if self.detector_name else ''}); the event is of "
+                "another detector or module numbering: use a map learned on it (`trackpipe build-map` / "
+                "`trackpipe fit`), or set the graph builder's max_outside to accept it",
+                event=event.event_id,
+            )
 
     def _arrays_on(self, device: torch.device) -> tuple:
         key = str(device)
@@ -102,9 +142,11 @@ class ModuleMap:
             )
         return self._device_cache[key]
 
-    def build(self, event: Event):
-        """int64 [2, E] edges (inner -> outer) of ``event``, numpy or torch on the event's device."""
-        group = self.group_index(event)
+    def build(self, event: Event, group: np.ndarray | None = None):
+        """int64 [2, E] edges (inner -> outer) of ``event``, numpy or torch on the event's device
+        (``group``: :meth:`group_index` of the event, when already computed)."""
+        if group is None:
+            group = self.group_index(event)
         if isinstance(event.x, torch.Tensor):
             src, dst, lo, hi = self._arrays_on(event.device)
             g = torch.from_numpy(group).to(event.device)
@@ -135,6 +177,8 @@ class ModuleMap:
                 pt_min=np.float64(self.pt_min),
                 n_events=np.int64(self.n_events),
                 version=np.int64(self.version),
+                numbering=np.array(self.numbering),
+                detector_name=np.array(self.detector_name),
             )
         return Path(path)
 
@@ -192,6 +236,9 @@ class ModuleMap:
                 pt_min=float(arrays.get("pt_min", 0.0)),
                 n_events=int(arrays.get("n_events", 0)),
                 version=version,
+                numbering=str(arrays.get("numbering", BUILTIN_NUMBERING)),
+                detector_name=str(arrays.get("detector_name", "")),
+                source=str(path),
             )
         except ValueError as err:
             raise DataError(f"inconsistent connection map: {err}", file=str(path)) from None

@@ -2,7 +2,9 @@
 module at the hit's position (for files numbered otherwise, such as real TrackML events).
 
 ``auto`` uses the file's ids when they follow the built-in detector's numbering and the positional ones
-when they do not, deciding on an evenly spaced sample of the event's hits.
+when they do not, deciding on an evenly spaced sample of the event's hits. Positional ids are the built-in
+detector's: for a map learned on another numbering (:attr:`ModuleMap.numbering`) ``auto`` always takes
+the file's ids and ``geometric`` is refused.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from ..arrays import as_numpy
+from ..detector import BUILTIN_NUMBERING
 from ..event import Event
 
 if TYPE_CHECKING:
@@ -29,8 +32,14 @@ SAMPLE_HITS = 4096  # hits that ``auto`` compares: cheap on large events
 class ModuleIdResolver:
     """Gives each hit the module id a map learned on the built-in detector expects (see module doc)."""
 
-    def __init__(self, mode: ModuleIdMode = "auto") -> None:
-        self.mode = mode
+    def __init__(self, mode: ModuleIdMode = "auto", numbering: str = BUILTIN_NUMBERING) -> None:
+        if mode == "geometric" and numbering != BUILTIN_NUMBERING:
+            raise ValueError(
+                f"module_ids 'geometric' gives the built-in detector's module ids, but the map was learned on "
+                f"numbering {numbering!r}: use 'file' or 'auto'"
+            )
+        # another detector's map: the built-in positions mean nothing to it, so auto takes the file's ids
+        self.mode: ModuleIdMode = "file" if mode == "auto" and numbering != BUILTIN_NUMBERING else mode
         self._detector: Detector | None = None  # built on first use of positional ids
 
     def nominal_ids(self, event: Event, step: int = 1) -> np.ndarray:

@@ -49,6 +49,14 @@ name              value
 They depend on the graph: the same edge scores differently in a pruned graph, which is why every
 edge classifier computes them on the graph it is given. Checkpoints with 7 edge inputs (doublet
 features only, ``FEATURES_VERSION`` 2) keep working: :func:`edge_features` takes the width.
+
+Every scale above is a field of a :class:`tracking.detector.DetectorDescription`; the values given are
+those of :data:`tracking.detector.BUILTIN` (the default), which reproduces these features bit for bit.
+A description fitted to another detector scales them to its size; one with no field
+(``field_tesla: 0``) gives straight-line features: ``curvature`` becomes the signed distance d0 (mm) of
+the edge's line from the beam line (0 for a straight track from it), times ``curvature_scale``, and
+the triplet matches compare d0 instead of kappa_0 (two segments of one straight track lie on one line,
+so they share d0 and polar angle).
 """
 
 from __future__ import annotations
@@ -58,6 +66,7 @@ import math
 import numpy as np
 import torch
 
+from ..detector import BUILTIN, DetectorDescription
 from ..errors import DataError
 from ..event import Event
 
@@ -71,6 +80,7 @@ NUM_DOUBLET_FEATURES = len(DOUBLET_FEATURE_NAMES)
 # Widths a model may be trained with: none, doublets only (FEATURES_VERSION 2 checkpoints), all.
 EDGE_FEATURE_WIDTHS: tuple[int, ...] = (0, NUM_DOUBLET_FEATURES, NUM_EDGE_FEATURES)
 
+# The built-in detector's scales (tracking.detector.BUILTIN holds the same values; the features read them there).
 R_SCALE = 1000.0  # mm
 Z_SCALE = 1000.0  # mm
 PHI_SCALE = math.pi
@@ -101,16 +111,29 @@ def wrap_phi(dphi: torch.Tensor) -> torch.Tensor:
     return torch.remainder(dphi + math.pi, 2 * math.pi) - math.pi
 
 
-def compute_node_features(r: torch.Tensor, phi: torch.Tensor, z: torch.Tensor, eta: torch.Tensor) -> torch.Tensor:
+def compute_node_features(
+    r: torch.Tensor,
+    phi: torch.Tensor,
+    z: torch.Tensor,
+    eta: torch.Tensor,
+    detector: DetectorDescription = BUILTIN,
+) -> torch.Tensor:
     """float32 ``[N, 4]``: scaled ``(r, phi, z, eta)`` (see the module docstring)."""
-    return torch.stack([r / R_SCALE, phi / PHI_SCALE, z / Z_SCALE, eta / ETA_SCALE], dim=1).float()
+    d = detector
+    return torch.stack([r / d.r_scale, phi / d.phi_scale, z / d.z_scale, eta / d.eta_scale], dim=1).float()
 
 
 def compute_edge_features(
-    r: torch.Tensor, phi: torch.Tensor, z: torch.Tensor, eta: torch.Tensor, edge_index: torch.Tensor
+    r: torch.Tensor,
+    phi: torch.Tensor,
+    z: torch.Tensor,
+    eta: torch.Tensor,
+    edge_index: torch.Tensor,
+    detector: DetectorDescription = BUILTIN,
 ) -> torch.Tensor:
     """float32 ``[E, 7]``: the doublet features of each edge ``edge_index[0] -> edge_index[1]``
     from unscaled hit coordinates (mm, rad); see the module docstring for the definitions."""
+    d = detector
     src, dst = edge_index[0], edge_index[1]
     r_src, r_dst = r[src], r[dst]
     z_src, z_dst = z[src], z[dst]
@@ -119,32 +142,36 @@ def compute_edge_features(
     dz = z_dst - z_src
     deta = eta[dst] - eta[src]
     sign = torch.where(dr < 0, -1.0, 1.0).to(dr.dtype)
-    dr_safe = torch.where(dr.abs() < MIN_ABS_DR, sign * MIN_ABS_DR, dr)
+    dr_safe = torch.where(dr.abs() < d.min_abs_dr, sign * d.min_abs_dr, dr)
     phi_slope = dphi / dr_safe
     rphi_slope = 0.5 * (r_src + r_dst) * phi_slope
     z0 = z_src - r_src * dz / dr_safe
     return torch.stack(
         [
-            dr / R_SCALE,
-            dphi / PHI_SCALE,
-            dz / Z_SCALE,
-            deta / ETA_SCALE,
-            (phi_slope * PHI_SLOPE_SCALE).clamp(-PHI_SLOPE_CLAMP, PHI_SLOPE_CLAMP),
-            rphi_slope.clamp(-RPHI_SLOPE_CLAMP, RPHI_SLOPE_CLAMP),
-            (z0 / Z_SCALE).clamp(-Z0_CLAMP, Z0_CLAMP),
+            dr / d.r_scale,
+            dphi / d.phi_scale,
+            dz / d.z_scale,
+            deta / d.eta_scale,
+            (phi_slope * d.phi_slope_scale).clamp(-d.phi_slope_clamp, d.phi_slope_clamp),
+            rphi_slope.clamp(-d.rphi_slope_clamp, d.rphi_slope_clamp),
+            (z0 / d.z_scale).clamp(-d.z0_clamp, d.z0_clamp),
         ],
         dim=1,
     ).float()
 
 
 def _segment_shape(
-    x: torch.Tensor, y: torch.Tensor, z: torch.Tensor, edge_index: torch.Tensor
+    x: torch.Tensor, y: torch.Tensor, z: torch.Tensor, edge_index: torch.Tensor, straight: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(kappa_0 [1/m], theta)`` of each edge: the signed curvature of the circle through the beam line
-    and the edge's two hits, and the polar angle of the segment (float64 for the small differences)."""
+    and the edge's two hits, and the polar angle of the segment (float64 for the small differences).
+    ``straight``: d0 [mm], the signed distance of the edge's line from the beam line, instead of kappa_0."""
     src, dst = edge_index[0], edge_index[1]
     x1, y1, x2, y2 = x[src], y[src], x[dst], y[dst]
     cross = x1 * y2 - y1 * x2
+    if straight:
+        chord = torch.hypot(x2 - x1, y2 - y1)
+        return cross / chord.clamp_min(1e-9), torch.atan2(chord, z[dst] - z[src])
     # kappa = 2 sin(angle at the origin) / chord = 2 cross / (|p1| |p2| |p2 - p1|)
     norm = torch.hypot(x1, y1) * torch.hypot(x2, y2) * torch.hypot(x2 - x1, y2 - y1)
     kappa = 2.0 * cross / norm.clamp_min(1e-9) * 1000.0
@@ -153,7 +180,13 @@ def _segment_shape(
 
 
 def compute_triplet_features(
-    x: torch.Tensor, y: torch.Tensor, z: torch.Tensor, edge_index: torch.Tensor, num_nodes: int, backend: str = "auto"
+    x: torch.Tensor,
+    y: torch.Tensor,
+    z: torch.Tensor,
+    edge_index: torch.Tensor,
+    num_nodes: int,
+    backend: str = "auto",
+    detector: DetectorDescription = BUILTIN,
 ) -> torch.Tensor:
     """float32 ``[E, 3]``: ``curvature, triplet_in, triplet_out`` of each edge of ``edge_index`` within
     that graph (see the module docstring), from hit coordinates in mm.
@@ -168,21 +201,22 @@ def compute_triplet_features(
     x, y, z = (t.to(device=device, dtype=torch.float64) for t in (x, y, z))
     if edge_index.shape[1] == 0:
         return torch.zeros(0, 3, dtype=torch.float32, device=device)
-    kappa, theta = _segment_shape(x, y, z, edge_index)
+    d = detector
+    kappa, theta = _segment_shape(x, y, z, edge_index, straight=d.straight)
     best_in, best_out = triplet_best(
         edge_index,
         num_nodes,
         kappa,
         theta,
-        TRIPLET_KAPPA_SCALE,
-        TRIPLET_THETA_SCALE,
-        TRIPLET_CHI2_MAX,
+        d.triplet_kappa_scale,
+        d.triplet_theta_scale,
+        d.triplet_chi2_max,
         backend=backend,
     )
-    scale = math.log1p(TRIPLET_CHI2_MAX)
+    scale = math.log1p(d.triplet_chi2_max)
     return torch.stack(
         [
-            (kappa / 2.0).clamp(-CURVATURE_CLAMP, CURVATURE_CLAMP),
+            (kappa * d.curvature_scale).clamp(-d.curvature_clamp, d.curvature_clamp),
             torch.log1p(best_in) / scale,
             torch.log1p(best_out) / scale,
         ],
@@ -197,10 +231,13 @@ def _hit_coordinates(
     return r, phi, z, eta
 
 
-def node_features(event: Event, device: str | torch.device | None = None) -> torch.Tensor:
-    """float32 ``[N, 4]`` node features of ``event`` on ``device`` (default: the event's device)."""
+def node_features(
+    event: Event, device: str | torch.device | None = None, *, detector: DetectorDescription = BUILTIN
+) -> torch.Tensor:
+    """float32 ``[N, 4]`` node features of ``event`` on ``device`` (default: the event's device), scaled
+    for ``detector``."""
     dev = torch.device(device) if device is not None else event.device
-    return compute_node_features(*_hit_coordinates(event, dev))
+    return compute_node_features(*_hit_coordinates(event, dev), detector=detector)
 
 
 def edge_features(
@@ -209,11 +246,14 @@ def edge_features(
     device: str | torch.device | None = None,
     width: int = NUM_EDGE_FEATURES,
     triplet_backend: str = "auto",
+    *,
+    detector: DetectorDescription = BUILTIN,
 ) -> torch.Tensor:
     """float32 ``[E, width]`` edge features of ``edge_index`` (default: ``event.edge_index``) on
     ``device`` (default: the event's device). ``width`` 10 (default): doublet and triplet features,
     the triplets taken within ``edge_index``; 7: doublet features only (older checkpoints).
-    ``triplet_backend``: see :func:`tracking.ops.triplet_best` (the benchmarks' reference uses torch)."""
+    ``triplet_backend``: see :func:`tracking.ops.triplet_best` (the benchmarks' reference uses torch).
+    ``detector``: the scales and field (:data:`tracking.detector.BUILTIN` by default)."""
     if width not in EDGE_FEATURE_WIDTHS[1:]:
         raise ValueError(f"edge feature width must be one of {EDGE_FEATURE_WIDTHS[1:]}, got {width}")
     dev = torch.device(device) if device is not None else event.device
@@ -223,9 +263,9 @@ def edge_features(
             raise DataError("event has no edge_index to compute edge features for", event=event.event_id)
     ei = torch.from_numpy(np.ascontiguousarray(edge_index)) if isinstance(edge_index, np.ndarray) else edge_index
     ei = ei.to(dev)
-    doublets = compute_edge_features(*_hit_coordinates(event, dev), ei)
+    doublets = compute_edge_features(*_hit_coordinates(event, dev), ei, detector=detector)
     if width == NUM_DOUBLET_FEATURES:
         return doublets
     x, y, z = (_tensor(getattr(event, name), dev) for name in ("x", "y", "z"))
-    triplets = compute_triplet_features(x, y, z, ei, event.num_hits, backend=triplet_backend)
+    triplets = compute_triplet_features(x, y, z, ei, event.num_hits, backend=triplet_backend, detector=detector)
     return torch.cat([doublets, triplets], dim=1)

@@ -13,12 +13,13 @@ import os
 import torch
 from torch import nn
 
+from ..detector import BUILTIN, DetectorDescription
 from ..errors import ConfigError, DataError
 from ..event import Event
 from .checkpoint import load_model
 from .features import EDGE_FEATURE_WIDTHS, NUM_NODE_FEATURES, edge_features, node_features
 
-__all__ = ["edge_scores", "load_edge_classifier"]
+__all__ = ["checkpoint_detector", "edge_scores", "load_edge_classifier"]
 
 
 def load_edge_classifier(path: str | os.PathLike[str], expected: type[nn.Module], label: str) -> nn.Module:
@@ -40,25 +41,40 @@ def load_edge_classifier(path: str | os.PathLike[str], expected: type[nn.Module]
     return model.eval()
 
 
+def checkpoint_detector(model: nn.Module, label: str = "checkpoint") -> DetectorDescription:
+    """The detector description a model was trained with (its checkpoint's ``extra["detector"]``);
+    :data:`~tracking.detector.BUILTIN` for checkpoints written before descriptions existed."""
+    recorded = getattr(model, "checkpoint_extra", {}).get("detector")
+    if recorded is None:
+        return BUILTIN
+    return DetectorDescription.from_dict(recorded, where=f"{label}: the checkpoint's detector")
+
+
 def input_widths(model: nn.Module) -> tuple[int, int]:
     """``(node feature width, edge feature width)`` an edge classifier takes (0 edge features: none)."""
     return int(getattr(model, "node_features", 0)), int(getattr(model, "edge_features", 0) or 0)
 
 
 def edge_scores(
-    model: nn.Module, event: Event, edge_index: torch.Tensor, *, chunk_size: int | None = None
+    model: nn.Module,
+    event: Event,
+    edge_index: torch.Tensor,
+    *,
+    chunk_size: int | None = None,
+    detector: DetectorDescription = BUILTIN,
 ) -> torch.Tensor:
     """float32 ``[E]`` sigmoid scores of the edges ``edge_index`` of ``event`` (on the model's device).
 
     The features of the whole graph are computed at once (triplet features need every edge's
     neighbours); the model, whose activations are the large part, runs on ``chunk_size`` edges at a time
-    when given. The result is an ordinary tensor (not an inference-mode one), so later stages may
+    when given. ``detector`` scales the features (the description the model was trained with). The
+    result is an ordinary tensor (not an inference-mode one), so later stages may
     modify it.
     """
-    x = node_features(event)
+    x = node_features(event, detector=detector)
     _, width = input_widths(model)
     with torch.inference_mode():
-        attr = edge_features(event, edge_index, width=width) if width else None
+        attr = edge_features(event, edge_index, width=width, detector=detector) if width else None
         n_edges = int(edge_index.shape[1])
         step = n_edges if chunk_size is None else chunk_size
         chunks = [

@@ -83,6 +83,7 @@ def save_epoch(
             "history": history,
             "pos_weight": pos_weight,
             "config": config.to_plain(),
+            "detector": config.description().to_dict(),
         },
     )
     with atomic_output(output / METRICS_NAME) as tmp:
@@ -93,7 +94,11 @@ def save_final(
     output: Path, model: nn.Module, history: list[dict[str, Any]], config: TrainConfig, summary: dict[str, Any]
 ) -> None:
     """``model.pt`` (the trained model with its history and config) and ``summary.json``."""
-    save_model(model, output / MODEL_NAME, extra={"training": {"history": history, "config": config.to_plain()}})
+    extra = {
+        "training": {"history": history, "config": config.to_plain()},
+        "detector": config.description().to_dict(),  # the features' scales: the stage that loads it uses them
+    }
+    save_model(model, output / MODEL_NAME, extra=extra)
     with atomic_output(output / SUMMARY_NAME) as tmp:
         tmp.write_text(json.dumps(summary, indent=2) + "\n")
 

@@ -170,6 +170,9 @@ class TrainConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     score_cut: Score = 0.5  # validation edge efficiency / purity at this score
     memory: MemoryConfig = field(default_factory=MemoryConfig)
+    # a detector description YAML (tracking.detector) scaling the features; None = the built-in detector.
+    # The trained model records it, and the edge-classifier stage reads it from there.
+    detector: Path | None = None
     # the YAML file's directory (not a key): stage specs resolve their paths against it
     base_dir: Path | None = field(default=None, init=False)
 
@@ -179,6 +182,12 @@ class TrainConfig:
         _check_stage_spec(self.graph_builder, "graph_builder", "graph_builder")
         if self.pre_filter is not None:
             _check_stage_spec(self.pre_filter, "pre_filter", "edge_classifier")
+
+    def description(self):
+        """The :class:`~tracking.detector.DetectorDescription` of key ``detector``."""
+        from ..detector import description_from_config
+
+        return description_from_config(self.detector, where="key 'detector'")
 
     def graph_key(self) -> str:
         """Hash of everything that determines the cached graphs (not the model or optimiser).
@@ -206,6 +215,8 @@ class TrainConfig:
             "features": FEATURES_VERSION,
             "version": 1,
         }
+        if self.detector is not None:  # keyed only when set, so that existing caches stay valid
+            identity["detector"] = self.description().key()
         text = json.dumps(identity, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

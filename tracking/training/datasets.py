@@ -116,6 +116,7 @@ class TrainingGraphs:
     def __init__(self, config: TrainConfig, device: torch.device) -> None:
         self.device = device
         self.target_pt_min = config.loss.target_pt_min
+        self.detector = config.description()
         self.stages = [build_stage(config.graph_builder, index="graph_builder", base_dir=config.base_dir)[1]]
         if config.pre_filter is not None:
             self.stages.append(build_stage(config.pre_filter, index="pre_filter", base_dir=config.base_dir)[1])
@@ -134,8 +135,8 @@ class TrainingGraphs:
             raise DataError("the graph_builder stage produced no edge_index", event=event.event_id)
         edge_index = torch.as_tensor(graph.edge_index).to(self.device)
         with torch.no_grad():
-            x = node_features(graph, self.device)
-            attr = edge_features(graph, edge_index, self.device)
+            x = node_features(graph, self.device, detector=self.detector)
+            attr = edge_features(graph, edge_index, self.device, detector=self.detector)
         y = torch.from_numpy(edge_truth(edge_index, segments, event.num_hits))
         return GraphSample(event.event_id, x.cpu(), edge_index.cpu(), attr.cpu(), y)
 
