@@ -64,7 +64,7 @@ def test_tiny_fit_writes_a_directory_that_runs(tmp_path):
     assert result.exit_code == 0, result.output
     assert "validation: efficiency" in result.output
     out = tmp_path / "fitted"
-    for name in ("pipeline.yaml", "map.npz", "filter.pt", "gnn.pt", "fit.yaml", "report.json"):
+    for name in ("pipeline.yaml", "detector.yaml", "map.npz", "filter.pt", "gnn.pt", "fit.yaml", "report.json"):
         assert (out / name).is_file(), name
     assert not (out / "work" / "cache").exists()  # training graphs are not kept by default
 

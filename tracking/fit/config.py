@@ -130,6 +130,11 @@ class FitConfig:
     seed: NonNegativeInt = 0
     device: str = "auto"
     imports: list[str] = field(default_factory=list)  # plugin modules (a reader for the user's format)
+    # the detector description (tracking.detector): a YAML to use as it is, or null to fit it from the
+    # first ``describe_events`` training events; ``field_tesla`` fixes the field of a fitted one (0 = none)
+    detector: Path | None = None
+    field_tesla: NonNegative | None = None
+    describe_events: PositiveInt = 8
     target_pt_min: NonNegative | None = None  # training targets: segments above this pT (default: matching)
     matching: MatchingConfig = field(default_factory=MatchingConfig)
     map: MapSearch = field(default_factory=MapSearch)

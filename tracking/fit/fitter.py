@@ -32,10 +32,10 @@ from typing import Any
 import numpy as np
 import yaml
 
-from .. import registry
 from ..arrays import as_numpy
 from ..atomic import atomic_output
 from ..config import to_plain
+from ..detector import DetectorDescription, fit_description, load_description
 from ..errors import DataError
 from ..event import Event
 from ..metrics.edges import EdgeMetricsAccumulator, edge_metrics
@@ -53,6 +53,7 @@ FIT_FILE = "fit.yaml"
 MAP_FILE = "map.npz"
 FILTER_FILE = "filter.pt"
 GNN_FILE = "gnn.pt"
+DETECTOR_FILE = "detector.yaml"
 
 Log = Callable[[str], None]
 
@@ -93,8 +94,14 @@ def fit(
     segments = [_target_segments(event, target_pt) for event in val_events]
 
     t0 = time.perf_counter()
+    detector, steps["detector"] = describe_detector(config, out / DETECTOR_FILE)
+    log(
+        f"      detector: {'no field' if detector.straight else f'{detector.field_tesla:g} T'}, "
+        f"r_scale {detector.r_scale:g} mm, z_scale {detector.z_scale:g} mm, tracks start by {detector.track_start}, "
+        f"numbering {detector.numbering}"
+    )
     log(f"[1/5] learning the {config.map.granularity} map from {_describe(config.train)}")
-    chosen_map, map_report = search_map(config, val_events, segments, progress)
+    chosen_map, map_report = search_map(config, val_events, segments, progress, detector)
     map_path = out / MAP_FILE
     chosen_map.save(map_path)
     map_report["seconds"] = time.perf_counter() - t0
@@ -105,6 +112,7 @@ def fit(
         f"segment efficiency {map_report['chosen']['efficiency']:.4f} on validation"
     )
     graph_spec = _graph_spec(config, map_path)
+    detector_path = str(out / DETECTOR_FILE)
 
     budget_s = 60.0 * config.budget_minutes
     training_start = time.perf_counter()
@@ -112,6 +120,7 @@ def fit(
     if config.filter.enabled != "off":
         log(f"[2/5] training the edge filter ({config.filter.model['name']})")
         filter_ckpt, steps["filter"] = train_stage(
+            detector_path,
             config,
             "filter",
             config.filter,
@@ -128,7 +137,7 @@ def fit(
         filter_spec = {"edge_classifier": _classifier_name(config.filter), "checkpoint": str(out / FILTER_FILE)}
         filter_spec["score_cut"] = cut
         log(
-            f"      filter cut {cut:.4g}: keeps {cut_report['edges']['efficiency']:.4f} of target edges, "
+            f"      filter cut {cut:.4g}: target segment efficiency {cut_report['edges']['efficiency']:.4f}, "
             f"purity {cut_report['edges']['purity']:.4f}, {cut_report['edges']['edges_per_event']:.0f} edges/event"
         )
 
@@ -139,7 +148,7 @@ def fit(
         remaining = max(budget_s - (time.perf_counter() - training_start), 0.0)
         share = budget_s * config.gnn.budget_fraction if filter_spec is None else remaining
         gnn_ckpt, steps["gnn"] = train_stage(
-            config, "gnn", config.gnn, graph_spec, filter_spec, share, work, progress, nproc
+            detector_path, config, "gnn", config.gnn, graph_spec, filter_spec, share, work, progress, nproc
         )
         shutil.copyfile(gnn_ckpt, out / GNN_FILE)
         gnn_spec = {
@@ -156,7 +165,7 @@ def fit(
         candidates["filter"] = [graph_spec, {**filter_spec, "score_cut": 0.0, "prune": False}]
     if not candidates:
         raise DataError("nothing to score edges with: enable the filter or the GNN", file="fit config")
-    tracks_report = calibrate_tracks(config, candidates, val_events, progress)
+    tracks_report = calibrate_tracks(config, candidates, val_events, progress, detector_path)
     steps["tracks"] = tracks_report
     best = tracks_report["chosen"]
     log(
@@ -167,7 +176,7 @@ def fit(
 
     log(f"[5/5] writing {out}")
     stages = [dict(s) for s in candidates[best["scores_from"]]]
-    stages.append(_track_builder_spec(best))
+    stages.append(_track_builder_spec(best, detector_path))
     report["pipeline"] = write_pipeline(out, stages)
     report["validation"] = best["metrics"]
     report["seconds"] = time.perf_counter() - start
@@ -185,14 +194,31 @@ def fit(
 # -- steps ------------------------------------------------------------------------------------------
 
 
+def describe_detector(config: FitConfig, path: Path) -> tuple[DetectorDescription, dict[str, Any]]:
+    """The detector description (the config's, or fitted from the first training events), saved to ``path``."""
+    if config.detector is not None:
+        description = load_description(config.detector)
+        origin = f"given: {config.detector}"
+    else:
+        sample = (event for _, event in itertools.islice(iter_source(config.train), config.describe_events))
+        description = fit_description(sample, field_tesla=config.field_tesla, name=Path(config.output).name)
+        origin = f"fitted on the first {config.describe_events} training events"
+    description.save(path)
+    return description, {"origin": origin, **description.to_dict()}
+
+
 def search_map(
-    config: FitConfig, val_events: list[Event], segments: list[np.ndarray], progress: bool
+    config: FitConfig,
+    val_events: list[Event],
+    segments: list[np.ndarray],
+    progress: bool,
+    detector: DetectorDescription | None = None,
 ) -> tuple[ModuleMap, dict[str, Any]]:
     """The map candidate with the fewest validation edges per event that keeps the target efficiency
     (the most efficient one when none does), and the table of all candidates."""
     from tqdm.auto import tqdm
 
-    learner = MapLearner(config.map.granularity, config.map.learn_pt_min)
+    learner = MapLearner(config.map.granularity, config.map.learn_pt_min, detector=detector)
     n_train = 0
     for _, event in tqdm(iter_source(config.train), desc="learning map", unit="event", disable=not progress):
         learner.add(event)
@@ -229,6 +255,7 @@ def search_map(
 
 
 def train_stage(
+    detector_path: str,
     config: FitConfig,
     name: str,
     stage: StageFit,
@@ -255,6 +282,7 @@ def train_stage(
         "seed": config.seed,
         "device": config.device,
         "imports": list(config.imports),
+        "detector": detector_path,
         "data": {
             "train": _source_plain(config.train),
             "val": _source_plain(config.val),
@@ -309,7 +337,11 @@ def calibrate_filter(
 
 
 def calibrate_tracks(
-    config: FitConfig, candidates: dict[str, list[dict[str, Any]]], val_events: list[Event], progress: bool
+    config: FitConfig,
+    candidates: dict[str, list[dict[str, Any]]],
+    val_events: list[Event],
+    progress: bool,
+    detector_path: str | None = None,
 ) -> dict[str, Any]:
     """Score the validation events with each candidate's stages once, then try every track builder,
     score cut and ``min_hits``; the chosen setting has the highest efficiency at fake rate <= max_fake
@@ -330,7 +362,7 @@ def calibrate_tracks(
         scored = [_run(stages, event) for event in tqdm(val_events, desc=f"scoring ({label})", disable=not progress)]
         grid = list(itertools.product(config.cuts.track_builders, config.cuts.score_cuts, config.cuts.min_hits))
         for builder_name, cut, min_hits in tqdm(grid, desc=f"track cuts ({label})", disable=not progress):
-            builder = registry.create("track_builder", builder_name, {"score_cut": cut, "min_hits": min_hits})
+            builder = _build_track_builder(builder_name, cut, min_hits, detector_path)
             metrics = TrackMetrics(config=match)
             for event in scored:
                 metrics.add(event, builder(event).track_labels)
@@ -366,7 +398,7 @@ def write_pipeline(directory: Path, stages: list[dict[str, Any]]) -> dict[str, A
     plain = []
     for spec in stages:
         spec = dict(spec)
-        for key in ("map", "checkpoint"):
+        for key in ("map", "checkpoint", "detector"):
             if key in spec:
                 spec[key] = str(Path(spec[key]).resolve().relative_to(directory.resolve()))
         plain.append(spec)
@@ -443,8 +475,16 @@ def _classifier_name(stage: StageFit) -> str:
     return name
 
 
-def _track_builder_spec(best: dict[str, Any]) -> dict[str, Any]:
-    return {"track_builder": best["track_builder"], "score_cut": best["score_cut"], "min_hits": best["min_hits"]}
+def _track_builder_spec(best: dict[str, Any], detector_path: str | None) -> dict[str, Any]:
+    spec = {"track_builder": best["track_builder"], "score_cut": best["score_cut"], "min_hits": best["min_hits"]}
+    if best["track_builder"] == "walkthrough" and detector_path is not None:
+        spec["detector"] = detector_path  # walks start where this detector's tracks start
+    return spec
+
+
+def _build_track_builder(name: str, cut: float, min_hits: int, detector_path: str | None) -> Any:
+    spec = _track_builder_spec({"track_builder": name, "score_cut": cut, "min_hits": min_hits}, detector_path)
+    return _stages([spec])[0]
 
 
 def _stages(specs: list[dict[str, Any]]) -> list[Any]:
