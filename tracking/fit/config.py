@@ -39,13 +39,18 @@ Positive = Annotated[float, Range(gt=0)]
 
 @dataclass
 class MatchingConfig:
-    """``matching:`` the particles the pipeline is fitted for and how a track matches one (ACTS double
-    majority): the same rules as ``trackpipe evaluate``."""
+    """``matching:`` the particles the pipeline is fitted for and how a track matches one: the rules of
+    ``trackpipe evaluate --matching``. ``acts``: ACTS/ATLAS double majority over particles with pT >
+    ``pt_min`` and >= ``min_particle_hits`` hits, fake rate; ``lhcb``: a track matches a particle holding
+    >= 70 % of its hits, the efficiency of the particle ``category`` ("velo", "long", ... from the particle
+    table's flags, or "all": every particle with >= 3 hits) and the ghost rate in place of the fake rate."""
 
+    kind: Literal["acts", "lhcb"] = "acts"
     pt_min: NonNegative | None = 1.0  # GeV; null = every particle, whatever its pT
     min_particle_hits: PositiveInt = 3
     eta_max: Positive | None = None
     double_majority: bool = True
+    category: str = "velo"  # lhcb: the category whose efficiency the cuts maximise
 
 
 @dataclass
@@ -145,8 +150,8 @@ class FitConfig:
     @property
     def target_pt(self) -> float | None:
         """pT (GeV) above which a segment is a target of the map search and a true edge in training."""
-        if self.target_pt_min is not None:
-            return self.target_pt_min
+        if self.target_pt_min is not None or self.matching.kind == "lhcb":
+            return self.target_pt_min  # LHCb categories are not pT cuts
         # a little below the matching cut, so that particles at the threshold are learned (as ACORN does)
         return None if self.matching.pt_min is None else 0.9 * self.matching.pt_min
 

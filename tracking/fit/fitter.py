@@ -39,6 +39,7 @@ from ..detector import DetectorDescription, fit_description, load_description
 from ..errors import DataError
 from ..event import Event
 from ..metrics.edges import EdgeMetricsAccumulator, edge_metrics
+from ..metrics.lhcb import LhcbMatchConfig, LhcbMetrics
 from ..metrics.tracks import TrackMatchConfig, TrackMetrics
 from ..modulemap import MapLearner, ModuleMap
 from ..training.config import SourceConfig, parse_config
@@ -180,7 +181,8 @@ def fit(
     report["pipeline"] = write_pipeline(out, stages)
     report["validation"] = best["metrics"]
     report["seconds"] = time.perf_counter() - start
-    _plots(best["metrics"], out / "plots", log)
+    if config.matching.kind == "acts":  # efficiency vs pT and eta
+        _plots(best["metrics"], out / "plots", log)
     with atomic_output(out / FIT_FILE) as tmp:
         tmp.write_text(yaml.safe_dump(to_plain(config), sort_keys=False))
     with atomic_output(out / REPORT_FILE) as tmp:
@@ -348,13 +350,6 @@ def calibrate_tracks(
     (the lowest fake rate when none reaches it)."""
     from tqdm.auto import tqdm
 
-    match = TrackMatchConfig(
-        pt_min=config.matching.pt_min,
-        min_particle_hits=config.matching.min_particle_hits,
-        eta_max=config.matching.eta_max,
-        double_majority=config.matching.double_majority,
-        min_track_hits=min(config.cuts.min_hits),
-    )
     rows: list[dict[str, Any]] = []
     best: tuple[tuple[bool, float, float], dict[str, Any]] | None = None
     for label, specs in candidates.items():
@@ -363,18 +358,13 @@ def calibrate_tracks(
         grid = list(itertools.product(config.cuts.track_builders, config.cuts.score_cuts, config.cuts.min_hits))
         for builder_name, cut, min_hits in tqdm(grid, desc=f"track cuts ({label})", disable=not progress):
             builder = _build_track_builder(builder_name, cut, min_hits, detector_path)
-            metrics = TrackMetrics(config=match)
-            for event in scored:
-                metrics.add(event, builder(event).track_labels)
-            result = metrics.result()
+            figures, result = track_figures(config, scored, [builder(event).track_labels for event in scored])
             row = {
                 "scores_from": label,
                 "track_builder": builder_name,
                 "score_cut": cut,
                 "min_hits": min_hits,
-                "efficiency": result["efficiency"],
-                "fake_rate": result["fake_rate"],
-                "duplicate_rate": result["duplicate_rate"],
+                **figures,
             }
             rows.append(row)
             efficiency = _finite(row["efficiency"], -1.0)
@@ -391,6 +381,45 @@ def calibrate_tracks(
             f"({chosen['fake_rate']:.4f}). More training budget or a larger max_fake may help."
         )
     return {"candidates": rows, "chosen": chosen, "reached_max_fake": best[0][0]}
+
+
+def track_figures(config: FitConfig, events: list[Event], labels: list[Any]) -> tuple[dict[str, float], dict[str, Any]]:
+    """``({efficiency, fake_rate, duplicate_rate}, full result)`` of track labels under the fit's
+    matching: ACTS double majority (fake and duplicate rates), or LHCb (the category's efficiency, the
+    ghost rate as fake rate, the category's clone rate as duplicate rate)."""
+    m = config.matching
+    if m.kind == "lhcb":
+        lhcb = LhcbMetrics(LhcbMatchConfig())
+        for event, event_labels in zip(events, labels, strict=True):
+            lhcb.add(event, event_labels)
+        result = lhcb.result()
+        category = result["categories"].get(m.category)
+        if category is None:
+            known = ", ".join(result["categories"]) or "(none)"
+            raise DataError(
+                f"matching.category {m.category!r} cannot be evaluated on these events "
+                f"(evaluated: {known}; skipped: {result['categories_skipped']})",
+                file="fit config",
+            )
+        figures = {
+            "efficiency": category["efficiency"],
+            "fake_rate": result["ghost_rate"],
+            "duplicate_rate": category["clone_rate"],
+        }
+        return figures, result
+    metrics = TrackMetrics(
+        config=TrackMatchConfig(
+            pt_min=m.pt_min,
+            min_particle_hits=m.min_particle_hits,
+            eta_max=m.eta_max,
+            double_majority=m.double_majority,
+            min_track_hits=min(config.cuts.min_hits),
+        )
+    )
+    for event, event_labels in zip(events, labels, strict=True):
+        metrics.add(event, event_labels)
+    result = metrics.result()
+    return {k: result[k] for k in ("efficiency", "fake_rate", "duplicate_rate")}, result
 
 
 def write_pipeline(directory: Path, stages: list[dict[str, Any]]) -> dict[str, Any]:

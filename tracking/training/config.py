@@ -63,12 +63,15 @@ class SourceConfig:
     # skip this many events of ``path`` (default 0: lets train and val share a file)
     first: NonNegativeInt | None = None
     n: PositiveInt | None = None  # take at most this many events of ``path`` (default all)
+    # the reader plugin for ``path`` (default: recognised from the files); one of `trackpipe plugins`,
+    # such as a reader of your own format loaded through ``imports:``
+    reader: str | None = None
 
     def __post_init__(self) -> None:
         if (self.simulate is None) == (self.path is None):
             raise ValueError("give exactly one of 'simulate: {n, mu, seed}' or 'path: DIR'")
-        if self.simulate is not None and (self.first is not None or self.n is not None):
-            raise ValueError("'first' and 'n' apply to 'path'; use simulate.n / simulate.first_event")
+        if self.simulate is not None and (self.first is not None or self.n is not None or self.reader is not None):
+            raise ValueError("'first', 'n' and 'reader' apply to 'path'; use simulate.n / simulate.first_event")
         if self.path is not None and self.first is None:
             self.first = 0
 
@@ -76,7 +79,10 @@ class SourceConfig:
         """Plain-data identity of the source, part of the graph cache key."""
         if self.simulate is not None:
             return {"simulate": dict(sorted(dataclasses.asdict(self.simulate).items()))}
-        return {"path": str(self.path), "first": self.first, "n": self.n}
+        identity: dict[str, Any] = {"path": str(self.path), "first": self.first, "n": self.n}
+        if self.reader is not None:  # keyed only when set, so that existing caches stay valid
+            identity["reader"] = self.reader
+        return identity
 
 
 @dataclass

@@ -80,7 +80,7 @@ def iter_source(source: SourceConfig, indices: set[int] | None = None) -> Iterat
     assert source.path is not None  # a SourceConfig has exactly one of simulate and path
     if not Path(source.path).exists():
         raise DataError("training data not found", file=str(source.path))
-    reader = registry.create("reader", reader_for(source.path))
+    reader = registry.create("reader", source.reader or reader_for(source.path), where=f"reader of {source.path}")
     index = -1
     for position, event in enumerate(reader(source.path)):
         if position < (source.first or 0):
@@ -101,7 +101,7 @@ def source_length(source: SourceConfig) -> int:
     assert source.path is not None  # a SourceConfig has exactly one of simulate and path
     if not Path(source.path).exists():
         raise DataError("training data not found", file=str(source.path))
-    reader = registry.create("reader", reader_for(source.path))
+    reader = registry.create("reader", source.reader or reader_for(source.path), where=f"reader of {source.path}")
     total = reader.count(source.path)
     if total is None:
         total = sum(1 for _ in reader(source.path))
