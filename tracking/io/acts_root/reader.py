@@ -142,11 +142,14 @@ class ActsRootReader(Reader):
         measurements, particles = self._paths(source)
         index = self._index(measurements, particles)
         selected = self._selected(index, measurements)
-        return self._pending(measurements, particles, index, selected)
+        pending = self._pending(measurements, particles, index, selected)
+        next(pending)  # runs the file-level checks now; the generator then waits at its first event
+        return pending
 
     def _pending(
         self, measurements: Path, particles: Path | None, index: EventIndex, selected: np.ndarray
     ) -> Iterator[PendingEvent]:
+        """After the file-level checks, yields None once (see :meth:`pending_events`), then the events."""
         cfg = self.config
         files: list = []
         try:
@@ -163,6 +166,7 @@ class ActsRootReader(Reader):
                 table_truth = table.truth_layout("", required=bool(cfg.truth))
                 if table_truth is None:
                     raise table.error("particles tree has neither barcode branches nor 'particle_id'", "particle_id")
+            yield None  # type: ignore[misc]  # checks done
 
             def read_event(pos: int, batch: _Batch) -> Event:
                 event_id = int(index.event_ids[pos])
