@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import os
+import warnings
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -94,7 +95,11 @@ def read_csv_columns(
         raise DataError(f"missing column; the file has {list(header)}", file=str(path), branch=missing[0], event=event)
     columns = {c: d for c, d in columns.items() if c in header}
     try:
-        return pd.read_csv(path, usecols=list(columns), dtype=columns)
+        with warnings.catch_warnings():
+            # pandas warns on the cast before it raises for a value the dtype cannot hold (nan, 1e20 in an
+            # integer column); the raise is what we report, with the column named
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return pd.read_csv(path, usecols=list(columns), dtype=columns)
     except (ValueError, TypeError, OverflowError) as err:
         # pandas names no column when a value does not parse: find it so the message can
         column = _unparsable_column(path, columns)
@@ -107,7 +112,9 @@ def read_csv_columns(
 def _unparsable_column(path: Path, columns: dict[str, Any]) -> str | None:
     for column, dtype in columns.items():
         try:
-            pd.read_csv(path, usecols=[column], dtype={column: dtype})
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                pd.read_csv(path, usecols=[column], dtype={column: dtype})
         except (ValueError, TypeError, OverflowError):
             return column
     return None
