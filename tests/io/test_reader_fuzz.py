@@ -186,7 +186,7 @@ def apply_csv_mutation(directory: Path, event_id: int, mutation: tuple) -> None:
     if not path.exists():
         return
     data = path.read_bytes()
-    if kind == "flip":
+    if kind == "flip" and data:
         buf = bytearray(data)
         for where, byte in mutation[2]:
             buf[min(int(where * len(buf)), len(buf) - 1)] = byte
@@ -317,6 +317,8 @@ def test_fuzz_acts_root(tmp_path_factory, mutations, shuffle, chunk):
     byte_mutations = []
     for mutation in mutations:
         kind, name = mutation[0], mutation[1]
+        if kind in ("retype", "value") and name not in columns:
+            continue  # dropped by an earlier mutation
         if kind == "retype":
             values = np.asarray(columns[name])
             if mutation[2] == "jagged":
@@ -345,12 +347,12 @@ def test_fuzz_acts_root(tmp_path_factory, mutations, shuffle, chunk):
     for kind, name, *args in byte_mutations:
         path = directory / f"{name}.root"
         data = path.read_bytes()
-        if kind == "flip":
+        if kind == "flip" and data:
             buf = bytearray(data)
             for where, byte in args[0]:
                 buf[min(int(where * len(buf)), len(buf) - 1)] = byte
             path.write_bytes(bytes(buf))
-        else:
+        elif kind == "truncate":
             path.write_bytes(data[: int(args[0] * len(data))])
     read_everything(ActsRootReader(ActsRootReader.Config(chunk_entries=chunk)), directory)
 
