@@ -19,7 +19,7 @@ from typing import Annotated
 import torch
 
 from tracking.config import Range, Score, resolve_path
-from tracking.errors import ConfigError
+from tracking.errors import ConfigError, DataError
 from tracking.event import Event
 from tracking.modulemap import ModuleIdMode, ModuleIdResolver, ModuleMap
 from tracking.ops import orient_inner_to_outer, radius_graph
@@ -38,6 +38,18 @@ def _with_edges(event: Event, edges: torch.Tensor, **meta) -> Event:
         edge_scores=None,
         meta={**event.meta, **meta} if meta else event.meta,
     )
+
+
+def _require_ids(event: Event, stage: str, names: tuple[str, ...], hint: str = "") -> None:
+    """DataError naming ``stage`` when the event lacks an id column it needs (readers leave optional ones out)."""
+    for name in names:
+        if getattr(event, name) is None:
+            raise DataError(
+                f"graph_builder {stage} needs the hits' {name}, which the reader found no column for{hint}",
+                file=event.meta.get("source"),
+                branch=name,
+                event=event.event_id,
+            )
 
 
 def _as_torch(edges, device: torch.device) -> torch.Tensor:
@@ -63,6 +75,7 @@ class _MapGraph(Stage):
         return self.map.build(event, group)
 
     def __call__(self, event: Event) -> Event:
+        _require_ids(event, getattr(self, "plugin_name", type(self).__name__), ("volume_id", "layer_id"))
         return _with_edges(event, _as_torch(self._build(event), event.device))
 
 
@@ -91,6 +104,14 @@ class ModuleMapGraph(_MapGraph):
             raise ConfigError(f"graph_builder 'module_map': key 'module_ids': {err}") from None
 
     def __call__(self, event: Event) -> Event:
+        _require_ids(event, "module_map", ("volume_id", "layer_id"))
+        if self.module_ids.mode == "file":
+            _require_ids(
+                event,
+                "module_map",
+                ("module_id",),
+                " (module_ids: file); module_ids: auto or geometric takes each hit's module from its position instead",
+            )
         resolved, positional = self.module_ids.resolve(event)
         edges = _as_torch(self._build(resolved), event.device)
         return _with_edges(event, edges, module_ids="geometric") if positional else _with_edges(event, edges)

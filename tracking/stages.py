@@ -39,7 +39,27 @@ class Stage:
 
 
 class Reader:
-    """Turns a file or directory into events, one at a time (never a whole file in memory)."""
+    """Turns a file or directory into events, one at a time (never a whole file in memory).
+
+    One bad event must not cost the others. A reader whose format locates events without decoding
+    them also offers ``pending_events(source) -> Iterator[tracking.io.pending.PendingEvent]``:
+    ``(event_id, read)`` pairs where advancing the iterator only locates the next event and ``read()``
+    decodes it, raising a ``DataError`` (file, event, column/branch) for a bad event and leaving the
+    iterator intact. Errors raised by the iterator itself concern every event (unreadable file,
+    missing tree or column) and end it. Call ``read()`` at most once, before advancing. A runner
+    that honours ``--on-error`` iterates ``tracking.io.pending.pending_events(reader, source)``, which
+    falls back to ``__call__`` for readers without the method::
+
+        for event_id, read in pending_events(reader, source):   # an error here: nothing more to read
+            try:
+                event = read()
+            except DataError as err:                            # this event only: skip or stop
+                ...
+
+    The first-party readers' ``__call__`` returns a :class:`tracking.io.pending.EventStream` over the
+    same pairs: its ``next()`` raises a bad event's DataError and the following ``next()`` reads the
+    next event.
+    """
 
     Config: type
 

@@ -60,6 +60,27 @@ def test_pickled_objects_are_refused(tmp_path):
         load_model(path)
 
 
+class _RunsCode:
+    def __reduce__(self):
+        return (print, ("this ran at load time",))
+
+
+def test_code_carrying_checkpoint_gets_trackpipes_own_refusal(tmp_path, capsys):
+    """Not torch's advice that weights_only=False "will likely succeed": why it is refused and the safe way out."""
+    path = tmp_path / "code.pt"
+    torch.save(
+        {"format": 2, "model": "edge_filter", "hparams": {}, "state_dict": {}, "extra": {"x": _RunsCode()}}, path
+    )
+    with pytest.raises(DataError) as err:
+        load_model(path)
+    message = str(err.value)
+    assert "likely succeed" not in message and "In PyTorch" not in message
+    assert "could execute arbitrary code" in message and "print" in message
+    assert "weights_only=False" in message and "tracking.nn.save_model" in message
+    assert err.value.file == str(path)
+    assert "this ran" not in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(
     "payload, match",
     [

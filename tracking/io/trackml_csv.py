@@ -9,8 +9,14 @@ the number in the file name (any number of digits: the naming rule is :mod:`trac
 
 Columns are read with explicit dtypes and the rule of the ROOT reader: an integer column accepts a value
 only when it converts losslessly (``2`` and ``2.0`` are fine; ``2.5``, text, or a value beyond int32 for
-the ids is a :class:`DataError` naming file, column and event), and hit coordinates must be finite.
-A hits file with a header and no rows yields an Event with zero hits.
+the ids is a :class:`DataError` naming file, column and event), and hit coordinates must be finite and
+within +-1e6 mm. ``module_id`` may be absent (``Event.module_id`` is then None): the stages that need it
+say so. Event numbers must be 0 .. 2**32 - 1. A hits file with a header and no rows yields an Event with
+zero hits.
+
+One bad event does not end the iteration: ``pending_events(source)`` yields (event number, read) pairs
+whose ``read()`` alone fails for a bad event, and the iterator of ``reader(source)`` raises that event's
+DataError and reads the next event on the next ``next()`` (:mod:`tracking.io.pending`).
 
 Truth: ``truth`` gives each hit its ``particle_id`` (joined on ``hit_id``; every hit must have a row);
 ``particles`` gives the table with ``pt = hypot(px, py)``, ``eta`` and ``phi`` from the momentum, the
@@ -24,7 +30,9 @@ half sizes, pitch) of each hit of an event.
 
 from __future__ import annotations
 
+import functools
 import os
+import warnings
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,11 +46,14 @@ from ..arrays import search_sorted
 from ..errors import ConfigError, DataError
 from ..event import Event, Particles
 from ..stages import Reader
-from .columns import ColumnError, float_column, integer_column
+from .columns import ColumnError, check_event_number, coordinate_column, float_column, integer_column
 from .module_keys import pack_keys, unpack_keys
+from .pending import EventStream, PendingEvent
 from .trackml_names import parse_name, part_file_names
 
 # column -> (dtype pandas reads it as, dtype in the Event)
+# ``module_id`` is optional: only some stages need it (module_map with ``module_ids: file``, the
+# ``detectors`` check), and they say so when an event lacks it.
 HIT_COLUMNS: dict[str, tuple[Any, Any]] = {
     "hit_id": (np.int64, np.int64),
     "x": (np.float64, np.float32),
@@ -52,6 +63,7 @@ HIT_COLUMNS: dict[str, tuple[Any, Any]] = {
     "layer_id": (np.int64, np.int32),
     "module_id": (np.int64, np.int32),
 }
+OPTIONAL_HIT_COLUMNS: tuple[str, ...] = ("module_id",)
 TRUTH_COLUMNS: dict[str, Any] = {"hit_id": np.int64, "particle_id": np.int64}
 PARTICLE_COLUMNS: dict[str, Any] = {
     "particle_id": np.int64,
@@ -67,19 +79,27 @@ PARTICLE_COLUMNS: dict[str, Any] = {
 DETECTOR_ID_COLUMNS: tuple[str, ...] = ("volume_id", "layer_id", "module_id")
 
 
-def read_csv_columns(path: Path, columns: dict[str, Any], event: int | None) -> pd.DataFrame:
-    """``columns`` of one CSV with their dtypes; missing columns or unparsable values -> DataError."""
+def read_csv_columns(
+    path: Path, columns: dict[str, Any], event: int | None, optional: tuple[str, ...] = ()
+) -> pd.DataFrame:
+    """``columns`` of one CSV with their dtypes; a missing column (unless ``optional``, then it is left out of
+    the frame) or an unparsable value -> DataError."""
     try:
         header = pd.read_csv(path, nrows=0).columns
     except FileNotFoundError:
         raise DataError("no such file", file=str(path), event=event) from None
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError, zlib.error) as err:
         raise DataError(f"cannot read CSV: {type(err).__name__}: {err}", file=str(path), event=event) from None
-    missing = [c for c in columns if c not in header]
+    missing = [c for c in columns if c not in header and c not in optional]
     if missing:
         raise DataError(f"missing column; the file has {list(header)}", file=str(path), branch=missing[0], event=event)
+    columns = {c: d for c, d in columns.items() if c in header}
     try:
-        return pd.read_csv(path, usecols=list(columns), dtype=columns)
+        with warnings.catch_warnings():
+            # pandas warns on the cast before it raises for a value the dtype cannot hold (nan, 1e20 in an
+            # integer column); the raise is what we report, with the column named
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return pd.read_csv(path, usecols=list(columns), dtype=columns)
     except (ValueError, TypeError, OverflowError) as err:
         # pandas names no column when a value does not parse: find it so the message can
         column = _unparsable_column(path, columns)
@@ -92,7 +112,9 @@ def read_csv_columns(path: Path, columns: dict[str, Any], event: int | None) -> 
 def _unparsable_column(path: Path, columns: dict[str, Any]) -> str | None:
     for column, dtype in columns.items():
         try:
-            pd.read_csv(path, usecols=[column], dtype={column: dtype})
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                pd.read_csv(path, usecols=[column], dtype={column: dtype})
         except (ValueError, TypeError, OverflowError):
             return column
     return None
@@ -258,12 +280,28 @@ class TrackmlCsvReader(Reader):
         """Event numbers ``__call__`` yields, in its order (from the file names only)."""
         return [event_id for event_id, _ in self._prefixes(source)]
 
-    def __call__(self, source: str | os.PathLike) -> Iterator[Event]:
-        """Yield the events of ``source``, sorted by event number."""
+    def __call__(self, source: str | os.PathLike) -> EventStream:
+        """The events of ``source``, sorted by event number.
+
+        The iterator survives a bad event: ``next()`` raises that event's DataError and the following
+        ``next()`` reads the next event (see :class:`tracking.io.pending.EventStream`).
+        """
+        return EventStream(self.pending_events(source))
+
+    def pending_events(self, source: str | os.PathLike) -> Iterator[PendingEvent]:
+        """Each event of ``source`` as (event number, read): a bad event fails in its ``read()`` only.
+
+        The directory listing and the ``detectors`` file are checked here, before the first event.
+        """
         prefixes = self._prefixes(source)
         if self.config.detectors is not None:
             _ = self.detectors  # a bad detectors file fails now, not after the first event
-        return (self.read_event(prefix, event_id) for event_id, prefix in prefixes)
+        return iter(
+            [
+                PendingEvent(event_id, functools.partial(self.read_event, prefix, event_id))
+                for event_id, prefix in prefixes
+            ]
+        )
 
     def read_event(self, prefix: str | os.PathLike, event_id: int | None = None) -> Event:
         """One event from its prefix path (``.../event000000001``)."""
@@ -275,13 +313,21 @@ class TrackmlCsvReader(Reader):
             prefix, event_id = prefix.parent / name.prefix, name.event_id
         hits_path = self._part(prefix, "hits", event_id, required=True)
         assert hits_path is not None
-        hits = read_csv_columns(hits_path, {c: d for c, (d, _) in HIT_COLUMNS.items()}, event_id)
+        try:
+            check_event_number(event_id)
+        except ColumnError as err:
+            raise DataError(str(err), file=str(hits_path), event=event_id) from None
+        hits = read_csv_columns(
+            hits_path, {c: d for c, (d, _) in HIT_COLUMNS.items()}, event_id, optional=OPTIONAL_HIT_COLUMNS
+        )
         columns: dict[str, np.ndarray] = {}
         for column, (_, dtype) in HIT_COLUMNS.items():
+            if column not in hits:
+                continue
             values = hits[column].to_numpy()
             try:
                 columns[column] = (
-                    float_column(values, finite=True) if np.dtype(dtype).kind == "f" else integer_column(values, dtype)
+                    coordinate_column(values) if np.dtype(dtype).kind == "f" else integer_column(values, dtype)
                 )
             except ColumnError as err:
                 row = f" at row {err.index}" if err.index is not None else ""
@@ -291,6 +337,13 @@ class TrackmlCsvReader(Reader):
             raise DataError("hit_id values repeat", file=str(hits_path), branch="hit_id", event=event_id)
         if self.config.detectors is not None:
             _ = self.detectors
+            if "module_id" not in columns:
+                raise DataError(
+                    "the check against the detectors file (config key 'detectors') needs the hits' module_id",
+                    file=str(hits_path),
+                    branch="module_id",
+                    event=event_id,
+                )
             self._module_rows(columns["volume_id"], columns["layer_id"], columns["module_id"], event_id, hits_path)
 
         particle_id = particles = None
@@ -356,6 +409,6 @@ class TrackmlCsvReader(Reader):
         )
 
 
-def read_trackml_csv(source: str | os.PathLike, **config: Any) -> Iterator[Event]:
+def read_trackml_csv(source: str | os.PathLike, **config: Any) -> EventStream:
     """Events of a TrackML directory or event path; ``config`` as :class:`TrackmlCsvReader.Config`."""
     return TrackmlCsvReader(TrackmlCsvReader.Config(**config))(source)

@@ -15,6 +15,8 @@ loading never executes pickled code.
 from __future__ import annotations
 
 import os
+import pickle
+import re
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +76,24 @@ def save_model(model: nn.Module, path: str | os.PathLike[str], extra: dict[str, 
     return target
 
 
+# What torch.load(weights_only=True) says when a file holds pickled objects beyond tensors and plain types.
+WEIGHTS_ONLY_REFUSAL = "Weights only load failed"
+
+
+def _code_refusal(torch_message: str) -> str:
+    """trackpipe's own words for a checkpoint that holds pickled objects (torch's advice to set
+    weights_only=False is exactly what a user must not do with a file of unknown origin)."""
+    found = re.search(r"GLOBAL (\S+)", torch_message)
+    what = f" ({found.group(1)})" if found else ""
+    return (
+        f"refused: the checkpoint holds pickled Python objects{what} besides tensors and plain values, and "
+        "loading them could execute arbitrary code. trackpipe loads only tensors and plain values. If the file "
+        "comes from a source you trust, re-save it once: in a trusted Python session load it with "
+        "torch.load(PATH, weights_only=False), rebuild the model (a registered trackpipe model) and write it "
+        "with tracking.nn.save_model(model, NEW_PATH), which stores only its name, hyperparameters and weights"
+    )
+
+
 def read_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device | None = "cpu") -> dict[str, Any]:
     """The validated checkpoint dict of ``path`` (``torch.load(weights_only=True)``).
 
@@ -85,6 +105,12 @@ def read_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
         raise FileNotFoundError(f"checkpoint {path} not found")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        if WEIGHTS_ONLY_REFUSAL in str(err):
+            raise DataError(_code_refusal(str(err)), file=str(path)) from None
+        raise DataError(
+            f"cannot read checkpoint ({type(err).__name__}: {str(err).splitlines()[0]})", file=str(path)
+        ) from err
     except Exception as err:
         raise DataError(
             f"cannot read checkpoint ({type(err).__name__}: {str(err).splitlines()[0]})", file=str(path)

@@ -18,9 +18,17 @@ or from an older single ``particle_id`` branch (jagged or flat, signed or unsign
 Type rules (the same for every branch): an integer field accepts any integer or floating branch whose
 values convert losslessly (e.g. ``event_nr`` written as float64 ``3.0``); a non-integral, non-finite or
 out-of-range value is a :class:`DataError` naming file, tree, branch and event. Float fields accept
-integer or float branches and are stored as float32. Hit coordinates must be finite. An event present in
-``particles.root`` but without measurements yields an Event with zero hits. Every failure of uproot on a
-truncated or corrupt file is re-raised as a :class:`DataError` naming the file.
+integer or float branches and are stored as float32 (a finite value beyond float32 is an error). Hit
+coordinates must be finite and within +-1e6 mm; event numbers must be 0 .. 2**32 - 1 (the uint32
+``event_nr``). An event present in ``particles.root`` but without measurements yields an Event with zero
+hits. Every failure of uproot on a truncated or corrupt file is re-raised as a :class:`DataError` naming
+the file.
+
+One bad event does not end the iteration: ``pending_events(source)`` yields (event number, read) pairs
+whose ``read()`` alone fails for a bad event, and the iterator of ``reader(source)`` raises that event's
+DataError and reads the next event on the next ``next()`` (:mod:`tracking.io.pending`). Failures that
+concern every event (missing file, tree or branch, an unreadable event number branch) are raised before
+the first event.
 
 The package, one concern a module: :mod:`.branches` (branch layout, name mapping, uproot errors),
 :mod:`.event_index` (where each event lives), :mod:`.measurements` and :mod:`.particles` (reading one

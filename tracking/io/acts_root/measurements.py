@@ -1,6 +1,7 @@
 """The hit columns of a run of events from the ``measurements`` tree (the GNN's nodes).
 
-Coordinates come from ``rec_gx, rec_gy, rec_gz`` (float32, finite), module ids from ``volume_id,
+Coordinates come from ``rec_gx, rec_gy, rec_gz`` (float32, finite, within
+:data:`~tracking.io.columns.COORDINATE_LIMIT_MM`), module ids from ``volume_id,
 layer_id, surface_id`` (int32); a hit's ``particle_id`` from the five barcode branches (jagged, the
 first particle of a measurement, none = noise = 0) or from an older single ``particle_id`` branch.
 """
@@ -15,7 +16,7 @@ import numpy as np
 
 from ..barcode import FIELD_NAMES as BARCODE_FIELDS
 from ..barcode import encode_barcode
-from ..columns import ColumnError, float_column, integer_column, particle_id_column
+from ..columns import ColumnError, coordinate_column, integer_column, particle_id_column
 from .branches import TreeBranches, TruthLayout
 from .event_index import EventIndex
 
@@ -56,10 +57,10 @@ def read_measurements(
     columns: dict[str, np.ndarray] = {}
     if end > begin:
         for name, field_name in COORDINATES:
-            flat = _flat(read(name), name, branches)
-            columns[field_name] = convert(name, lambda v: float_column(v, finite=True), flat)
+            flat = _flat(read(name), name, branches, event_at(0))
+            columns[field_name] = convert(name, coordinate_column, flat)
         for name, field_name in MODULE_IDS:
-            flat = _flat(read(name), name, branches)
+            flat = _flat(read(name), name, branches, event_at(0))
             columns[field_name] = convert(name, lambda v: integer_column(v, np.int32), flat)
         if truth == "barcode":
             columns["particle_id"] = _barcode_column(
@@ -77,9 +78,9 @@ def read_measurements(
     return [{k: v[lo:hi] for k, v in columns.items()} for lo, hi in bounds]
 
 
-def _flat(values: Any, name: str, branches: TreeBranches) -> np.ndarray:
+def _flat(values: Any, name: str, branches: TreeBranches, event: int | None) -> np.ndarray:
     if values.ndim != 1:
-        raise branches.error(f"expected one value per entry, got type {values.type}", name)
+        raise branches.error(f"expected one value per entry, got type {values.type}", name, event=event)
     return ak.to_numpy(values)
 
 

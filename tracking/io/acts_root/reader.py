@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -13,7 +14,9 @@ import numpy as np
 from ...errors import ConfigError, DataError
 from ...event import Event
 from ...stages import Reader
-from .branches import MEASUREMENT_BRANCHES, PARTICLE_BRANCHES, TreeBranches, open_tree
+from ..columns import ColumnError, check_event_number
+from ..pending import EventStream, PendingEvent
+from .branches import MEASUREMENT_BRANCHES, PARTICLE_BRANCHES, TreeBranches, TruthLayout, open_tree
 from .event_index import EventIndex, adjacent_batches, build_event_index, select_events
 from .measurements import REQUIRED_BRANCHES as MEASUREMENT_REQUIRED
 from .measurements import read_measurements
@@ -122,16 +125,31 @@ class ActsRootReader(Reader):
         index = self._index(measurements, particles)
         return [int(i) for i in index.event_ids[self._selected(index, measurements)]]
 
-    def __call__(self, source: str | os.PathLike) -> Iterator[Event]:
-        """Yield the events of ``source`` (a directory with the ACTS files, or measurements.root)."""
+    def __call__(self, source: str | os.PathLike) -> EventStream:
+        """The events of ``source`` (a directory with the ACTS files, or measurements.root), in event order.
+
+        The iterator survives a bad event: ``next()`` raises that event's DataError and the following
+        ``next()`` reads the next event (see :class:`tracking.io.pending.EventStream`).
+        """
+        return EventStream(self.pending_events(source))
+
+    def pending_events(self, source: str | os.PathLike) -> Iterator[PendingEvent]:
+        """Each event of ``source`` as (event number, read): a bad event fails in its ``read()`` only.
+
+        The files, trees and the branches every event needs are checked here, before the first event
+        (a failure there concerns every event); the event index is built too.
+        """
         measurements, particles = self._paths(source)
         index = self._index(measurements, particles)
         selected = self._selected(index, measurements)
-        return self._events(measurements, particles, index, selected)
+        pending = self._pending(measurements, particles, index, selected)
+        next(pending)  # runs the file-level checks now; the generator then waits at its first event
+        return pending
 
-    def _events(
+    def _pending(
         self, measurements: Path, particles: Path | None, index: EventIndex, selected: np.ndarray
-    ) -> Iterator[Event]:
+    ) -> Iterator[PendingEvent]:
+        """After the file-level checks, yields None once (see :meth:`pending_events`), then the events."""
         cfg = self.config
         files: list = []
         try:
@@ -148,27 +166,62 @@ class ActsRootReader(Reader):
                 table_truth = table.truth_layout("", required=bool(cfg.truth))
                 if table_truth is None:
                     raise table.error("particles tree has neither barcode branches nor 'particle_id'", "particle_id")
+            yield None  # type: ignore[misc]  # checks done
 
-            for batch in adjacent_batches(index, selected, cfg.chunk_entries):
-                for pos, columns in zip(batch, read_measurements(hits, hits_truth, index, batch)):
-                    event_id = int(index.event_ids[pos])
-                    particle_table = None
-                    if table is not None and table_truth is not None:
-                        particle_table = read_particles(
-                            table, table_truth, int(index.particle_entries[pos]), event_id, columns.get("particle_id")
-                        )
-                    yield Event(
-                        event_id=event_id,
-                        hit_id=np.arange(len(columns["x"]), dtype=np.int64),
-                        particles=particle_table,
-                        meta={"source": str(measurements), "reader": "acts_root"},
-                        **columns,
+            def read_event(pos: int, batch: _Batch) -> Event:
+                event_id = int(index.event_ids[pos])
+                try:
+                    check_event_number(event_id)
+                except ColumnError as err:
+                    raise hits.error(str(err), "event_nr", event=event_id) from None
+                columns = batch.columns(pos)
+                particle_table = None
+                if table is not None and table_truth is not None:
+                    particle_table = read_particles(
+                        table, table_truth, int(index.particle_entries[pos]), event_id, columns.get("particle_id")
                     )
+                return Event(
+                    event_id=event_id,
+                    hit_id=np.arange(len(columns["x"]), dtype=np.int64),
+                    particles=particle_table,
+                    meta={"source": str(measurements), "reader": "acts_root"},
+                    **columns,
+                )
+
+            for positions in adjacent_batches(index, selected, cfg.chunk_entries):
+                batch = _Batch(hits, hits_truth, index, positions)
+                for pos in positions:
+                    yield PendingEvent(int(index.event_ids[pos]), functools.partial(read_event, pos, batch))
         finally:
             for f in files:
                 f.close()
 
 
-def read_acts_root(source: str | os.PathLike, **config: Any) -> Iterator[Event]:
+class _Batch:
+    """The measurement columns of a run of adjacent events, read together on the first ``columns()`` call.
+
+    When the run fails to read (a bad value, a damaged basket), each event is then read on its own, so
+    that only the bad one fails and its neighbours still come out.
+    """
+
+    def __init__(self, hits: TreeBranches, truth: TruthLayout | None, index: EventIndex, positions: list[int]):
+        self.hits, self.truth, self.index, self.positions = hits, truth, index, positions
+        self._columns: dict[int, dict[str, np.ndarray]] | None = None
+        self._failed = len(positions) == 1  # a single event is read on its own anyway
+
+    def columns(self, pos: int) -> dict[str, np.ndarray]:
+        if self._columns is None and not self._failed:
+            try:
+                self._columns = dict(
+                    zip(self.positions, read_measurements(self.hits, self.truth, self.index, self.positions))
+                )
+            except DataError:
+                self._failed = True
+        if self._columns is not None:
+            return self._columns.pop(pos)
+        return read_measurements(self.hits, self.truth, self.index, [pos])[0]
+
+
+def read_acts_root(source: str | os.PathLike, **config: Any) -> EventStream:
     """Events of an ACTS output directory (or measurements.root); ``config`` as :class:`ActsRootReader.Config`."""
     return ActsRootReader(ActsRootReader.Config(**config))(source)
