@@ -340,8 +340,24 @@ def hits_on_modules(surface, pos, mom, charge, mass, bz, layer_kind, band_lo, ba
                         continue
                     stamp[m] = i
                     wx, wy, wz = rotation[m, 0, 2], rotation[m, 1, 2], rotation[m, 2, 2]
+                    ex, ey, ez = x0 - centre[m, 0], y0 - centre[m, 1], z0 - centre[m, 2]
+                    # The straight line rejects most candidates before the helix is solved: within a few
+                    # cm of the crossing the helix deviates from it by well under a millimetre.
+                    d_w = dx * wx + dy * wy + dz * wz
+                    if abs(d_w) < 1e-9:
+                        continue
+                    step = -(ex * wx + ey * wy + ez * wz) / d_w
+                    if abs(step) > 2.0 * limit:
+                        continue
+                    lx, ly, lz = ex + step * dx, ey + step * dy, ez + step * dz
+                    v = lx * rotation[m, 0, 1] + ly * rotation[m, 1, 1] + lz * rotation[m, 2, 1]
+                    if abs(v) >= half_v[m] + 1.0:
+                        continue
+                    u = lx * rotation[m, 0, 0] + ly * rotation[m, 1, 0] + lz * rotation[m, 2, 0]
+                    if abs(u) >= max(half_u_min[m], half_u_max[m]) + 1.0:
+                        continue
                     # Newton on f(alpha) = (helix(alpha) - centre) . w, from the straight-line guess.
-                    alpha = 0.0
+                    alpha = step * pt / (p_total * radius)
                     ok = False
                     for _ in range(4):
                         phi_a = phi0 + h * alpha
