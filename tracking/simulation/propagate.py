@@ -270,7 +270,8 @@ def hits_on_modules(surface, pos, mom, charge, mass, bz, layer_kind, band_lo, ba
     barrel, z for a disk); a module plane crossed inside its trapezoid gives a hit. Two overlapping
     modules give two hits. Returns (crossing, module row, local u, local v, x, y, z, t, px, py, pz, alpha)
     per hit; ``alpha`` is the signed turning angle from the nominal crossing, which orders the hits of
-    one crossing along the particle.
+    one crossing along the particle. Hits come in crossing order, and by ``alpha`` within a crossing.
+    The scattering kick stays at the nominal surface: a module a few mm away sees the helix before the kick.
     """
     n = surface.shape[0]
     cap = 2 * n + 16
@@ -330,6 +331,7 @@ def hits_on_modules(surface, pos, mom, charge, mass, bz, layer_kind, band_lo, ba
         ic_hi = min(int(math.floor((c_max + margin - c_lo[s]) / c_step[s])), n_c[s] - 1)  # noqa: RUF046
         if ip_hi - ip_lo >= n_phi[s]:
             ip_lo, ip_hi = 0, n_phi[s] - 1
+        first_hit = count
         for ip in range(ip_lo, ip_hi + 1):
             ipw = ip % n_phi[s]
             for ic in range(ic_lo, ic_hi + 1):
@@ -407,4 +409,16 @@ def hits_on_modules(surface, pos, mom, charge, mass, bz, layer_kind, band_lo, ba
                     out_f[count, 8] = mz
                     out_f[count, 9] = alpha
                     count += 1
+        # The hits of one crossing (overlapping modules: rarely more than two) in order along the particle.
+        for a in range(first_hit + 1, count):
+            b = a
+            while b > first_hit and out_f[b - 1, 9] > out_f[b, 9]:
+                for col in range(10):
+                    tmp = out_f[b - 1, col]
+                    out_f[b - 1, col] = out_f[b, col]
+                    out_f[b, col] = tmp
+                tmp_m = out_module[b - 1]
+                out_module[b - 1] = out_module[b]
+                out_module[b] = tmp_m
+                b -= 1
     return out_cross[:count], out_module[:count], out_f[:count]

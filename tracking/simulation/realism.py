@@ -91,12 +91,12 @@ def _eta(px, py, pz) -> np.ndarray:
 def realism_tables(
     trackml_dir: str | Path, n_events: int = 1, seed: int = 1, config: SimulationConfig | None = None
 ) -> RealismTables:
-    """Simulate ``n_events`` at mu = 200 (default: the real-module detector) and compare with the real
+    """Simulate ``n_events`` at mu = 200 (default: ``SimulationConfig.for_detector("trackml")``) and compare with the real
     TrackML files in ``trackml_dir`` (``event000001000-hits/particles``, ``event000000001-*``)."""
     from ..io.trackml_csv import read_trackml_csv
 
     trackml_dir = Path(trackml_dir)
-    config = config or SimulationConfig(detector="trackml")
+    config = config or SimulationConfig.for_detector("trackml")
     hits_path = trackml_dir / f"{REAL_FULL_EVENT}-hits.csv.gz"
     particles_path = trackml_dir / f"{REAL_FULL_EVENT}-particles.csv.gz"
     for path in (hits_path, particles_path):
