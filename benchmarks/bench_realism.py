@@ -47,7 +47,7 @@ def rows_of(result) -> list[Row]:
         Row("same-layer truth segment fraction (sim/real)", f"sim {o.sim:.3f} / real {o.real:.3f}", float(o.ratio),
             unit="", extra={"sim": float(o.sim), "real": float(o.real), "within_25pct": bool(o.ok)})
     )  # fmt: skip
-    real_column = [c for c in result.hits_per_particle.columns if c.startswith("real event0")][0]
+    real_column = next(c for c in result.hits_per_particle.columns if c.startswith("real event0"))
     for interval, r in result.hits_per_particle.iterrows():
         rows.append(
             Row(f"hits per pT>1 GeV particle, |eta| in {interval} (sim/real)",

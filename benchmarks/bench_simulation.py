@@ -21,7 +21,9 @@ def run(quick: bool = False) -> list[Row]:
         config = SimulationConfig.for_detector(detector)
         for mu in (20, 200):
             event = simulate_event(mu=mu, seed=0, config=config)  # compiles (or loads cached) numba kernels
-            seconds = best_time(lambda mu=mu, c=config: simulate_event(mu=mu, seed=0, config=c), repeat=repeat, warmup=0)
+            seconds = best_time(
+                lambda mu=mu, c=config: simulate_event(mu=mu, seed=0, config=c), repeat=repeat, warmup=0
+            )
             rows.append(
                 Row(f"simulate one event, {detector} detector, mu={mu}", f"{event.num_hits} hits", seconds,
                     extra={"hits": event.num_hits, "particles": len(event.particles), "detector": detector})

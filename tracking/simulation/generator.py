@@ -219,7 +219,6 @@ def _noise(rng, n_noise, rows, surfaces):
     return surface, row, iphi, u, v
 
 
-
 def _propagate(rng, gen, config, surfaces, x_over_x0):
     from .propagate import propagate_particles
 
@@ -238,7 +237,9 @@ def _hits_on_tiled_layers(rng, gen, config) -> dict:
     from .propagate import find_modules
 
     _, surfaces, rows, pitches = _detector_tables(config.pixel_x_over_x0, config.strip_x_over_x0)
-    c_particle, c_surface, c_pos, c_mom, c_delta, c_index = _propagate(rng, gen, config, surfaces, surfaces["x_over_x0"])
+    c_particle, c_surface, c_pos, c_mom, c_delta, c_index = _propagate(
+        rng, gen, config, surfaces, surfaces["x_over_x0"]
+    )
     cross, row, iphi, module_id, u, v = find_modules(
         c_surface, c_pos[:, 0], c_pos[:, 1], c_pos[:, 2], surfaces["kind"], rows["row_start"],
         rows["centre"], rows["n_phi"], rows["hu_min"], rows["hu_max"], rows["hv"], rows["id0"], rows["reach"],

@@ -72,12 +72,14 @@ def write_module_table(detectors_csv: str | Path, output: str | Path = DEFAULT_O
     arrays = module_arrays(detectors_csv)
     target = Path(output)
     with atomic_output(target) as tmp, open(tmp, "wb") as handle:
-        np.savez_compressed(handle, **arrays)
+        np.savez_compressed(handle, **arrays)  # type: ignore[arg-type]
     return target
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m tracking.simulation.make_geometry", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m tracking.simulation.make_geometry", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("detectors_csv", type=Path, help="TrackML detectors.csv or detectors.csv.gz")
     parser.add_argument("-o", "--output", type=Path, default=DEFAULT_OUTPUT, help="npz to write (default: %(default)s)")
     args = parser.parse_args(argv)

@@ -63,7 +63,11 @@ def _corners(table: dict) -> np.ndarray:
     u = np.stack([-table["half_u_min"], table["half_u_min"], table["half_u_max"], -table["half_u_max"]], 1)
     v = np.stack([-hv, -hv, hv, hv], 1)
     rot = table["rotation"].astype(np.float64)
-    return table["centre"][:, None, :].astype(np.float64) + u[..., None] * rot[:, None, :, 0] + v[..., None] * rot[:, None, :, 1]
+    return (
+        table["centre"][:, None, :].astype(np.float64)
+        + u[..., None] * rot[:, None, :, 0]
+        + v[..., None] * rot[:, None, :, 1]
+    )
 
 
 def build_module_detector(table: dict) -> ModuleDetector:

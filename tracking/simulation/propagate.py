@@ -260,8 +260,9 @@ def _grow_f(arr, size):
 
 
 @njit(cache=True)
-def hits_on_modules(surface, pos, mom, charge, mass, bz, layer_kind, band_lo, band_hi, n_phi, n_c, c_lo, c_step,
-                    cell_offset, cell_start, cell_modules, centre, rotation, half_u_min, half_u_max, half_v):  # fmt: skip
+def hits_on_modules(surface, pos, mom, charge, mass, bz, layer_kind, band_lo, band_hi, n_phi, n_c, c_lo,
+                    c_step, cell_offset, cell_start, cell_modules, centre, rotation, half_u_min, half_u_max,
+                    half_v):  # fmt: skip
     """Intersect the helix at each nominal-surface crossing with the real module planes near it.
 
     A crossing (surface, ``pos`` = x, y, z, t, ``mom`` = momentum before the kick, ``charge``) is

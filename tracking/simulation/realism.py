@@ -84,15 +84,16 @@ def _hits_per_particle(pt, eta, r_vertex, nhits) -> pd.Series:
     return pd.Series(nhits[chosen]).groupby(bins, observed=False).mean()
 
 
-def _eta(px, py, pz) -> np.ndarray:
+def _eta(px: np.ndarray, py: np.ndarray, pz: np.ndarray) -> np.ndarray:
     return np.arcsinh(pz / np.hypot(px, py))
 
 
 def realism_tables(
     trackml_dir: str | Path, n_events: int = 1, seed: int = 1, config: SimulationConfig | None = None
 ) -> RealismTables:
-    """Simulate ``n_events`` at mu = 200 (default: ``SimulationConfig.for_detector("trackml")``) and compare with the real
-    TrackML files in ``trackml_dir`` (``event000001000-hits/particles``, ``event000000001-*``)."""
+    """Simulate ``n_events`` at mu = 200 and compare them with the real TrackML files in ``trackml_dir``
+    (``event000001000-hits/particles``, ``event000000001-*``); ``config`` defaults to
+    ``SimulationConfig.for_detector("trackml")``."""
     from ..io.trackml_csv import read_trackml_csv
 
     trackml_dir = Path(trackml_dir)
@@ -107,9 +108,7 @@ def realism_tables(
     truth_event = next(iter(read_trackml_csv(trackml_dir, events=[REAL_TRUTH_EVENT], truth=True)))
 
     sim_events = [simulate_event(mu=200, seed=seed, event_id=i, config=config) for i in range(n_events)]
-    sim_hits = pd.concat(
-        pd.DataFrame({"volume_id": e.volume_id, "layer_id": e.layer_id}) for e in sim_events
-    )
+    sim_hits = pd.concat(pd.DataFrame({"volume_id": e.volume_id, "layer_id": e.layer_id}) for e in sim_events)
     volumes = _count_table(
         sim_hits.groupby("volume_id").size() / n_events, real_hits.groupby("volume_id").size().astype(float)
     )
@@ -133,39 +132,35 @@ def realism_tables(
     )
     overlaps["ok"] = (overlaps.ratio - 1.0).abs() <= TOLERANCE
 
-    sim_series = []
-    for e in sim_events:
-        p = e.particles
-        sim_series.append(
-            pd.DataFrame(
-                {"pt": p.pt, "eta": p.eta, "r": np.hypot(p.vx, p.vy), "nhits": p.nhits},
-            )
-        )
-    sim_p = pd.concat(sim_series)
-    rp = real_particles
-    real_pt = np.hypot(rp.px, rp.py).to_numpy()
+    sim_p = [e.particles.numpy() for e in sim_events if e.particles is not None]
+    sim = {
+        name: np.concatenate([np.asarray(getattr(p, name), np.float64) for p in sim_p])
+        for name in ("pt", "eta", "vx", "vy", "nhits")
+    }
+    rp = {name: real_particles[name].to_numpy(np.float64) for name in ("px", "py", "pz", "vx", "vy", "nhits")}
+    real_pt = np.hypot(rp["px"], rp["py"])
+    real_eta = _eta(rp["px"], rp["py"], rp["pz"])
+    real_r = np.hypot(rp["vx"], rp["vy"])
     # Event 1 is a sample: count each particle's hits in its truth, not the particles table's nhits.
+    if truth_event.particles is None or truth_event.particle_id is None:
+        raise ValueError(f"{trackml_dir}: event {REAL_TRUTH_EVENT} has no truth or particles")
     t = truth_event.particles.numpy()
     truth_counts = pd.Series(np.asarray(truth_event.particle_id)).value_counts()
-    t_nhits = truth_counts.reindex(np.asarray(t.particle_id)).fillna(0).to_numpy()
+    t_nhits = truth_counts.reindex(np.asarray(t.particle_id)).fillna(0).to_numpy(np.float64)
+    real_column = f"real {REAL_FULL_EVENT}"
     hits_per_particle = pd.DataFrame(
         {
-            "sim": _hits_per_particle(
-                sim_p.pt.to_numpy(), sim_p.eta.to_numpy(), sim_p.r.to_numpy(), sim_p.nhits.to_numpy()
-            ),
-            f"real {REAL_FULL_EVENT}": _hits_per_particle(
-                real_pt, _eta(rp.px, rp.py, rp.pz).to_numpy(), np.hypot(rp.vx, rp.vy).to_numpy(), rp.nhits.to_numpy()
-            ),
+            "sim": _hits_per_particle(sim["pt"], sim["eta"], np.hypot(sim["vx"], sim["vy"]), sim["nhits"]),
+            real_column: _hits_per_particle(real_pt, real_eta, real_r, rp["nhits"]),
             f"real event {REAL_TRUTH_EVENT}": _hits_per_particle(
                 np.asarray(t.pt), np.asarray(t.eta), np.hypot(t.vx, t.vy), t_nhits
             ),
         }
     )
-    hits_per_particle["ratio"] = hits_per_particle["sim"] / hits_per_particle[f"real {REAL_FULL_EVENT}"]
-    chosen = (real_pt > PT_MIN) & (np.hypot(rp.vx, rp.vy).to_numpy() < PRIMARY_R_MAX) & (rp.nhits.to_numpy() > 0)
-    hits_per_particle["n_real"] = pd.Series(
-        np.ones(chosen.sum()), dtype=float
-    ).groupby(pd.cut(np.abs(_eta(rp.px, rp.py, rp.pz).to_numpy()[chosen]), ETA_EDGES, right=False), observed=False).sum()
+    hits_per_particle["ratio"] = hits_per_particle["sim"] / hits_per_particle[real_column]
+    chosen = (real_pt > PT_MIN) & (real_r < PRIMARY_R_MAX) & (rp["nhits"] > 0)
+    bins = pd.cut(np.abs(real_eta[chosen]), ETA_EDGES, right=False)
+    hits_per_particle["n_real"] = pd.Series(np.ones(int(chosen.sum()))).groupby(bins, observed=False).sum()
     return RealismTables(volumes, layers, overlaps, hits_per_particle, n_events)
 
 
