@@ -46,20 +46,29 @@ import click
     help="root: measurements.root, hits.root, particles.root (ACTS); csv: TrackML CSV.",
 )
 @click.option("--gzip", is_flag=True, help="With --format csv: write .csv.gz files.")
+@click.option(
+    "--detector",
+    type=click.Choice(["tiled", "trackml"]),
+    default="tiled",
+    show_default=True,
+    help="tiled: the layers tiled with trackpipe's own modules (what the shipped pipeline was fitted on); "
+    "trackml: the real TrackML modules, ids and overlaps, with TrackML-like noise and vertex spread.",
+)
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
 def simulate(n_events: int, mu: float, seed: int, first_event: int, outdir: Path, fmt: str, gzip: bool,
-             progress: bool) -> None:  # fmt: skip
+             detector: str, progress: bool) -> None:  # fmt: skip
     """Generate TrackML-like events with truth (ACTS ROOT or TrackML CSV)."""
     from tqdm import tqdm
 
     from ..io.acts_write import write_acts
     from ..io.trackml_write import write_trackml_csv
-    from ..simulation import simulate_events
+    from ..simulation import SimulationConfig, simulate_events
 
     if gzip and fmt != "csv":
         raise click.UsageError("--gzip only applies to --format csv")
     start = time.perf_counter()
-    events = simulate_events(n_events, mu=mu, seed=seed, first_event=first_event)
+    config = SimulationConfig.for_detector(detector)
+    events = simulate_events(n_events, mu=mu, seed=seed, first_event=first_event, config=config)
     n_hits = 0
 
     def counted(stream):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Literal
 
 import numpy as np
 
@@ -39,6 +40,16 @@ PT_QUANTILES = np.array(
     ]
 )
 PT_TAIL_INDEX = 3.0  # power law above the last quantile: P(pT > x) ~ x^-3
+#: The detectors :class:`SimulationConfig` can simulate.
+DETECTORS = ("tiled", "trackml")
+#: Settings that make each detector's events look like real TrackML ones (see :meth:`SimulationConfig.for_detector`).
+#: Real TrackML (event 1000, event 1 truth): noise is 15 % of all hits, uniform per module (0.176 of the
+#: particle hits), and the primary vertices spread by ~6 mm in z. The tiled detector keeps the values the
+#: shipped pipeline was fitted on.
+DETECTOR_SETTINGS: dict[str, dict[str, object]] = {
+    "tiled": {},
+    "trackml": {"noise_fraction": 0.176, "vertex_sigma_z": 5.5},
+}
 
 
 @dataclass(frozen=True)
@@ -59,6 +70,10 @@ class SimulationConfig:
             barrel hits); 0.10 keeps the outer layers' occupancy realistic.
         max_turn: transverse turning (radians) after which a particle is no longer followed
             (pi: loopers stop after their outgoing half-turn).
+        detector: ``"tiled"`` (default for now): the layers of :mod:`.geometry` tiled with our own module
+            grid and numbering, on which the shipped pipeline was fitted; ``"trackml"``: the real TrackML
+            modules one by one (:mod:`.modules`: real ids, tilts, staggering and overlaps, each module's
+            pitch), so that simulated and real TrackML events share one numbering.
     """
 
     particles_per_vertex: float = 43.0
@@ -72,6 +87,14 @@ class SimulationConfig:
     hit_efficiency: float = 0.98
     noise_fraction: float = 0.10
     max_turn: float = np.pi
+    detector: Literal["tiled", "trackml"] = "tiled"
+
+    @classmethod
+    def for_detector(cls, detector: str, **overrides: object) -> SimulationConfig:
+        """The realistic settings for ``detector`` (:data:`DETECTOR_SETTINGS`), then ``overrides``."""
+        if detector not in DETECTORS:
+            raise ValueError(f"unknown simulation detector {detector!r}; expected one of {', '.join(DETECTORS)}")
+        return cls(**{"detector": detector, **DETECTOR_SETTINGS[detector], **overrides})  # type: ignore[arg-type]
 
     def validate(self) -> None:
         """Raise ValueError naming the first field out of range."""
@@ -91,6 +114,8 @@ class SimulationConfig:
         for name, ok in checks.items():
             if not ok:
                 raise ValueError(f"SimulationConfig.{name} = {getattr(self, name)!r} is out of range")
+        if self.detector not in DETECTORS:
+            raise ValueError(f"SimulationConfig.detector = {self.detector!r}; expected one of {', '.join(DETECTORS)}")
 
 
 @lru_cache(maxsize=8)
@@ -194,36 +219,27 @@ def _noise(rng, n_noise, rows, surfaces):
     return surface, row, iphi, u, v
 
 
-def simulate_event(mu: float = 200, seed: int = 0, event_id: int = 0, config: SimulationConfig | None = None) -> Event:
-    """Simulate one TrackML-like event with ``Poisson(mu)`` pileup vertices.
+def _propagate(rng, gen, config, surfaces, x_over_x0):
+    from .propagate import propagate_particles
 
-    Returns an :class:`~tracking.Event` (numpy arrays) with hits sorted by (volume, layer, module),
-    ``hit_id = 0..N-1`` in that order, measured (digitised) ``x, y, z``, per-hit ``particle_id``
-    (ACTS barcode packed by :func:`tracking.io.barcode.encode_barcode`; 0 = noise) and the
-    :class:`~tracking.Particles` table (every generated particle, also those with no hit).
-    ``event.meta["sim_truth"]`` holds per-hit truth aligned with the hits (true position and time,
-    momentum before the crossing and its change, index along the particle; noise: measured position,
-    zero momentum, index -1) and ``event.meta["sim_particles"]`` the particles' ``px, py, pz``,
-    ``particle_type`` and ``mass``. The same ``(mu, seed, event_id, config)`` gives the same event.
-    """
-    # The numba kernels (the `sim` extra) load here, not at import: the pipeline uses this package's geometry.
-    from .propagate import find_modules, propagate_particles
-
-    config = config or SimulationConfig()
-    config.validate()
-    if not np.isfinite(mu) or mu < 0:
-        raise ValueError(f"mu must be a finite number >= 0, got {mu!r}")
-    rng = _event_rng(seed, event_id)
-    _, surfaces, rows, pitches = _detector_tables(config.pixel_x_over_x0, config.strip_x_over_x0)
-    gen = _generate_particles(rng, mu, config)
-    n_particles = len(gen["pt"])
     n_surfaces = len(surfaces["kind"])
-    kicks = rng.standard_normal((n_particles, n_surfaces, 2))
+    kicks = rng.standard_normal((len(gen["pt"]), n_surfaces, 2))
     _, c_particle, c_surface, c_pos, c_mom, c_delta, c_index = propagate_particles(
         gen["vx"], gen["vy"], gen["vz"], gen["px"], gen["py"], gen["pz"], gen["q"], PION_MASS,
-        surfaces["kind"], surfaces["a"], surfaces["lo"], surfaces["hi"], surfaces["x_over_x0"],
+        surfaces["kind"], surfaces["a"], surfaces["lo"], surfaces["hi"], x_over_x0,
         float(config.bz), kicks, float(config.max_turn),
     )  # fmt: skip
+    return c_particle, c_surface, c_pos, c_mom, c_delta, c_index
+
+
+def _hits_on_tiled_layers(rng, gen, config) -> dict:
+    """Hits on the tiled layers of :mod:`.geometry`: per-hit arrays, noise last (``particle`` = -1)."""
+    from .propagate import find_modules
+
+    _, surfaces, rows, pitches = _detector_tables(config.pixel_x_over_x0, config.strip_x_over_x0)
+    c_particle, c_surface, c_pos, c_mom, c_delta, c_index = _propagate(
+        rng, gen, config, surfaces, surfaces["x_over_x0"]
+    )
     cross, row, iphi, module_id, u, v = find_modules(
         c_surface, c_pos[:, 0], c_pos[:, 1], c_pos[:, 2], surfaces["kind"], rows["row_start"],
         rows["centre"], rows["n_phi"], rows["hu_min"], rows["hu_max"], rows["hv"], rows["id0"], rows["reach"],
@@ -243,8 +259,6 @@ def simulate_event(mu: float = 200, seed: int = 0, event_id: int = 0, config: Si
     x, y, z = _measured_positions(
         rows, surfaces, pitches, surface, row, iphi, np.concatenate([u, n_u]), np.concatenate([v, n_v])
     )
-    barcode = encode_barcode(gen["vertex_primary"], 0, gen["particle"], 0, 0)
-    particle_of_hit = np.concatenate([barcode[c_particle[cross]], np.zeros(n_noise, np.int64)])
     truth = {
         "true_x": np.concatenate([c_pos[cross, 0], x[len(cross) :]]),
         "true_y": np.concatenate([c_pos[cross, 1], y[len(cross) :]]),
@@ -258,14 +272,128 @@ def simulate_event(mu: float = 200, seed: int = 0, event_id: int = 0, config: Si
         "delta_pz": np.concatenate([c_delta[cross, 2], np.zeros(n_noise)]),
         "index": np.concatenate([c_index[cross], np.full(n_noise, -1, np.int64)]),
     }
-    volume_id = surfaces["volume_id"][surface]
-    layer_id = surfaces["layer_id"][surface]
+    return {
+        "particle": np.concatenate([c_particle[cross], np.full(n_noise, -1, np.int64)]),
+        "x": x,
+        "y": y,
+        "z": z,
+        "volume_id": surfaces["volume_id"][surface],
+        "layer_id": surfaces["layer_id"][surface],
+        "module_id": module_id,
+        "truth": truth,
+    }
+
+
+def _module_positions(detector, module, u, v):
+    """Global position of the readout cell centre containing local ``(u, v)`` on each ``module``."""
+    u_d = _digitise(u, detector["half_u_max"][module], detector["pitch_u"][module])
+    v_d = _digitise(v, detector["half_v"][module], detector["pitch_v"][module])
+    rot = detector["rotation"][module]
+    xyz = detector["centre"][module] + u_d[:, None] * rot[:, :, 0] + v_d[:, None] * rot[:, :, 1]
+    return xyz[:, 0], xyz[:, 1], xyz[:, 2]
+
+
+def _hits_on_real_modules(rng, gen, config, detector) -> dict:
+    """Hits on the real TrackML modules: per-hit arrays as :func:`_hits_on_tiled_layers` gives them."""
+    from .propagate import hits_on_modules
+
+    surfaces = {name: detector[name] for name in ("kind", "a", "lo", "hi")}
+    x_over_x0 = detector.x_over_x0(config.pixel_x_over_x0, config.strip_x_over_x0)
+    c_particle, c_surface, c_pos, c_mom, c_delta, _ = _propagate(rng, gen, config, surfaces, x_over_x0)
+    d = detector
+    cross, module, f = hits_on_modules(
+        c_surface, c_pos, c_mom, gen["q"][c_particle], PION_MASS, float(config.bz), d["kind"], d["band_lo"],
+        d["band_hi"], d["n_phi"], d["n_c"], d["c_lo"], d["c_step"], d["cell_offset"], d["cell_start"],
+        d["cell_modules"], d["centre"], d["rotation"], d["half_u_min"], d["half_u_max"], d["half_v"],
+    )  # fmt: skip
+    keep = rng.random(len(cross)) < config.hit_efficiency
+    cross, module, f = cross[keep], module[keep], f[keep]
+    # The kernel gives hits along each particle (crossings in order, overlaps by turning angle).
+    particle = c_particle[cross]
+    first = np.searchsorted(particle, particle, side="left") if len(particle) else particle
+    index = np.arange(len(particle)) - first
+    # The scattering kick of a layer belongs to the last hit the particle leaves on it.
+    last_of_crossing = np.ones(len(cross), bool)
+    last_of_crossing[:-1] = cross[1:] != cross[:-1]
+    delta = np.where(last_of_crossing[:, None], c_delta[cross], 0.0)
+
+    n_signal = len(cross)
+    n_noise = int(rng.poisson(config.noise_fraction * n_signal)) if n_signal else 0
+    n_module = rng.integers(0, detector.num_modules, n_noise)
+    hv = detector["half_v"][n_module]
+    n_v = (rng.random(n_noise) * 2 - 1) * hv
+    half_u = detector["half_u_min"][n_module] + (
+        detector["half_u_max"][n_module] - detector["half_u_min"][n_module]
+    ) * (n_v + hv) / (2 * hv)
+    n_u = (rng.random(n_noise) * 2 - 1) * half_u
+    all_module = np.concatenate([module, n_module])
+    x, y, z = _module_positions(detector, all_module, np.concatenate([f[:, 0], n_u]), np.concatenate([f[:, 1], n_v]))
+    zeros = np.zeros(n_noise)
+    truth = {
+        "true_x": np.concatenate([f[:, 2], x[n_signal:]]),
+        "true_y": np.concatenate([f[:, 3], y[n_signal:]]),
+        "true_z": np.concatenate([f[:, 4], z[n_signal:]]),
+        "true_t": np.concatenate([f[:, 5], zeros]),
+        "true_px": np.concatenate([f[:, 6], zeros]),
+        "true_py": np.concatenate([f[:, 7], zeros]),
+        "true_pz": np.concatenate([f[:, 8], zeros]),
+        "delta_px": np.concatenate([delta[:, 0], zeros]),
+        "delta_py": np.concatenate([delta[:, 1], zeros]),
+        "delta_pz": np.concatenate([delta[:, 2], zeros]),
+        "index": np.concatenate([index, np.full(n_noise, -1, np.int64)]),
+    }
+    return {
+        "particle": np.concatenate([particle, np.full(n_noise, -1, np.int64)]),
+        "x": x,
+        "y": y,
+        "z": z,
+        "volume_id": detector["volume_id"][all_module].astype(np.int32),
+        "layer_id": detector["layer_id"][all_module].astype(np.int32),
+        "module_id": detector["module_id"][all_module].astype(np.int32),
+        "truth": truth,
+    }
+
+
+def simulate_event(mu: float = 200, seed: int = 0, event_id: int = 0, config: SimulationConfig | None = None) -> Event:
+    """Simulate one TrackML-like event with ``Poisson(mu)`` pileup vertices.
+
+    Returns an :class:`~tracking.Event` (numpy arrays) with hits sorted by (volume, layer, module),
+    ``hit_id = 0..N-1`` in that order, measured (digitised) ``x, y, z``, per-hit ``particle_id``
+    (ACTS barcode packed by :func:`tracking.io.barcode.encode_barcode`; 0 = noise) and the
+    :class:`~tracking.Particles` table (every generated particle, also those with no hit).
+    ``event.meta["sim_truth"]`` holds per-hit truth aligned with the hits (true position and time,
+    momentum before the crossing and its change, index along the particle; noise: measured position,
+    zero momentum, index -1) and ``event.meta["sim_particles"]`` the particles' ``px, py, pz``,
+    ``particle_type`` and ``mass``. The same ``(mu, seed, event_id, config)`` gives the same event.
+    """
+    # The numba kernels (the `sim` extra) load inside the helpers, not at import: the pipeline uses this
+    # package's geometry without numba.
+    config = config or SimulationConfig()
+    config.validate()
+    if not np.isfinite(mu) or mu < 0:
+        raise ValueError(f"mu must be a finite number >= 0, got {mu!r}")
+    rng = _event_rng(seed, event_id)
+    gen = _generate_particles(rng, mu, config)
+    if config.detector == "trackml":
+        from .modules import trackml_module_detector
+
+        detector = trackml_module_detector()
+        hits = _hits_on_real_modules(rng, gen, config, detector)
+    else:
+        hits = _hits_on_tiled_layers(rng, gen, config)
+    n_particles = len(gen["pt"])
+    particle_index, truth = hits["particle"], hits["truth"]
+    x, y, z = hits["x"], hits["y"], hits["z"]
+    volume_id, layer_id, module_id = hits["volume_id"], hits["layer_id"], hits["module_id"]
+    barcode = encode_barcode(gen["vertex_primary"], 0, gen["particle"], 0, 0)
+    signal = particle_index >= 0
+    particle_of_hit = np.where(signal, barcode[np.maximum(particle_index, 0)], 0).astype(np.int64)
     # Shuffle before the stable sort so that noise is not recognisable by its place in a module.
-    shuffle = rng.permutation(len(surface))
+    shuffle = rng.permutation(len(x))
     order = shuffle[np.lexsort((module_id[shuffle], layer_id[shuffle], volume_id[shuffle]))]
 
     p_total = gen["pt"] * np.cosh(gen["eta"])
-    nhits = np.bincount(c_particle[cross], minlength=n_particles).astype(np.int32)
+    nhits = np.bincount(particle_index[signal], minlength=n_particles).astype(np.int32)
     particles = Particles(
         particle_id=barcode,
         pt=gen["pt"].astype(np.float32),
@@ -281,6 +409,7 @@ def simulate_event(mu: float = 200, seed: int = 0, event_id: int = 0, config: Si
         "source": "trackpipe simulation",
         "mu": float(mu),
         "seed": int(seed),
+        "detector": config.detector,
         "sim_truth": {name: values[order] for name, values in truth.items()},
         "sim_particles": {
             "px": gen["px"],

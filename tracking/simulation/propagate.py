@@ -257,3 +257,169 @@ def _grow_f(arr, size):
     out = np.empty(size, np.float64)
     out[: arr.shape[0]] = arr
     return out
+
+
+@njit(cache=True)
+def hits_on_modules(surface, pos, mom, charge, mass, bz, layer_kind, band_lo, band_hi, n_phi, n_c, c_lo,
+                    c_step, cell_offset, cell_start, cell_modules, centre, rotation, half_u_min, half_u_max,
+                    half_v):  # fmt: skip
+    """Intersect the helix at each nominal-surface crossing with the real module planes near it.
+
+    A crossing (surface, ``pos`` = x, y, z, t, ``mom`` = momentum before the kick, ``charge``) is
+    followed on its helix, forwards or backwards, to the mid-plane of every module whose grid cell lies
+    on the straight path through the layer's band of module positions (``band_lo..band_hi``: r for a
+    barrel, z for a disk); a module plane crossed inside its trapezoid gives a hit. Two overlapping
+    modules give two hits. Returns (crossing, module row, local u, local v, x, y, z, t, px, py, pz, alpha)
+    per hit; ``alpha`` is the signed turning angle from the nominal crossing, which orders the hits of
+    one crossing along the particle. Hits come in crossing order, and by ``alpha`` within a crossing.
+    The scattering kick stays at the nominal surface: a module a few mm away sees the helix before the kick.
+    """
+    n = surface.shape[0]
+    cap = 2 * n + 16
+    out_cross = np.empty(cap, np.int64)
+    out_module = np.empty(cap, np.int64)
+    out_f = np.empty((cap, 10), np.float64)
+    stamp = np.full(centre.shape[0], -1, np.int64)
+    count = 0
+    two_pi = 2.0 * math.pi
+    for i in range(n):
+        s = surface[i]
+        x0, y0, z0, t0 = pos[i, 0], pos[i, 1], pos[i, 2], pos[i, 3]
+        mx, my, mz = mom[i, 0], mom[i, 1], mom[i, 2]
+        pt = math.hypot(mx, my)
+        p_total = math.sqrt(pt * pt + mz * mz)
+        if pt <= 0.0:
+            continue
+        beta = p_total / math.sqrt(p_total * p_total + mass * mass)
+        radius = pt * MM_PER_GEV_PER_TESLA / abs(bz)
+        h = -1.0 if charge[i] * bz > 0 else 1.0
+        phi0 = math.atan2(my, mx)
+        cot_theta = mz / pt
+        hcx = x0 - h * radius * math.sin(phi0)
+        hcy = y0 + h * radius * math.cos(phi0)
+        # Straight path through the band of module positions: the candidate cells lie along it.
+        dx, dy, dz = mx / p_total, my / p_total, mz / p_total
+        r0 = math.hypot(x0, y0)
+        if layer_kind[s] == BARREL:
+            slope = (x0 * dx + y0 * dy) / r0
+            ref = r0
+        else:
+            slope = dz
+            ref = z0
+        limit = 60.0
+        if abs(slope) > 1e-6:
+            ta = min(max((band_lo[s] - ref) / slope, -limit), limit)
+            tb = min(max((band_hi[s] - ref) / slope, -limit), limit)
+        else:
+            ta, tb = -limit, limit
+        phi_ref = math.atan2(y0, x0)
+        dphi_lo, dphi_hi, c_min, c_max = 0.0, 0.0, 1e30, -1e30
+        for k in range(3):
+            tt = 0.0 if k == 0 else (ta if k == 1 else tb)
+            px_, py_, pz_ = x0 + tt * dx, y0 + tt * dy, z0 + tt * dz
+            dphi = _wrap(math.atan2(py_, px_) - phi_ref)
+            dphi_lo = min(dphi_lo, dphi)
+            dphi_hi = max(dphi_hi, dphi)
+            c = pz_ if layer_kind[s] == BARREL else math.hypot(px_, py_)
+            c_min = min(c_min, c)
+            c_max = max(c_max, c)
+        margin = 1.0
+        r_small = max(min(r0, band_lo[s] if layer_kind[s] == BARREL else r0), 1.0)
+        step_phi = two_pi / n_phi[s]
+        ip_lo = int(math.floor((phi_ref + dphi_lo - margin / r_small + math.pi) / step_phi))  # noqa: RUF046
+        ip_hi = int(math.floor((phi_ref + dphi_hi + margin / r_small + math.pi) / step_phi))  # noqa: RUF046
+        ic_lo = max(int(math.floor((c_min - margin - c_lo[s]) / c_step[s])), 0)  # noqa: RUF046
+        ic_hi = min(int(math.floor((c_max + margin - c_lo[s]) / c_step[s])), n_c[s] - 1)  # noqa: RUF046
+        if ip_hi - ip_lo >= n_phi[s]:
+            ip_lo, ip_hi = 0, n_phi[s] - 1
+        first_hit = count
+        for ip in range(ip_lo, ip_hi + 1):
+            ipw = ip % n_phi[s]
+            for ic in range(ic_lo, ic_hi + 1):
+                cell = cell_offset[s] + ipw * n_c[s] + ic
+                for j in range(cell_start[cell], cell_start[cell + 1]):
+                    m = cell_modules[j]
+                    if stamp[m] == i:
+                        continue
+                    stamp[m] = i
+                    wx, wy, wz = rotation[m, 0, 2], rotation[m, 1, 2], rotation[m, 2, 2]
+                    ex, ey, ez = x0 - centre[m, 0], y0 - centre[m, 1], z0 - centre[m, 2]
+                    # The straight line rejects most candidates before the helix is solved: within a few
+                    # cm of the crossing the helix deviates from it by well under a millimetre.
+                    d_w = dx * wx + dy * wy + dz * wz
+                    if abs(d_w) < 1e-9:
+                        continue
+                    step = -(ex * wx + ey * wy + ez * wz) / d_w
+                    if abs(step) > 2.0 * limit:
+                        continue
+                    lx, ly, lz = ex + step * dx, ey + step * dy, ez + step * dz
+                    v = lx * rotation[m, 0, 1] + ly * rotation[m, 1, 1] + lz * rotation[m, 2, 1]
+                    if abs(v) >= half_v[m] + 1.0:
+                        continue
+                    u = lx * rotation[m, 0, 0] + ly * rotation[m, 1, 0] + lz * rotation[m, 2, 0]
+                    if abs(u) >= max(half_u_min[m], half_u_max[m]) + 1.0:
+                        continue
+                    # Newton on f(alpha) = (helix(alpha) - centre) . w, from the straight-line guess.
+                    alpha = step * pt / (p_total * radius)
+                    ok = False
+                    for _ in range(4):
+                        phi_a = phi0 + h * alpha
+                        hx = hcx + h * radius * math.sin(phi_a)
+                        hy = hcy - h * radius * math.cos(phi_a)
+                        hz = z0 + radius * alpha * cot_theta
+                        f = (hx - centre[m, 0]) * wx + (hy - centre[m, 1]) * wy + (hz - centre[m, 2]) * wz
+                        df = radius * (math.cos(phi_a) * wx + math.sin(phi_a) * wy + cot_theta * wz)
+                        if abs(f) < 1e-5:
+                            ok = True
+                            break
+                        if abs(df) < 1e-9:
+                            break
+                        alpha -= f / df
+                    if not ok or abs(alpha) * radius > 2.0 * limit:
+                        continue
+                    phi_a = phi0 + h * alpha
+                    hx = hcx + h * radius * math.sin(phi_a)
+                    hy = hcy - h * radius * math.cos(phi_a)
+                    hz = z0 + radius * alpha * cot_theta
+                    ex, ey, ez = hx - centre[m, 0], hy - centre[m, 1], hz - centre[m, 2]
+                    v = ex * rotation[m, 0, 1] + ey * rotation[m, 1, 1] + ez * rotation[m, 2, 1]
+                    if abs(v) >= half_v[m]:
+                        continue
+                    u = ex * rotation[m, 0, 0] + ey * rotation[m, 1, 0] + ez * rotation[m, 2, 0]
+                    half_u = half_u_min[m] + (half_u_max[m] - half_u_min[m]) * (v + half_v[m]) / (2.0 * half_v[m])
+                    if abs(u) >= half_u:
+                        continue
+                    if count == cap:
+                        cap *= 2
+                        out_cross = _grow_i(out_cross, cap)
+                        out_module = _grow_i(out_module, cap)
+                        grown = np.empty((cap, 10), np.float64)
+                        grown[:count] = out_f[:count]
+                        out_f = grown
+                    arc = radius * alpha * math.sqrt(1.0 + cot_theta * cot_theta)
+                    out_cross[count] = i
+                    out_module[count] = m
+                    out_f[count, 0] = u
+                    out_f[count, 1] = v
+                    out_f[count, 2] = hx
+                    out_f[count, 3] = hy
+                    out_f[count, 4] = hz
+                    out_f[count, 5] = t0 + arc / (beta * C_MM_PER_NS)
+                    out_f[count, 6] = pt * math.cos(phi_a)
+                    out_f[count, 7] = pt * math.sin(phi_a)
+                    out_f[count, 8] = mz
+                    out_f[count, 9] = alpha
+                    count += 1
+        # The hits of one crossing (overlapping modules: rarely more than two) in order along the particle.
+        for a in range(first_hit + 1, count):
+            b = a
+            while b > first_hit and out_f[b - 1, 9] > out_f[b, 9]:
+                for col in range(10):
+                    tmp = out_f[b - 1, col]
+                    out_f[b - 1, col] = out_f[b, col]
+                    out_f[b, col] = tmp
+                tmp_m = out_module[b - 1]
+                out_module[b - 1] = out_module[b]
+                out_module[b] = tmp_m
+                b -= 1
+    return out_cross[:count], out_module[:count], out_f[:count]
