@@ -27,7 +27,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 
-from ..config import Range, Score, build
+from ..config import Range, Score, build, resolve_path
 from ..errors import ConfigError
 from ..training.config import SourceConfig
 
@@ -184,9 +184,12 @@ def load_fit_config(
         raw[key] = value
     where = f"{path}" if path is not None else "fit"
     try:
-        return build(FitConfig, raw, where="", base_dir=base_dir)
+        config = build(FitConfig, raw, where="", base_dir=base_dir)
     except ConfigError as err:
         raise ConfigError(f"{where}: {err}") from err
+    # plugin modules given as .py files are relative to the YAML file, as in a training config
+    config.imports = [str(resolve_path(i, base_dir)) if i.endswith(".py") else i for i in config.imports]
+    return config
 
 
 def _absolute(value: Any) -> Any:
