@@ -215,3 +215,12 @@ def test_the_documented_converter_runs(tmp_path, monkeypatch):
     events = list(registry.create("reader", "columnar")(tmp_path / "converted"))
     assert len(events) == 3 and events[2].num_hits == 30
     assert events[0].particles is not None and len(events[0].particles) == 3
+
+
+def test_bad_values_name_the_file_column_and_event(tmp_path):
+    pd.DataFrame({"evt": [4, 4], "hx": [0.0, 1.0], "y": [0.0, 0.0], "z": [0.0, 0.0], "plane": [1.0, 2.5]}).to_parquet(
+        tmp_path / "hits.parquet"
+    )
+    reader = registry.create("reader", "columnar", {"columns": {"event_id": "evt", "x": "hx", "layer_id": "plane"}})
+    with pytest.raises(DataError, match=r"not an integer.*at row 1.*hits\.parquet.*branch 'plane'.*event 4"):
+        next(reader(tmp_path))

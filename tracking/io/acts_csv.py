@@ -447,6 +447,9 @@ class ActsCsvReader(Reader):
         particle_id = np.zeros(n, np.int64)
         if len(rows) == 0:
             return particle_id
+        if np.bincount(rows).max() == 1:  # one sim hit per measurement (the usual digitisation): no vote
+            particle_id[rows] = simhits["pid"].to_numpy()[sims]
+            return particle_id
         pairs = pd.DataFrame({"row": rows, "pid": simhits["pid"].to_numpy()[sims], "order": np.arange(len(rows))})
         votes = pairs.groupby(["row", "pid"], sort=False).agg(n=("order", "size"), first=("order", "min")).reset_index()
         votes = votes.sort_values(["row", "n", "first"], ascending=[True, False, True], kind="stable")

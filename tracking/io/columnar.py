@@ -71,6 +71,22 @@ _LENGTHS = ("x", "y", "z", "vx", "vy", "vz")
 _MOMENTA = ("pt", "px", "py", "pz")
 
 
+@dataclass(frozen=True)
+class _Where:
+    """Where converted columns come from, for errors: the file and the file's name of each field."""
+
+    file: str | None = None
+    hit_names: Mapping[str, str] = field(default_factory=dict)
+    particle_names: Mapping[str, str] = field(default_factory=dict)
+    particle_file: str | None = None
+
+    def hit(self, name: str) -> str:
+        return self.hit_names.get(name, name)
+
+    def particle(self, name: str) -> str:
+        return self.particle_names.get(name, f"particles.{name}" if self.file is None else name)
+
+
 def _convert(name: str, values: Any, dtype: Any) -> np.ndarray:
     arr = as_numpy(values) if not isinstance(values, (list, tuple)) else np.asarray(values)
     if name == "particle_id":
@@ -86,6 +102,7 @@ def event_from_columns(
     particles: Mapping[str, Any] | None = None,
     *,
     meta: dict[str, Any] | None = None,
+    _where: _Where = _Where(),
 ) -> Event:
     """An :class:`Event` from plain arrays (lists, numpy, torch, pandas columns), cast losslessly to its dtypes.
 
@@ -96,31 +113,37 @@ def event_from_columns(
     """
     unknown = sorted(set(hits) - set(HIT_FIELDS) - {"event_id"})
     if unknown:
-        raise DataError(f"unknown hit field(s) {unknown}; known: {', '.join(HIT_FIELDS[1:])}", event=event_id)
+        raise DataError(
+            f"unknown hit field(s) {unknown}; known: {', '.join(HIT_FIELDS[1:])}", file=_where.file, event=event_id
+        )
     columns: dict[str, Any] = {}
     for name in HIT_FIELDS[1:]:
         if name not in hits or hits[name] is None:
             if name in ("x", "y", "z"):
-                raise DataError(f"hits need {name!r}", event=event_id, branch=name)
+                raise DataError(f"hits need {name!r}", file=_where.file, event=event_id, branch=_where.hit(name))
             continue
         try:
             columns[name] = _convert(name, hits[name], HIT_DTYPES[name])
         except ColumnError as err:
             row = f" at row {err.index}" if err.index is not None else ""
-            raise DataError(f"{err}{row}", event=event_id, branch=name) from None
+            raise DataError(f"{err}{row}", file=_where.file, event=event_id, branch=_where.hit(name)) from None
     n = len(columns["x"])
     if "hit_id" not in columns:
         columns["hit_id"] = np.arange(n, dtype=np.int64)
     table = None
     if particles is not None:
-        table = _particles(event_id, particles, columns.get("particle_id"))
+        table = _particles(event_id, particles, columns.get("particle_id"), _where)
     return Event(event_id=int(event_id), particles=table, meta=dict(meta or {}), **columns)
 
 
-def _particles(event_id: int, given: Mapping[str, Any], hit_particles: np.ndarray | None) -> Particles:
+def _particles(event_id: int, given: Mapping[str, Any], hit_particles: np.ndarray | None, where: _Where) -> Particles:
     unknown = sorted(set(given) - set(PARTICLE_FIELDS))
     if unknown:
-        raise DataError(f"unknown particle field(s) {unknown}; known: {', '.join(PARTICLE_FIELDS[1:])}", event=event_id)
+        raise DataError(
+            f"unknown particle field(s) {unknown}; known: {', '.join(PARTICLE_FIELDS[1:])}",
+            file=where.particle_file or where.file,
+            event=event_id,
+        )
     if all(k in given for k in ("pt", "eta", "phi")):
         kinematics = {k: given[k] for k in ("pt", "eta", "phi")}
     elif all(k in given for k in ("px", "py", "pz")):
@@ -129,17 +152,26 @@ def _particles(event_id: int, given: Mapping[str, Any], hit_particles: np.ndarra
         with np.errstate(divide="ignore", invalid="ignore"):
             kinematics = {"pt": pt, "eta": np.arcsinh(pz / pt), "phi": np.arctan2(py, px)}
     else:
-        raise DataError("particles need pt, eta, phi or px, py, pz", event=event_id)
+        raise DataError(
+            "particles need pt, eta, phi or px, py, pz", file=where.particle_file or where.file, event=event_id
+        )
     out: dict[str, np.ndarray] = {}
     for name in ("particle_id", "vx", "vy", "vz", "q", "nhits"):
         if name not in given or given[name] is None:
             if name == "nhits":
                 continue
-            raise DataError(f"particles need {name!r}", event=event_id, branch=f"particles.{name}")
+            raise DataError(
+                f"particles need {name!r}",
+                file=where.particle_file or where.file,
+                event=event_id,
+                branch=where.particle(name),
+            )
         try:
             out[name] = _convert(name, given[name], PARTICLE_DTYPES[name])
         except ColumnError as err:
-            raise DataError(str(err), event=event_id, branch=f"particles.{name}") from None
+            raise DataError(
+                str(err), file=where.particle_file or where.file, event=event_id, branch=where.particle(name)
+            ) from None
     for name, values in kinematics.items():
         out[name] = float_column(np.asarray(as_numpy(values)))
     if "nhits" not in out:
@@ -366,12 +398,10 @@ class ColumnarReader(Reader):
             )
         if ppath is not None:
             particles = self._read_particles(ppath, event_id, multi)
-        try:
-            return event_from_columns(event_id, hits, particles, meta={"source": str(path), "reader": "columnar"})
-        except DataError as err:
-            raise DataError(
-                str(err).split(" (")[0], file=str(path), event=event_id, branch=err.branch and self._column(err.branch)
-            ) from None
+        where = _Where(str(path), cfg.columns, cfg.particle_columns, str(ppath) if ppath is not None else None)
+        return event_from_columns(
+            event_id, hits, particles, meta={"source": str(path), "reader": "columnar"}, _where=where
+        )
 
     def _read_particles(self, path: Path, event_id: int, multi: bool) -> dict[str, np.ndarray]:
         cfg = self.config
