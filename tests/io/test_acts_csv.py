@@ -178,3 +178,13 @@ def test_single_measurements_file_is_detected(tmp_path):
     path = tmp_path / "event000000005-measurements.csv"
     assert reader_for(path) == "acts_csv"
     assert [e.event_id for e in ActsCsvReader()(path)] == [5]
+
+
+def test_detectors_csv_beside_the_events_is_used(tmp_path):
+    truth = write_event(tmp_path, 6, layout="2023")  # noise measurements: only the modules can place them
+    write_detectors(tmp_path / "detectors.csv")
+    assert reader_for(tmp_path) == "acts_csv"
+    (event,) = registry.create("reader", "acts_csv")(tmp_path)
+    _check_hits(event, truth)
+    with pytest.raises(DataError, match="has no sim hit to take its position from"):
+        next(read_acts_csv(tmp_path, positions="simhits"))

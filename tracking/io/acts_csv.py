@@ -19,7 +19,8 @@ One event is a set of files ``event#########-<stem>.csv`` in one directory (ACTS
   cells and their summed value in ``event.meta["cells"]``.
 
 Positions (config ``positions``): the measurement's global columns when the file has them; otherwise, with
-``detectors`` (the ``detectors.csv`` of CsvTrackingGeometryWriter, or a TrackML one) the local coordinates
+``detectors`` (the ``detectors.csv`` of CsvTrackingGeometryWriter, or a TrackML one; by default the
+``detectors.csv`` beside the event files, where ACTS writes it, when there is one) the local coordinates
 ``(local0, local1)`` placed on the module plane, ``centre + R (local0, local1, 0)``; otherwise the mean true
 position of the measurement's sim hits (exact for one sim hit per measurement, ACTS' usual digitisation).
 
@@ -217,7 +218,8 @@ class ActsCsvReader(Reader):
     class Config:
         """Args:
         detectors: ``detectors.csv`` (ACTS CsvTrackingGeometryWriter or TrackML) to place local coordinates;
-            needed only when the measurements have no ``global_x/y/z``. Default None.
+            needed only when the measurements have no ``global_x/y/z``. Default: ``detectors.csv[.gz]``
+            beside the event files when it exists.
         positions: where hit positions come from: ``auto`` (global columns, else ``detectors``, else sim hits),
             ``measurements`` (global columns), ``detectors`` or ``simhits``.
         simhits: stem of the sim-hit files (``hits`` in ACTS, ``truth`` in some ACORN setups).
@@ -239,6 +241,9 @@ class ActsCsvReader(Reader):
     def __init__(self, config: Config | None = None) -> None:
         super().__init__(config if config is not None else self.Config())
         self._bounds = np.zeros(0, np.int64)
+        # the detectors file in use: the configured one, else a detectors.csv beside the events (where ACTS'
+        # CsvTrackingGeometryWriter puts it), found per source
+        self._detectors: Path | None = Path(self.config.detectors) if self.config.detectors is not None else None
         self._modules: tuple[np.ndarray, np.ndarray, np.ndarray, str] | None = None
 
     # -- sources -------------------------------------------------------------------------------------------
@@ -253,6 +258,10 @@ class ActsCsvReader(Reader):
                     raise DataError("no such file or directory", file=str(path))
                 raise DataError("not an ACTS CSV file (expected event#########-measurements.csv)", file=str(path))
             directory, only = path.parent, int(match.group(1))
+        if self.config.detectors is None and self.config.positions in ("auto", "detectors"):
+            beside = [directory / n for n in ("detectors.csv", "detectors.csv.gz") if (directory / n).is_file()]
+            if beside and beside[0] != self._detectors:
+                self._detectors, self._modules = beside[0], None
         found = find_acts_csv_events(directory)
         if not found:
             raise DataError("no event#########-measurements.csv files", file=str(directory))
@@ -279,7 +288,7 @@ class ActsCsvReader(Reader):
     def __call__(self, source: str | os.PathLike) -> Iterator[Event]:
         """Yield the events of ``source`` (a directory, or one event's measurements file), by event number."""
         events = self._events(source)
-        if self.config.detectors is not None:
+        if self._detectors is not None and self.config.positions != "simhits":
             self._load_modules()  # a bad detectors file fails now, not after the first event
         return (self.read_event(files, event) for event, files in events)
 
@@ -306,7 +315,7 @@ class ActsCsvReader(Reader):
         if mode == "auto":
             if all(c in meas for c in globals_):
                 mode = "measurements"
-            elif cfg.detectors is not None:
+            elif self._detectors is not None:
                 mode = "detectors"
             else:
                 mode = "simhits"
@@ -566,8 +575,9 @@ class ActsCsvReader(Reader):
         """(sorted keys, centres [M, 3], rotations [M, 3, 3], key kind) of the detectors file."""
         if self._modules is not None:
             return self._modules
-        assert self.config.detectors is not None
-        path = Path(self.config.detectors)
+        path = self._detectors
+        if path is None:
+            raise DataError("positions: detectors needs the config key 'detectors' (a detectors.csv)")
         if not path.is_file():
             raise DataError("detectors file not found (config key 'detectors')", file=str(path))
         header = self._header(path, -1)
@@ -631,7 +641,7 @@ class ActsCsvReader(Reader):
             i = int(np.argmax(~found))
             f = decode_geometry_id(gid[i : i + 1])
             raise DataError(
-                f"{int((~found).sum())} measurement(s) on modules absent from {self.config.detectors}, first "
+                f"{int((~found).sum())} measurement(s) on modules absent from {self._detectors}, first "
                 f"geometry_id {int(gid[i])} (volume {int(f['volume'][0])}, layer {int(f['layer'][0])}, "
                 f"sensitive {int(f['sensitive'][0])})",
                 file=str(meas_path),
