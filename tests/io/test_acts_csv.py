@@ -188,3 +188,42 @@ def test_detectors_csv_beside_the_events_is_used(tmp_path):
     _check_hits(event, truth)
     with pytest.raises(DataError, match="has no sim hit to take its position from"):
         next(read_acts_csv(tmp_path, positions="simhits"))
+
+
+def test_real_trackml_event_written_as_acts_csv(tmp_path, trackml_dir):
+    """Real geometry: TrackML event 1 as ACTS 2023 files (local coordinates on the real modules, the truth as
+    sim hits); placed with the real TrackML detectors.csv, every hit lands where TrackML put it."""
+    hits = pd.read_csv(trackml_dir / "event000000001-hits.csv.gz")
+    truth = pd.read_csv(trackml_dir / "event000000001-truth.csv.gz").set_index("hit_id").loc[hits.hit_id]
+    modules = pd.read_csv(trackml_dir / "detectors.csv.gz")
+    placed = hits.merge(modules, on=["volume_id", "layer_id", "module_id"], how="left")
+    rot = placed[[f"rot_{a}{b}" for a in "xyz" for b in "uvw"]].to_numpy().reshape(-1, 3, 3)
+    local = np.einsum("nji,nj->ni", rot, hits[["x", "y", "z"]].to_numpy() - placed[["cx", "cy", "cz"]].to_numpy())
+    gid = geometry_id(hits.volume_id.to_numpy(), hits.layer_id.to_numpy(), hits.module_id.to_numpy())
+    prefix = tmp_path / "event000000001"
+    pd.DataFrame(
+        {
+            "measurement_id": hits.hit_id,
+            "geometry_id": gid,
+            "local_key": 6,
+            "local0": local[:, 0],
+            "local1": local[:, 1],
+        }
+    ).to_csv(f"{prefix}-measurements.csv", index=False)
+    signal = np.flatnonzero(truth.particle_id.to_numpy() != 0)
+    pd.DataFrame({"measurement_id": hits.hit_id.to_numpy()[signal], "hit_id": np.arange(len(signal))}).to_csv(
+        f"{prefix}-measurement-simhit-map.csv", index=False
+    )
+    pd.DataFrame(
+        {
+            "particle_id": truth.particle_id.to_numpy()[signal].astype(np.uint64),
+            "geometry_id": gid[signal],
+            **{c: truth[c].to_numpy()[signal] for c in ("tx", "ty", "tz", "tpx", "tpy", "tpz")},
+        }
+    ).to_csv(f"{prefix}-hits.csv", index=False)
+    (event,) = read_acts_csv(tmp_path, detectors=str(trackml_dir / "detectors.csv.gz"))
+    np.testing.assert_array_equal(event.hit_id, hits.hit_id)
+    for axis in "xyz":  # TrackML hits sit on their module plane to < 0.01 mm
+        np.testing.assert_allclose(getattr(event, axis), hits[axis], atol=0.01)
+    np.testing.assert_array_equal(event.module_id, hits.module_id)
+    np.testing.assert_array_equal(event.particle_id, truth.particle_id)
