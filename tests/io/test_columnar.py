@@ -84,13 +84,20 @@ def test_write_events_round_trip(tmp_path, fmt):
     _same(events[0], only)
 
 
-def test_write_events_trackml_is_read_back(tmp_path):
+@pytest.mark.parametrize(("fmt", "reader"), [("trackml", "trackml_csv"), ("acts_root", "acts_root")])
+def test_write_events_trackml_and_acts_root_are_read_back(tmp_path, fmt, reader):
     events = [_event(e) for e in (1, 2)]
-    write_events(events, tmp_path, format="trackml")
-    assert reader_for(tmp_path) == "trackml_csv"
-    back = list(registry.create("reader", "trackml_csv")(tmp_path))
+    assert write_events(events, tmp_path, format=fmt) == 2
+    assert reader_for(tmp_path) == reader
+    back = list(registry.create("reader", reader)(tmp_path))
     np.testing.assert_allclose(back[1].x, events[1].x)
+    np.testing.assert_array_equal(back[1].module_id, events[1].module_id)
     np.testing.assert_array_equal(back[1].particle_id, events[1].particle_id)
+    np.testing.assert_allclose(np.sort(back[1].particles.pt), np.sort(events[1].particles.pt), rtol=1e-5)
+
+
+def test_write_events_rejects_unknown_format(tmp_path):
+    events = [_event(1)]
     with pytest.raises(ConfigError, match="format must be one of"):
         write_events(events, tmp_path, format="root")  # type: ignore[arg-type]
 
