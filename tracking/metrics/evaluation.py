@@ -21,7 +21,7 @@ import numpy as np
 from ..atomic import atomic_output
 from ..errors import DataError
 from ..event import Event, lookup_rows
-from ..io.trackml_names import find_event_file, is_hits_file
+from ..io.trackml_names import find_event_file
 from ..io.tracks import TrackRecord, TracksFile
 from ._ratio import ratio
 from .lhcb import LhcbMatchConfig, LhcbMetrics
@@ -181,18 +181,14 @@ def evaluate_tracks(
 
 
 def truth_reader_name(directory: str | os.PathLike) -> str:
-    """``acts_root`` when ``directory`` holds measurements.root, ``trackml_csv`` when it holds
-    ``event#########-hits.csv[.gz]`` files; DataError otherwise."""
+    """The reader of the truth directory, as ``trackpipe run`` chooses it (:func:`tracking.io.detect.reader_for`:
+    ACTS ROOT or CSV, TrackML CSV, Parquet/CSV tables); DataError when it holds none of them."""
+    from ..io.detect import reader_for
+
     path = Path(directory)
     if not path.is_dir():
         raise DataError("truth directory not found", file=str(path))
-    if (path / "measurements.root").is_file():
-        return "acts_root"
-    if any(is_hits_file(p.name) for p in path.iterdir()):
-        return "trackml_csv"
-    raise DataError(
-        "neither ACTS files (measurements.root) nor TrackML CSV (event#########-hits.csv[.gz]) found", file=str(path)
-    )
+    return reader_for(path)
 
 
 def trackml_truth_weights(directory: str | os.PathLike) -> Callable[[Event], np.ndarray | None]:
