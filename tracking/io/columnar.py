@@ -155,7 +155,7 @@ def _particles(event_id: int, given: Mapping[str, Any], hit_particles: np.ndarra
         raise DataError(
             "particles need pt, eta, phi or px, py, pz", file=where.particle_file or where.file, event=event_id
         )
-    out: dict[str, np.ndarray] = {}
+    out: dict[str, Any] = {}
     for name in ("particle_id", "vx", "vy", "vz", "q", "nhits"):
         if name not in given or given[name] is None:
             if name == "nhits":
