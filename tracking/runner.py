@@ -12,7 +12,7 @@ from typing import Literal
 
 from . import registry
 from .atomic import remove_stale_temporaries, scratch_path
-from .errors import ConfigError
+from .errors import ConfigError, DataError
 from .event import Event
 from .io.detect import reader_for
 from .pipeline import Pipeline
@@ -187,6 +187,7 @@ def run(
     shard: tuple[int, int] = (0, 1),
     progress: bool = True,
     stop_flag: str | os.PathLike | None = None,
+    reader: str | None = None,
 ) -> RunReport:
     """Read events from ``input_path``, run ``pipeline`` on each, write tracks to ``output_path``.
 
@@ -196,12 +197,18 @@ def run(
     ``shard=(rank, world)`` keeps events ``rank, rank + world, ...`` of the input order.
     ``stop_flag``: a file the shards of one job share; a shard that stops on an error creates it, and
     every shard stops before its next event once it exists (the events already done are kept).
+    ``reader``: the reader plugin's name (default: the one :func:`reader_for` detects).
     """
     from tqdm.auto import tqdm
 
     if max_events is not None and max_events < 0:
         raise ConfigError(f"max_events must be >= 0, got {max_events}")
-    reader_name = reader_for(input_path)
+    if reader is None:
+        reader_name = reader_for(input_path)
+    else:
+        reader_name = registry.get("reader", reader).name
+        if not os.path.exists(input_path):
+            raise DataError("input not found", file=os.fspath(input_path))
     writer = registry.create("writer", writer_for(output_path))
     report = RunReport()
     rank, world = shard
@@ -295,6 +302,7 @@ def run_sharded(
     on_error: OnError = "stop",
     max_events: int | None = None,
     progress: bool = True,
+    reader: str | None = None,
 ) -> RunReport:
     """:func:`run` as one rank of a job (torchrun's RANK / WORLD_SIZE in the environment).
 
@@ -312,7 +320,15 @@ def run_sharded(
 
     ctx = env_context()
     if not ctx.distributed:
-        return run(input_path, output_path, pipeline, on_error=on_error, max_events=max_events, progress=progress)
+        return run(
+            input_path,
+            output_path,
+            pipeline,
+            on_error=on_error,
+            max_events=max_events,
+            progress=progress,
+            reader=reader,
+        )
     own_group = not dist.is_initialized()
     if own_group:
         # gloo even beside CUDA: only barriers and small objects travel between ranks here.
@@ -336,6 +352,7 @@ def run_sharded(
             shard=(ctx.rank, ctx.world),
             progress=progress and ctx.is_main,
             stop_flag=flag,
+            reader=reader,
         )
         reports = all_gather_object(report, ctx)
         parts = all_gather_object((str(part), report.input_indices), ctx)

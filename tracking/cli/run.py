@@ -35,24 +35,34 @@ import click
 @click.option("-n", "--max-events", type=click.IntRange(min=1), default=None, help="Process at most this many events.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option(
+    "--reader",
+    "reader_name",
+    default=None,
+    help="Reader plugin for INPUT (see `trackpipe plugins`; default: detected from INPUT).",
+)
+@click.option(
     "--nproc",
     type=click.IntRange(min=1),
     default=1,
     show_default=True,
     help="Processes sharing the events (also works under torchrun); the output keeps input order.",
 )
-def run(input_path, output, pipeline_path, device, on_error, max_events, quiet, nproc) -> None:
+def run(input_path, output, pipeline_path, device, on_error, max_events, quiet, reader_name, nproc) -> None:
     """Reconstruct tracks: read INPUT (ACTS ROOT dir/file or TrackML CSV), run the pipeline, write tracks.
 
     Exit status: 0 all events written; 1 some events failed (the others are written); 2 a usage,
     configuration or input error (nothing run); 128+N a rank of --nproc killed by signal N.
     """
-    from ..distributed import env_context, launch_local
+    from ..distributed import env_context, launch_local_job
+    from ..errors import DataError
     from ..io.detect import reader_for
     from ..runner import resolve_output
 
     # everything that can be checked without running is checked before any model is loaded
-    reader_for(input_path)
+    if reader_name is None:
+        reader_for(input_path)
+    elif not os.path.exists(input_path):
+        raise DataError("input not found", file=input_path)
     out = resolve_output(output)
     ctx = env_context()
     if nproc > 1:
@@ -63,8 +73,9 @@ def run(input_path, output, pipeline_path, device, on_error, max_events, quiet, 
         args += ["--pipeline", pipeline_path] if pipeline_path else []
         args += ["-n", str(max_events)] if max_events is not None else []
         args += ["--quiet"] if quiet else []
+        args += ["--reader", reader_name] if reader_name else []
         before = _stamp(out)
-        result = launch_local("tracking", args, nproc)
+        result = launch_local_job("tracking", args, nproc)
         if result.killed_by is not None:
             kept = (
                 f"{out} was written before it died (complete)"
@@ -74,7 +85,7 @@ def run(input_path, output, pipeline_path, device, on_error, max_events, quiet, 
             )
             click.echo(f"trackpipe run: {result.describe()}; kept: {kept}", err=True)
         sys.exit(result.exit_code)
-    _run_here(input_path, out, pipeline_path, device, on_error, max_events, quiet)
+    _run_here(input_path, out, pipeline_path, device, on_error, max_events, quiet, reader_name)
 
 
 def _stamp(path) -> tuple[int, int] | None:
@@ -85,7 +96,7 @@ def _stamp(path) -> tuple[int, int] | None:
     return st.st_ino, st.st_mtime_ns
 
 
-def _run_here(input_path, out, pipeline_path, device, on_error, max_events, quiet) -> None:
+def _run_here(input_path, out, pipeline_path, device, on_error, max_events, quiet, reader_name) -> None:
     from ..distributed import env_context
     from ..pipeline import Pipeline
     from ..runner import DEFAULT_PIPELINE, format_timings, run_sharded
@@ -96,7 +107,9 @@ def _run_here(input_path, out, pipeline_path, device, on_error, max_events, quie
         import torch
 
         pipeline.to(f"cuda:{ctx.local_rank % max(torch.cuda.device_count(), 1)}")
-    report = run_sharded(input_path, out, pipeline, on_error=on_error, max_events=max_events, progress=not quiet)
+    report = run_sharded(
+        input_path, out, pipeline, on_error=on_error, max_events=max_events, progress=not quiet, reader=reader_name
+    )
     if not ctx.is_main:
         sys.exit(1 if report.failed else 0)
     if ctx.distributed:
