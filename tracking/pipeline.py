@@ -54,7 +54,8 @@ _PROVIDER = {"graph": "a graph_builder", "scores": "an edge_classifier", "tracks
 def check_stage_sequence(stages: Sequence[Any], labels: Sequence[str]) -> None:
     """ConfigError naming the first stage whose needs no earlier stage provides.
 
-    Stages that are not registered plugins (plain callables) are not checked and provide nothing known.
+    ``stages`` are stage objects or their plugin classes. Stages that are not registered plugins
+    (plain callables) are not checked, and may provide anything.
     """
     have: set[str] = set()
     for index, (stage, label) in enumerate(zip(stages, labels)):
@@ -140,6 +141,19 @@ def build_stage(spec: Mapping[str, Any], *, index: int | str, base_dir: Path | N
     return f"{kind}:{info.name}", info.cls(config)
 
 
+def _stage_class(spec: Any) -> type | None:
+    """The plugin class a stage mapping names, None when the mapping is malformed or names no plugin."""
+    if not isinstance(spec, Mapping):
+        return None
+    kinds = [k for k in spec if registry.normalize_name(str(k)) in PIPELINE_KINDS]
+    if len(kinds) != 1 or not isinstance(spec[kinds[0]], str):
+        return None
+    try:
+        return registry.get(registry.normalize_name(kinds[0]), spec[kinds[0]]).cls
+    except Exception:  # noqa: BLE001 - build_stage reports it with the stage's position
+        return None
+
+
 class Pipeline:
     """Processing stages applied in order; per-stage wall time; hooks called after every stage."""
 
@@ -174,8 +188,11 @@ class Pipeline:
         cls, config: Mapping[str, Any], *, base_dir: Path | None = None, device: str | None = None
     ) -> Pipeline:
         parsed = build(PipelineConfig, config, where="pipeline")
+        classes = [_stage_class(spec) for spec in parsed.stages]
+        if all(c is not None for c in classes):  # else build_stage reports the malformed stage
+            # before any stage is built: building one may load a model for nothing
+            check_stage_sequence(classes, [f"{c.plugin_kind}:{c.plugin_name}" for c in classes])  # type: ignore[union-attr]
         built = [build_stage(spec, index=i, base_dir=base_dir) for i, spec in enumerate(parsed.stages)]
-        check_stage_sequence([stage for _, stage in built], [label for label, _ in built])
         return cls(
             [stage for _, stage in built],
             device=device or parsed.device,
