@@ -131,3 +131,33 @@ def test_help_and_info_do_not_import_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "False", out.stdout
+
+
+def test_simulate_bar_is_labelled_and_says_when_numba_compiles(tmp_path, monkeypatch):
+    import tqdm
+
+    from tracking.cli import simulate as simulate_cli
+
+    seen: list[tuple[str, int]] = []
+
+    class Bar:
+        def __init__(self, *args, desc=None, **kwargs):
+            self.n, self.desc = 0, desc
+            seen.append((desc, 0))
+
+        def set_description(self, desc):
+            self.desc = desc
+
+        def update(self, k):
+            self.n += k
+            seen.append((self.desc, self.n))
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(tqdm, "tqdm", Bar)
+    result = invoke(["simulate", "-n", "2", "--mu", "1", "-o", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    compiling, simulating = simulate_cli.COMPILING, simulate_cli.SIMULATING
+    assert "compiling (first event only)" in compiling
+    assert seen == [(compiling, 0), (simulating, 1), (simulating, 2)]
