@@ -5,7 +5,8 @@ process of a test job (the launcher of --nproc and each rank) import this module
   (an iterator object that goes on after an error) and ``test_flaky_unlisted`` (a generator that
   cannot list its events): each raises DataError on the event numbers in $TRACKPIPE_TEST_BAD_EVENTS;
 - graph builder ``test_slow``: sleeps $TRACKPIPE_TEST_SLOW_S seconds per event (default 0.2), so
-  that a kill lands while events are being processed.
+  that a kill lands while events are being processed; with $TRACKPIPE_TEST_MARKS set it first
+  creates the file ``RANK-PID-EVENT`` in that directory.
 
 Nothing here imports torch: processes that do not need it stay fast.
 """
@@ -107,5 +108,10 @@ class SlowStage:
         self.config = config
 
     def __call__(self, event):
+        marks = os.environ.get("TRACKPIPE_TEST_MARKS")
+        if marks:  # lets a test see which process works on which event, and when
+            name = f"{os.environ.get('RANK', '0')}-{os.getpid()}-{event.event_id}"
+            with open(os.path.join(marks, name), "w"):
+                pass
         time.sleep(float(os.environ.get("TRACKPIPE_TEST_SLOW_S", "0.2")))
         return event
