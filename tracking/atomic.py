@@ -76,7 +76,7 @@ def remove_stale_temporaries(directory: str | os.PathLike[str]) -> list[Path]:
     pid is alive is kept, even if the pid was reused by an unrelated process: keeping debris is
     better than deleting a live job's file. Returns the paths removed.
     """
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(os.scandir(directory))
     except OSError:

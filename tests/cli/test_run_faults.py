@@ -67,14 +67,15 @@ def reference(acts_dir, pipeline, tmp_path_factory):
 def env(tmp_path: Path, **extra: str) -> dict[str, str]:
     marks = tmp_path / "marks"
     marks.mkdir(exist_ok=True)
-    return dict(
+    variables = dict(
         os.environ,
         PYTHONPATH=os.pathsep.join([str(SITE), os.environ.get("PYTHONPATH", "")]),
         OMP_NUM_THREADS="1",
         TRACKPIPE_TEST_SLOW_S=str(SLOW_S),
         TRACKPIPE_TEST_MARKS=str(marks),
-        **extra,
     )
+    variables.update(extra)
+    return variables
 
 
 def command(acts_dir, pipeline, out, *extra: str) -> list[str]:
