@@ -111,7 +111,9 @@ def _run_here(input_path, out, pipeline_path, device, on_error, max_events, quie
         input_path, out, pipeline, on_error=on_error, max_events=max_events, progress=not quiet, reader=reader_name
     )
     if not ctx.is_main:
-        sys.exit(1 if report.failed else 0)
+        # the job finished: rank 0 reports every rank's failures and exits 1 for them; a non-zero exit
+        # here would make the launcher stop rank 0 while it still reports
+        sys.exit(0)
     if ctx.distributed:
         click.echo(f"{ctx.world} processes, events interleaved by input order")
     click.echo(f"pipeline: {', '.join(pipeline.labels)} on {pipeline.device}")
