@@ -137,10 +137,19 @@ def _read(reader_name: str, input_path, *, rank: int, world: int, max_events: in
                 except StopIteration:
                     return
                 except Exception as err:  # noqa: BLE001 - the event's failure, handled by the caller
-                    yield _Item(position, number, error=err)
                     i += 1
+                    reopened = True
                     if _dead(stream) and i < len(wanted):
-                        stream = open_at(i)
+                        try:
+                            stream = open_at(i)
+                        except ConfigError:  # a reader that lists its events but cannot select them
+                            reopened = False
+                            err.add_note(
+                                f"reader {reader_name} cannot go on after this error: later events were not read"
+                            )
+                    yield _Item(position, number, error=err)
+                    if not reopened:
+                        return
                     continue
                 yield _Item(position, number, event=event)
                 i += 1
