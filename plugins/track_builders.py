@@ -21,6 +21,8 @@ from tracking.stages import Stage
 class TruthTrackBuilder(Stage):
     """Oracle tracks: one track per true particle (needs truth); noise and short particles get -1."""
 
+    needs = ()  # truth from the reader, no graph: see tracking.pipeline.STAGE_CONTRACTS
+
     @dataclass
     class Config:
         min_hits: Annotated[int, Range(ge=0)] = 1

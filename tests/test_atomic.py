@@ -110,3 +110,25 @@ def test_fsync_path_tolerates_directories_it_cannot_open(tmp_path):
     atomic.fsync_path(tmp_path / "missing", directory=True)
     with pytest.raises(FileNotFoundError):
         atomic.fsync_path(tmp_path / "missing")
+
+
+def test_temporaries_of_dead_processes_are_removed_at_the_next_write(tmp_path):
+    """A SIGKILLed writer cannot remove its temporary; the next output in that directory does, but
+    never one whose owner still runs."""
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
+    stale = atomic.scratch_path(tmp_path / "tracks.root", "abcd1234.root.tmp", pid=dead_pid)
+    stale_part = atomic.scratch_path(tmp_path / "tracks.root", "part0of2.root", pid=dead_pid)
+    live = atomic.scratch_path(tmp_path / "tracks.root", "part1of2.root", pid=os.getppid())
+    unrelated = tmp_path / ".tracks.root.keep"
+    for path in (stale, stale_part, live, unrelated):
+        path.write_bytes(b"x")
+    assert atomic.temporary_owner(stale.name) == dead_pid and atomic.is_temporary(live)
+    assert not atomic.is_temporary(unrelated)
+    with atomic_output(tmp_path / "other.txt") as tmp:
+        assert atomic.temporary_owner(tmp.name) == os.getpid()
+        tmp.write_text("new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, unrelated.name, "other.txt"])

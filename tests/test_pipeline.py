@@ -109,3 +109,43 @@ def test_resolve_device_checks_the_cuda_devices(monkeypatch):
     assert resolve_device("CUDA:1") == torch.device("cuda", 1)
     with pytest.raises(ConfigError, match="only 2 CUDA device"):
         resolve_device("cuda:2")
+
+
+def test_stage_sequence_is_checked_when_the_pipeline_is_built(chain_builder):
+    with pytest.raises(
+        ConfigError, match=r"stage 0 \(track_builder:walkthrough\) needs graph \(from a graph_builder\)"
+    ):
+        Pipeline.from_config({"stages": [{"track_builder": "walkthrough"}]})
+    with pytest.raises(ConfigError, match=r"stage 1 \(track_builder:connected_components\) needs scores"):
+        Pipeline.from_config({"stages": [{"graph_builder": "test_chain"}, {"track_builder": "connected_components"}]})
+    with pytest.raises(ConfigError, match=r"stage 0 \(edge_classifier:interaction_gnn\) needs graph"):
+        Pipeline.from_config(
+            {"stages": [{"edge_classifier": "interaction_gnn", "checkpoint": "builtin:gnn_default.pt"}]}
+        )
+    # a new graph drops the scores of the previous one
+    with pytest.raises(ConfigError, match=r"stage 3 .* needs scores"):
+        Pipeline.from_config(
+            {
+                "stages": [
+                    {"graph_builder": "test_chain"},
+                    {"edge_classifier": "interaction_gnn", "checkpoint": "builtin:gnn_default.pt"},
+                    {"graph_builder": "test_chain"},
+                    {"track_builder": "walkthrough"},
+                ]
+            }
+        )
+    Pipeline.from_config({"stages": [{"track_builder": "truth"}]})  # truth tracks need no graph
+
+
+def test_the_pipeline_files_device_is_used_unless_overridden(tmp_path, chain_builder, monkeypatch):
+    from tracking import accel
+
+    monkeypatch.setattr(accel, "cuda_device_count", lambda: 0)
+    path = tmp_path / "p.yaml"
+    path.write_text("device: cuda:3\nstages:\n  - graph_builder: test_chain\n")
+    with pytest.raises(ConfigError, match=r"p.yaml: device 'cuda:3' requested but"):
+        Pipeline.from_yaml(path)
+    assert Pipeline.from_yaml(path, device="cpu").device == torch.device("cpu")
+    path.write_text("device: tpu\nstages:\n  - graph_builder: test_chain\n")
+    with pytest.raises(ConfigError, match=r"device 'tpu': expected auto, cpu, cuda or cuda:N"):
+        Pipeline.from_yaml(path)

@@ -9,6 +9,13 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
+from .errors import TrackpipeError
+
+
+class MissingExtraError(TrackpipeError, ImportError):
+    """An optional dependency is not installed; the message gives the command that installs it."""
+
+
 # import name -> (pip extra, what needs it)
 EXTRAS: dict[str, tuple[str, str]] = {
     "numba": ("sim", "the event simulation (trackpipe simulate, demo, training on simulated events)"),
@@ -23,11 +30,11 @@ def require(module: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError as err:
-        raise ImportError(
+        raise MissingExtraError(
             f"{module} is needed for {purpose} but is not installed; install it with "
             f'`pip install "trackpipe[{extra}]"` (or `pip install ".[{extra}]"` from a source tree).',
             name=module,
         ) from err
 
 
-__all__ = ["EXTRAS", "require"]
+__all__ = ["EXTRAS", "MissingExtraError", "require"]

@@ -38,6 +38,40 @@ PIPELINE_KINDS = ("graph_builder", "edge_classifier", "track_builder")
 
 Hook = Callable[[str, Event, float], None]
 
+# What a stage of each kind needs from the stages before it and what it leaves for those after it
+# (a graph builder makes a new graph, so earlier scores are gone). A plugin that differs says so with
+# class attributes ``needs`` / ``adds`` (the truth track builder needs no graph); inputs read from
+# files (hits, truth) are the readers' business and not checked here.
+STAGE_CONTRACTS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
+    # kind: (needs, adds, clears)
+    "graph_builder": ((), ("graph",), ("scores", "tracks")),
+    "edge_classifier": (("graph",), ("scores",), ("tracks",)),
+    "track_builder": (("graph", "scores"), ("tracks",), ()),
+}
+_PROVIDER = {"graph": "a graph_builder", "scores": "an edge_classifier", "tracks": "a track_builder"}
+
+
+def check_stage_sequence(stages: Sequence[Any], labels: Sequence[str]) -> None:
+    """ConfigError naming the first stage whose needs no earlier stage provides.
+
+    ``stages`` are stage objects or their plugin classes. Stages that are not registered plugins
+    (plain callables) are not checked, and may provide anything.
+    """
+    have: set[str] = set()
+    for index, (stage, label) in enumerate(zip(stages, labels)):
+        kind = getattr(stage, "plugin_kind", None)
+        if kind not in STAGE_CONTRACTS:
+            have = {"graph", "scores", "tracks"}  # unknown: assume it may provide anything
+            continue
+        needs, adds, clears = STAGE_CONTRACTS[kind]
+        needs = tuple(getattr(stage, "needs", needs))
+        adds = tuple(getattr(stage, "adds", adds))
+        missing = [n for n in needs if n not in have]
+        if missing:
+            what = " and ".join(f"{n} (from {_PROVIDER.get(n, 'an earlier stage')})" for n in missing)
+            raise ConfigError(f"stage {index} ({label}) needs {what} before it, and no earlier stage provides it")
+        have = (have - set(clears)) | set(adds)
+
 
 def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
     """``auto`` -> the first GPU if trackpipe and torch both have CUDA, else CPU; ``cuda[:N]`` checked."""
@@ -107,6 +141,19 @@ def build_stage(spec: Mapping[str, Any], *, index: int | str, base_dir: Path | N
     return f"{kind}:{info.name}", info.cls(config)
 
 
+def _stage_class(spec: Any) -> type | None:
+    """The plugin class a stage mapping names, None when the mapping is malformed or names no plugin."""
+    if not isinstance(spec, Mapping):
+        return None
+    kinds = [k for k in spec if registry.normalize_name(str(k)) in PIPELINE_KINDS]
+    if len(kinds) != 1 or not isinstance(spec[kinds[0]], str):
+        return None
+    try:
+        return registry.get(registry.normalize_name(kinds[0]), spec[kinds[0]]).cls
+    except Exception:  # noqa: BLE001 - build_stage reports it with the stage's position
+        return None
+
+
 class Pipeline:
     """Processing stages applied in order; per-stage wall time; hooks called after every stage."""
 
@@ -141,6 +188,10 @@ class Pipeline:
         cls, config: Mapping[str, Any], *, base_dir: Path | None = None, device: str | None = None
     ) -> Pipeline:
         parsed = build(PipelineConfig, config, where="pipeline")
+        classes = [_stage_class(spec) for spec in parsed.stages]
+        if all(c is not None for c in classes):  # else build_stage reports the malformed stage
+            # before any stage is built: building one may load a model for nothing
+            check_stage_sequence(classes, [f"{c.plugin_kind}:{c.plugin_name}" for c in classes])  # type: ignore[union-attr]
         built = [build_stage(spec, index=i, base_dir=base_dir) for i, spec in enumerate(parsed.stages)]
         return cls(
             [stage for _, stage in built],
@@ -167,6 +218,12 @@ class Pipeline:
             return cls.from_config(config, base_dir=Path(path).parent, device=device)
         except ConfigError as err:
             raise ConfigError(f"{path}: {err}") from err
+
+    def to(self, device: str | torch.device) -> Pipeline:
+        """Move every stage to ``device`` (checked like the constructor's); returns self."""
+        self.device = resolve_device(device)
+        self.stages = [s.to(self.device) if hasattr(s, "to") else s for s in self.stages]
+        return self
 
     # -- running -----------------------------------------------------------------------------------
     def add_hook(self, hook: Hook) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import os
 import sys
 import time
@@ -12,6 +11,8 @@ from pathlib import Path
 from typing import Literal
 
 from . import registry
+from .atomic import remove_stale_temporaries, scratch_path
+from .errors import ConfigError, DataError
 from .event import Event
 from .io.detect import reader_for
 from .pipeline import Pipeline
@@ -31,10 +32,39 @@ class RunReport:
     input_indices: list[int] = field(default_factory=list)  # input position of each written event
 
 
+DEFAULT_OUTPUT_NAME = "tracks.root"
+
+
 def writer_for(path: str | os.PathLike) -> str:
     from .io.tracks import is_parquet
 
     return "parquet_tracks" if is_parquet(path) else "root_tracks"
+
+
+def resolve_output(path: str | os.PathLike) -> Path:
+    """The tracks file that ``-o PATH`` means, checked before any event is read.
+
+    A directory (an existing one, or any path written with a trailing slash) gets
+    ``DIR/tracks.root``; otherwise the suffix chooses the format: ``.root``, or ``.parquet``/``.pq``
+    (which needs pyarrow: checked here, with the install command). Any other suffix is a ConfigError
+    listing the ones understood, rather than a ROOT file under a misleading name.
+    """
+    from .extras import require
+    from .io.tracks import PARQUET_SUFFIXES, ROOT_SUFFIXES, is_parquet
+
+    text = os.fspath(path)
+    out = Path(text)
+    if text.endswith(("/", os.sep)) or out.is_dir():
+        out = out / DEFAULT_OUTPUT_NAME
+    suffixes = ROOT_SUFFIXES + PARQUET_SUFFIXES
+    if out.suffix.lower() not in suffixes:
+        raise ConfigError(
+            f"output {text}: unknown tracks format {out.suffix or '(no suffix)'!r}; use one of "
+            f"{', '.join(suffixes)} (or a directory, for DIR/{DEFAULT_OUTPUT_NAME})"
+        )
+    if is_parquet(out):
+        require("pyarrow")
+    return out
 
 
 def track_output(event: Event) -> Event:
@@ -53,6 +83,109 @@ def track_output(event: Event) -> Event:
     ).numpy()
 
 
+@dataclass
+class _Item:
+    """One input event as the reader delivered it: the event, or the error raised while reading it."""
+
+    position: int  # in the input order
+    number: int | None  # the event number when the reader lists them
+    event: Event | None = None
+    error: Exception | None = None
+
+    @property
+    def event_id(self) -> int:
+        if self.event is not None:
+            return self.event.event_id
+        err_event = getattr(self.error, "event", None)
+        if isinstance(err_event, int):
+            return err_event
+        return self.number if self.number is not None else self.position
+
+
+def _dead(iterator: Iterator) -> bool:
+    # a generator that raised is finished; an iterator object may go on to the next event
+    return getattr(iterator, "gi_frame", True) is None
+
+
+def _read(reader_name: str, input_path, *, rank: int, world: int, max_events: int | None):
+    """(events this shard will see or None, iterator of :class:`_Item`) for input positions ``rank, rank + world, ...``.
+
+    An exception raised while reading an event is that event's failure: it is delivered as an item
+    and reading goes on with the next event. A reader whose iterator can go on after an error does;
+    a generator (finished by its exception) is reopened at the next event when the reader lists its
+    event numbers; otherwise the events after the error cannot be read and the iteration ends there
+    with a note in the error.
+    """
+    reader = registry.create("reader", reader_name)
+    if hasattr(reader, "event_numbers"):
+        numbers = list(reader.event_numbers(input_path))[:max_events]
+        wanted = [(p, numbers[p]) for p in range(rank, len(numbers), world)]
+
+        def listed() -> Iterator[_Item]:
+            def open_at(i: int) -> Iterator[Event]:
+                if i == 0 and world == 1 and max_events is None:
+                    return iter(reader(input_path))
+                own = registry.create("reader", reader_name, {"events": [n for _, n in wanted[i:]]})
+                return iter(own(input_path))
+
+            i = 0
+            stream = open_at(0) if wanted else iter(())
+            while i < len(wanted):
+                position, number = wanted[i]
+                try:
+                    event = next(stream)
+                except StopIteration:
+                    return
+                except Exception as err:  # noqa: BLE001 - the event's failure, handled by the caller
+                    i += 1
+                    reopened = True
+                    if _dead(stream) and i < len(wanted):
+                        try:
+                            stream = open_at(i)
+                        except ConfigError:  # a reader that lists its events but cannot select them
+                            reopened = False
+                            err.add_note(
+                                f"reader {reader_name} cannot go on after this error: later events were not read"
+                            )
+                    yield _Item(position, number, error=err)
+                    if not reopened:
+                        return
+                    continue
+                yield _Item(position, number, event=event)
+                i += 1
+
+        return len(wanted), listed()
+
+    total = reader.count(input_path)
+    if total is not None:
+        if max_events is not None:
+            total = min(total, max_events)
+        total = len(range(rank, total, world))
+
+    def unlisted() -> Iterator[_Item]:
+        stream = iter(reader(input_path))
+        position = 0
+        while max_events is None or position < max_events:
+            try:
+                event = next(stream)
+            except StopIteration:
+                return
+            except Exception as err:  # noqa: BLE001 - the event's failure, handled by the caller
+                if position % world == rank:
+                    if _dead(stream):
+                        err.add_note(f"reader {reader_name} cannot go on after this error: later events were not read")
+                    yield _Item(position, None, error=err)
+                if _dead(stream):
+                    return
+                position += 1
+                continue
+            if position % world == rank:
+                yield _Item(position, None, event=event)
+            position += 1
+
+    return total, unlisted()
+
+
 def run(
     input_path: str | os.PathLike,
     output_path: str | os.PathLike,
@@ -63,68 +196,81 @@ def run(
     shard: tuple[int, int] = (0, 1),
     progress: bool = True,
     stop_flag: str | os.PathLike | None = None,
+    reader: str | None = None,
 ) -> RunReport:
     """Read events from ``input_path``, run ``pipeline`` on each, write tracks to ``output_path``.
 
-    ``on_error="skip"`` reports a failing event and goes on; ``"stop"`` stops at it. Either way the
-    events finished before it are written (atomically) and the failure is in the report.
+    ``on_error="skip"`` reports a failing event and goes on; ``"stop"`` stops at it. An event fails
+    when reading it or any stage raises. Either way the events finished before it are written
+    (atomically) and the failure is in the report.
     ``shard=(rank, world)`` keeps events ``rank, rank + world, ...`` of the input order.
     ``stop_flag``: a file the shards of one job share; a shard that stops on an error creates it, and
     every shard stops before its next event once it exists (the events already done are kept).
+    ``reader``: the reader plugin's name (default: the one :func:`reader_for` detects).
     """
     from tqdm.auto import tqdm
 
-    reader_name = reader_for(input_path)
-    reader = registry.create("reader", reader_name)
+    if max_events is not None and max_events < 0:
+        raise ConfigError(f"max_events must be >= 0, got {max_events}")
+    if reader is None:
+        reader_name = reader_for(input_path)
+    else:
+        reader_name = registry.get("reader", reader).name
+        if not os.path.exists(input_path):
+            raise DataError("input not found", file=os.fspath(input_path))
     writer = registry.create("writer", writer_for(output_path))
     report = RunReport()
     rank, world = shard
     start = time.perf_counter()
-    # (input position, event) pairs to read. A shard of a reader that can list its event numbers asks
-    # it for its own events only (the others are not even opened); otherwise every event is read and
-    # the other shards' are skipped.
-    if world > 1 and hasattr(reader, "event_numbers"):
-        numbers = reader.event_numbers(input_path)[:max_events]
-        positions = range(rank, len(numbers), world)
-        own = registry.create("reader", reader_name, {"events": [numbers[p] for p in positions]})
-        total = len(positions)
-        stream: Iterator[tuple[int, Event]] = zip(positions, own(input_path))
-    else:
-        total = reader.count(input_path)
-        if total is not None and max_events is not None:
-            total = min(total, max_events)
-        stream = itertools.islice(enumerate(reader(input_path)), max_events)
+    # A shard of a reader that can list its event numbers asks it for its own events only (the
+    # others are not even opened); otherwise every event is read and the other shards' are skipped.
+    total, items = _read(reader_name, input_path, rank=rank, world=world, max_events=max_events)
+
+    def failed(event_id: int, err: Exception, stage: str) -> bool:
+        """Record a failure; True when the run must stop."""
+        message = f"{stage}{type(err).__name__}: {err}"
+        notes = [n for n in getattr(err, "__notes__", []) if "cannot go on" in n]
+        message += "".join(f" ({n})" for n in notes)
+        report.failed.append((event_id, message))
+        bar.write(f"event {event_id}: {message}", file=sys.stderr)
+        if on_error == "stop":
+            report.stopped_early = True
+            if stop_flag is not None:
+                Path(stop_flag).touch()
+            return True
+        return False
+
+    # counts finished events (written or failed), not events read
+    bar = tqdm(total=total, unit="event", desc="trackpipe run", disable=not progress, file=sys.stderr)
 
     def processed() -> Iterator[Event]:
-        bar = tqdm(total=total, unit="event", desc="trackpipe run", disable=not progress, file=sys.stderr)
         try:
             while True:
                 if stop_flag is not None and os.path.exists(stop_flag):
                     report.stopped_early = True  # another shard stopped on an error
                     return
                 t0 = time.perf_counter()
-                try:
-                    index, event = next(stream)
-                except StopIteration:
-                    return
+                item = next(items, None)
                 report.seconds_read += time.perf_counter() - t0
-                bar.update(1)
-                if index % world != rank:
+                if item is None:
+                    return
+                if item.error is not None:
+                    bar.update(1)
+                    if failed(item.event_id, item.error, "reading: "):
+                        return
                     continue
+                assert item.event is not None
                 try:
-                    out = pipeline(event)
+                    out = pipeline(item.event)
                 except Exception as err:  # noqa: BLE001 - reported, then skip or stop as asked
-                    report.failed.append((event.event_id, f"{type(err).__name__}: {err}"))
-                    bar.write(f"event {event.event_id}: {type(err).__name__}: {err}", file=sys.stderr)
-                    if on_error == "stop":
-                        report.stopped_early = True
-                        if stop_flag is not None:
-                            Path(stop_flag).touch()
+                    bar.update(1)
+                    if failed(item.event_id, err, ""):
                         return
                     continue
                 report.events_written += 1
-                report.input_indices.append(index)
+                report.input_indices.append(item.position)
                 yield track_output(out)
+                bar.update(1)
         finally:
             bar.close()
 
@@ -135,8 +281,9 @@ def run(
 
 
 def _part_path(output_path: Path, rank: int, world: int) -> Path:
-    # Same suffix as the output, so the same writer and reader handle it.
-    return output_path.parent / f".{output_path.stem}.part{rank}of{world}.{os.getpid()}{output_path.suffix}"
+    # Same suffix as the output, so the same writer and reader handle it; a scratch name, so that the
+    # next run removes it when this process is killed before it could.
+    return scratch_path(output_path, f"part{rank}of{world}{output_path.suffix}")
 
 
 def _merge_parts(parts: list[tuple[Path, list[int]]], output_path: Path) -> int:
@@ -164,6 +311,7 @@ def run_sharded(
     on_error: OnError = "stop",
     max_events: int | None = None,
     progress: bool = True,
+    reader: str | None = None,
 ) -> RunReport:
     """:func:`run` as one rank of a job (torchrun's RANK / WORLD_SIZE in the environment).
 
@@ -181,7 +329,15 @@ def run_sharded(
 
     ctx = env_context()
     if not ctx.distributed:
-        return run(input_path, output_path, pipeline, on_error=on_error, max_events=max_events, progress=progress)
+        return run(
+            input_path,
+            output_path,
+            pipeline,
+            on_error=on_error,
+            max_events=max_events,
+            progress=progress,
+            reader=reader,
+        )
     own_group = not dist.is_initialized()
     if own_group:
         # gloo even beside CUDA: only barriers and small objects travel between ranks here.
@@ -189,9 +345,10 @@ def run_sharded(
     output_path = Path(output_path)
     part = _part_path(output_path, ctx.rank, ctx.world)
     # one name for the whole job, chosen by rank 0 (its pid keeps concurrent jobs apart)
-    flag = output_path.parent / f".{output_path.stem}.stop.{os.getpid()}"
+    flag = scratch_path(output_path, "stop")
     if ctx.is_main:
-        flag.unlink(missing_ok=True)  # a stale one from a crashed job of the same pid
+        remove_stale_temporaries(output_path.parent)  # what killed jobs left here
+        flag.unlink(missing_ok=True)
     flag = Path(all_gather_object(str(flag), ctx)[0])
     start = time.perf_counter()
     try:
@@ -204,6 +361,7 @@ def run_sharded(
             shard=(ctx.rank, ctx.world),
             progress=progress and ctx.is_main,
             stop_flag=flag,
+            reader=reader,
         )
         reports = all_gather_object(report, ctx)
         parts = all_gather_object((str(part), report.input_indices), ctx)

@@ -37,7 +37,33 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
+class TrackpipeClickError(click.ClickException):
+    """One of trackpipe's own errors, shown as one line (no traceback) with exit status 2."""
+
+    exit_code = 2
+
+    def format_message(self) -> str:
+        return self.message
+
+
+def _one_line(err: BaseException) -> str:
+    name = type(err).__name__
+    if isinstance(err, OSError) and err.filename is not None and err.strerror:
+        return f"{name}: {err.filename}: {err.strerror}"
+    return f"{name}: {err}"
+
+
 class LazyGroup(click.Group):
+    def invoke(self, ctx: click.Context):
+        """Every command's own errors (configuration, data, plugins, missing files or extras) become one
+        clean line and exit status 2; anything else is a bug and keeps its traceback."""
+        from ..errors import TrackpipeError
+
+        try:
+            return super().invoke(ctx)
+        except (TrackpipeError, OSError) as err:
+            raise TrackpipeClickError(_one_line(err)) from err
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
 

@@ -26,14 +26,22 @@ def _guess_reader(directory: Path) -> str:
     help="Connect modules (module map) or layers (layer-pair map).",
 )
 @click.option(
-    "--margin", type=float, default=0.1, show_default=True, help="Widen each window by this fraction of its width."
+    "--margin",
+    type=click.FloatRange(min=0),
+    default=0.1,
+    show_default=True,
+    help="Widen each window by this fraction of its width.",
 )
 @click.option(
-    "--pt-min", type=float, default=0.0, show_default=True, help="Learn only from particles with pT >= this (GeV)."
+    "--pt-min",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Learn only from particles with pT >= this (GeV).",
 )
 @click.option(
     "--neighbours",
-    type=int,
+    type=click.IntRange(min=0),
     default=0,
     show_default=True,
     help="Module maps: also connect each target module's N nearest modules of its layer.",
@@ -47,11 +55,11 @@ def _guess_reader(directory: Path) -> str:
 )
 @click.option(
     "--window-pt-min",
-    type=float,
+    type=click.FloatRange(min=0),
     default=None,
     help="Learn the windows only from particles with pT >= this (GeV; default: --pt-min).",
 )
-@click.option("--events", "max_events", type=int, default=None, help="Use at most this many events.")
+@click.option("--events", "max_events", type=click.IntRange(min=1), default=None, help="Use at most this many events.")
 @click.option("--reader", default=None, help="Reader plugin (default: acts_root or trackml_csv, by the files).")
 def build_map(
     directory: Path,
@@ -73,17 +81,11 @@ def build_map(
     from .. import registry
     from ..modulemap import MapLearner
 
-    if margin < 0:
-        raise click.BadParameter("must be >= 0", param_hint="--margin")
-    if max_events is not None and max_events < 1:
-        raise click.BadParameter("must be >= 1", param_hint="--events")
     source = registry.create("reader", reader or _guess_reader(directory))
     total = source.count(directory) if hasattr(source, "count") else None
     if max_events is not None:
         total = max_events if total is None else min(total, max_events)
     events = itertools.islice(source(directory), max_events)
-    if neighbours < 0:
-        raise click.BadParameter("must be >= 0", param_hint="--neighbours")
     learner = MapLearner(granularity, pt_min, window_pt_min)
     segments = skipped = 0
     for event in tqdm(events, total=total, desc=f"learning {granularity} map", unit="event"):

@@ -18,15 +18,24 @@ import click
 )
 @click.option(
     "--pt-min",
-    type=float,
+    type=click.FloatRange(min=0),
     default=1.0,
     show_default=True,
     help="Reconstructable particles have pT above this (GeV); 0 = no pT cut.",
 )
 @click.option(
-    "--min-hits", type=int, default=3, show_default=True, help="Reconstructable particles have at least this many hits."
+    "--min-hits",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Reconstructable particles have at least this many hits.",
 )
-@click.option("--min-track-hits", type=int, default=None, help="Shorter tracks are ignored [default: 3 acts, 1 lhcb].")
+@click.option(
+    "--min-track-hits",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Shorter tracks are ignored [default: 3 acts, 1 lhcb].",
+)
 @click.option("--single-majority", is_flag=True, help="Match on track purity alone (default: double majority).")
 @click.option(
     "--matching",

@@ -6,39 +6,62 @@ import platform
 import click
 
 
-def collect_info() -> dict[str, object]:
-    """What this installation can do; shared by `trackpipe info` and the benchmark JSON."""
-    import numpy
-    import torch
+def _installed_version(package: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
 
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
+
+
+def collect_info(torch_runtime: bool = True) -> dict[str, object]:
+    """What this installation can do; shared by `trackpipe info` and the benchmark JSON.
+
+    ``torch_runtime=False`` leaves out what only importing torch can tell (its CUDA build and
+    devices, its threads), which takes seconds; the rest comes from our own module and metadata.
+    """
     from .. import __version__, accel
     from .._native import core
 
     devices = []
     if accel.CUDA_COMPILED:
         devices = [core.cuda_device_description(i) for i in range(core.cuda_device_count())]
-    return {
+    data: dict[str, object] = {
         "trackpipe": __version__,
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cuda_compiled": accel.CUDA_COMPILED,
         "cuda_devices": devices,
-        "torch": torch.__version__,
-        "torch_cuda": torch.version.cuda,
-        "torch_cuda_available": torch.cuda.is_available(),
+        "torch": _installed_version("torch"),
         "torch_scatter": accel.TORCH_SCATTER,
         "openmp": accel.OPENMP_COMPILED,
         "openmp_threads": int(core.max_threads()),
-        "torch_threads": torch.get_num_threads(),
-        "numpy": numpy.__version__,
+        "numpy": _installed_version("numpy"),
     }
+    if torch_runtime:
+        import torch
+
+        data.update(
+            torch=torch.__version__,
+            torch_cuda=torch.version.cuda,
+            torch_cuda_available=torch.cuda.is_available(),
+            torch_threads=torch.get_num_threads(),
+        )
+    return data
 
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the information as JSON.")
-def info(as_json: bool) -> None:
+@click.option(
+    "--torch",
+    "torch_runtime",
+    is_flag=True,
+    help="Also import torch (seconds) to show its CUDA build, whether it sees a GPU, and its threads.",
+)
+def info(as_json: bool, torch_runtime: bool) -> None:
     """Show version, CUDA build and devices, torch, torch-scatter and threads."""
-    data = collect_info()
+    data = collect_info(torch_runtime)
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
@@ -48,13 +71,18 @@ def info(as_json: bool) -> None:
         ("python", f"{data['python']} ({data['platform']})"),
         ("CUDA kernels", "compiled in" if data["cuda_compiled"] else "not compiled (CPU only build)"),
         ("GPUs visible", f"{len(gpus)}" + (": " + "; ".join(gpus) if gpus else "")),  # type: ignore[arg-type]
-        ("torch", f"{data['torch']} (CUDA {data['torch_cuda'] or 'none'}, available: {data['torch_cuda_available']})"),
+        (
+            "torch",
+            f"{data['torch']} (CUDA {data['torch_cuda'] or 'none'}, available: {data['torch_cuda_available']})"
+            if torch_runtime
+            else f"{data['torch']} (--torch for its CUDA build and devices)",
+        ),
         (
             "torch-scatter",
             "installed" if data["torch_scatter"] else "not installed (optional; native torch scatter used)",
         ),
         ("OpenMP threads", f"{data['openmp_threads']}" + ("" if data["openmp"] else " (built without OpenMP)")),
-        ("torch threads", str(data["torch_threads"])),
+        *([("torch threads", str(data["torch_threads"]))] if torch_runtime else []),
         ("numpy", data["numpy"]),
     ]
     width = max(len(k) for k, _ in rows)

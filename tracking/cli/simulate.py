@@ -7,6 +7,9 @@ from pathlib import Path
 
 import click
 
+COMPILING = "simulating: compiling (first event only)"
+SIMULATING = "simulating"
+
 
 @click.command()
 @click.option(
@@ -71,17 +74,26 @@ def simulate(n_events: int, mu: float, seed: int, first_event: int, outdir: Path
     events = simulate_events(n_events, mu=mu, seed=seed, first_event=first_event, config=config)
     n_hits = 0
 
+    # the first event waits for numba to compile the propagation (seconds, or less from its cache):
+    # the bar says so rather than look stuck
+    bar = tqdm(total=n_events, unit="event", desc=COMPILING, disable=not progress)
+
     def counted(stream):
         nonlocal n_hits
-        for event in stream:
-            n_hits += event.num_hits
-            yield event
+        try:
+            for event in stream:
+                n_hits += event.num_hits
+                if bar.n == 0:
+                    bar.set_description(SIMULATING)
+                yield event
+                bar.update(1)  # the writer has taken it and asks for the next: this one is done
+        finally:
+            bar.close()
 
-    bar = tqdm(counted(events), total=n_events, unit="event", disable=not progress or n_events < 2)
     if fmt == "root":
-        written = write_acts(bar, outdir)
+        written = write_acts(counted(events), outdir)
     else:
-        written = write_trackml_csv(bar, outdir, gzip=gzip)
+        written = write_trackml_csv(counted(events), outdir, gzip=gzip)
     elapsed = time.perf_counter() - start
     click.echo(
         f"wrote {written} event(s), {n_hits} measurements ({n_hits / max(written, 1):.0f} per event) "
