@@ -13,6 +13,8 @@ from types import ModuleType
 EXTRAS: dict[str, tuple[str, str]] = {
     "numba": ("sim", "the event simulation (trackpipe simulate, demo, training on simulated events)"),
     "matplotlib": ("plots", "efficiency and benchmark plots"),
+    "ray": ("serve", "serving a pipeline over HTTP (trackpipe serve, trackpipe bench --only serve)"),
+    "ray.serve": ("serve", "serving a pipeline over HTTP (trackpipe serve, trackpipe bench --only serve)"),
 }
 
 

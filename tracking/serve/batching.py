@@ -138,7 +138,8 @@ class BatchRunner:
 
 def event_from_columns(event_id: int, columns: dict[str, np.ndarray]) -> Event:
     """An :class:`Event` of the hit columns of one request (see :mod:`tracking.serve.wire`)."""
-    return Event(event_id=event_id, **{name: columns[name] for name in HIT_FIELDS if name in columns})
+    fields: dict[str, Any] = {name: columns[name] for name in HIT_FIELDS if name in columns}
+    return Event(event_id=event_id, **fields)
 
 
 __all__ = ["BATCHED_KINDS", "BatchResult", "BatchRunner", "event_from_columns", "merge_graphs", "split_graphs"]

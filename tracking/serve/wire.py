@@ -136,7 +136,8 @@ def encode_request(columns: Mapping[str, Any], event_id: int = 0, *, form: str =
     """The body and ``Content-Type`` of a request carrying ``columns`` (name -> 1-d array)."""
     if form == NPZ:
         buffer = io.BytesIO()
-        np.savez(buffer, event_id=np.int64(event_id), **{k: np.asarray(v) for k, v in columns.items()})
+        arrays: dict[str, Any] = {k: np.asarray(v) for k, v in columns.items()}
+        np.savez(buffer, event_id=np.int64(event_id), **arrays)
         return buffer.getvalue(), NPZ
     if form == JSON:
         hits = {k: np.asarray(v).tolist() for k, v in columns.items()}
@@ -145,6 +146,8 @@ def encode_request(columns: Mapping[str, Any], event_id: int = 0, *, form: str =
 
 
 def _read_npz(body: bytes) -> tuple[Any, dict[str, Any]]:
+    if not body.startswith(b"PK"):
+        raise MalformedBody("body is not an .npz archive (a zip file, as np.savez writes)")
     try:
         archive = np.load(io.BytesIO(body), allow_pickle=False)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
