@@ -37,7 +37,15 @@ from .common import Row, SkipBenchmark, format_table
 JSON_FORMAT = 1
 MODULE_PREFIX = "bench_"
 #: Sections the suite is expected to contain; one missing from the installation is listed as skipped.
-EXPECTED_MODULES: tuple[str, ...] = ("simulation", "graph", "components", "aggregation", "training", "pipeline")
+EXPECTED_MODULES: tuple[str, ...] = (
+    "simulation",
+    "graph",
+    "components",
+    "aggregation",
+    "training",
+    "pipeline",
+    "serve",
+)
 
 
 @dataclass

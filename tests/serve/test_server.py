@@ -5,12 +5,6 @@ client threads, labels equal to `trackpipe run` on the same events; every kind o
 from __future__ import annotations
 
 import io
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
@@ -29,9 +23,10 @@ except ImportError as err:
 
 from tracking import registry
 from tracking.cli import main
-from tracking.client import ServeError, TrackpipeClient
+from tracking.client import ServeError
 from tracking.io.acts_write import write_acts
 from tracking.io.tracks import TracksFile
+from tracking.serve.launch import LocalServer
 from tracking.serve.wire import JSON, NPZ
 from tracking.simulation import simulate_events
 
@@ -42,36 +37,12 @@ MAX_HITS = 20_000
 START_TIMEOUT_S = 240
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_healthy(client: TrackpipeClient, server: subprocess.Popen, log) -> dict:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            log.seek(0)
-            pytest.fail(f"trackpipe serve exited with {server.returncode}:\n{log.read().decode()[-3000:]}")
-        try:
-            return client.health()
-        except (OSError, ServeError):
-            time.sleep(1)
-    log.seek(0)
-    pytest.fail(f"trackpipe serve not healthy after {START_TIMEOUT_S} s:\n{log.read().decode()[-3000:]}")
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """(client, events read back from the ACTS files, `trackpipe run` output on them)."""
     tmp = tmp_path_factory.mktemp("serve")
-    port = free_port()
-    log = open(tmp / "server.log", "w+b")  # noqa: SIM115 - closed in the teardown below
-    env = dict(os.environ, OMP_NUM_THREADS="1", RAY_USAGE_STATS_ENABLED="0")
-    command = [sys.executable, "-m", "tracking", "serve", "--port", str(port), "--max-hits", str(MAX_HITS)]
-    command += ["--max-batch-size", "4", "--batch-wait-ms", "20", "--torch-threads", "1"]
-    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    args = ["--max-hits", str(MAX_HITS), "--max-batch-size", "4", "--batch-wait-ms", "20", "--torch-threads", "1"]
+    server = LocalServer(args, start_timeout_s=START_TIMEOUT_S).start()
     try:
         # Ray starts meanwhile (tens of seconds): make the events and the reference tracks now.
         events_dir, tracks = tmp / "events", tmp / "tracks.root"
@@ -79,18 +50,12 @@ def served(tmp_path_factory):
         result = CliRunner().invoke(main, ["run", str(events_dir), "-o", str(tracks), "--device", "cpu", "--quiet"])
         assert result.exit_code == 0, result.output
         events = list(registry.create("reader", "acts_root")(events_dir))
-        client = TrackpipeClient(f"http://127.0.0.1:{port}", timeout=120)
-        health = wait_healthy(client, server, log)
+        health = server.wait_ready()
         assert health["status"] == "ok" and health["device"] == "cpu"
-        yield client, events, TracksFile(tracks)
+        print(f"server ready {server.startup_s:.1f} s after start")
+        yield server.client, events, TracksFile(tracks)
     finally:
-        os.killpg(server.pid, signal.SIGINT)  # the server stops Serve and its local Ray cluster
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
-        log.close()
+        server.close()
 
 
 def test_concurrent_events_equal_trackpipe_run(served):
