@@ -4,12 +4,13 @@ A server subprocess (one Ray cluster on this machine, ``--replicas R``, batching
 threads that each send events (``.npz``) back to back for ``T`` seconds; reported: served events/s,
 latency p50/p95/p99 as the client sees it, failures, and the ratio of the served throughput to the
 in-process pipeline's on the same events with the same torch threads (``trackpipe run`` without files).
-A second row says whether batching pays: the batch runner on batches of ``B`` events against the
+A first row says whether batching pays: the batch runner on batches of ``B`` events against the
 same events one by one, in process (ratio > 1: batching is faster).
 
 Bounded by default (``--quick``: skipped, a Ray cluster alone takes tens of seconds to start). Set
 ``TRACKPIPE_SERVE_CLIENTS`` (default 4), ``TRACKPIPE_SERVE_SECONDS`` (20), ``TRACKPIPE_SERVE_MU`` (20),
-``TRACKPIPE_SERVE_EVENTS`` (16 distinct events), ``TRACKPIPE_SERVE_BATCH`` (8) and
+``TRACKPIPE_SERVE_EVENTS`` (16 distinct events), ``TRACKPIPE_SERVE_BATCH`` (the server's ``--max-batch-size``;
+default: the server's own, 1 on CPU and 8 with GPUs; the in-process batching row uses 8) and
 ``TRACKPIPE_SERVE_REPLICAS`` (``1``; on a GPU machine ``1,2,4`` replicas sharing GPU 0).
 """
 
@@ -108,7 +109,9 @@ def run(quick: bool = False) -> list[Row]:
     from tracking.simulation import simulate_events
 
     clients, seconds = int(_env("CLIENTS", "4")), float(_env("SECONDS", "20"))
-    mu, n_events, batch = float(_env("MU", "20")), int(_env("EVENTS", "16")), int(_env("BATCH", "8"))
+    mu, n_events = float(_env("MU", "20")), int(_env("EVENTS", "16"))
+    server_batch = os.environ.get("TRACKPIPE_SERVE_BATCH")
+    batch = int(server_batch or 8)
     gpu = accel.cuda_available()
     replicas = [int(r) for r in _env("REPLICAS", "1,2,4" if gpu else "1").split(",")]
     events = [event_from_columns(e.event_id, event_columns(e)) for e in simulate_events(n_events, mu=mu, seed=SEED)]
@@ -127,7 +130,8 @@ def run(quick: bool = False) -> list[Row]:
         )
     )
     for n_replicas in replicas:
-        args = ["--replicas", str(n_replicas), "--max-batch-size", str(batch), "--torch-threads", "1"]
+        args = ["--replicas", str(n_replicas), "--torch-threads", "1"]
+        args += ["--max-batch-size", server_batch] if server_batch else []
         if gpu:
             args += ["--gpus-per-replica", f"{1 / n_replicas:.4f}", "--device", "cuda"]
         with LocalServer(args) as server:
@@ -135,7 +139,8 @@ def run(quick: bool = False) -> list[Row]:
                 server.client.reconstruct(event)
             result = load_test(server.client, events, clients, seconds)
             metrics = server.client.metrics()
-        label = f"served, {n_replicas} replica(s){' on GPU 0' if gpu else ''}, batches <= {batch}"
+        served_batch = server_batch or ("8" if gpu else "1")
+        label = f"served, {n_replicas} replica(s){' on GPU 0' if gpu else ''}, batches <= {served_batch}"
         extra = {
             "events_per_s": result["events_per_s"],
             "in_process_events_per_s": 1 / reference["alone"],

@@ -13,10 +13,13 @@ import click
 @click.option("--gpus-per-replica", type=click.FloatRange(min=0), default=0.0, show_default=True)
 @click.option("--cpus-per-replica", type=click.FloatRange(min=0), default=1.0, show_default=True)
 @click.option(
-    "--max-batch-size", type=click.IntRange(min=1), default=8, show_default=True, help="Events per batched pass."
+    "--max-batch-size",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Events per batched pass [default: 8 with GPUs, 1 on CPU, where batching measured slower].",
 )
 @click.option(
-    "--batch-wait-ms", type=click.FloatRange(min=0), default=5.0, show_default=True, help="How long a batch may wait."
+    "--batch-wait-ms", type=click.FloatRange(min=0), default=20.0, show_default=True, help="How long a batch may wait."
 )
 @click.option("--no-batching", is_flag=True, help="Run the events of a batch one by one.")
 @click.option(

@@ -194,7 +194,7 @@ def build_app(config: ServeConfig, *, batched: bool = True) -> Any:
     """The Ray Serve application (ingress bound to the pipeline deployment) for ``config``."""
     serve = require("ray.serve")
 
-    batch = serve.batch(max_batch_size=config.max_batch_size, batch_wait_timeout_s=config.batch_wait_ms / 1e3)
+    batch = serve.batch(max_batch_size=config.batch_size, batch_wait_timeout_s=config.batch_wait_ms / 1e3)
 
     class _Replica(PipelineReplica):
         @batch
@@ -206,7 +206,7 @@ def build_app(config: ServeConfig, *, batched: bool = True) -> Any:
         name="trackpipe_pipeline",
         num_replicas=config.replicas,
         ray_actor_options={"num_cpus": config.cpus_per_replica, "num_gpus": config.gpus_per_replica},
-        max_ongoing_requests=max(4 * config.max_batch_size, 16),
+        max_ongoing_requests=max(4 * config.batch_size, 16),
     )
     ingress = serve.deployment(
         Ingress, name="trackpipe_ingress", num_replicas=1, ray_actor_options={"num_cpus": 0}, max_ongoing_requests=1024
