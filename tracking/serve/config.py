@@ -21,7 +21,7 @@ class ServeConfig:
     gpus_per_replica: Annotated[float, Range(ge=0)] = 0.0  # fractions share a GPU between replicas
     cpus_per_replica: Annotated[float, Range(ge=0)] = 1.0
     # Events per pass through the edge classifiers. None: 8 with GPUs, 1 (no batching) on CPU, where
-    # `trackpipe bench --only serve` measured batches of 8 at 0.85x the speed of one event at a time.
+    # `trackpipe bench --only serve` measured batches of 8 at 0.48-0.85x the speed of one event at a time.
     max_batch_size: Annotated[int, Range(ge=1)] | None = None
     batch_wait_ms: Annotated[float, Range(ge=0)] = 20.0  # how long a batch may wait to fill
     max_hits: Annotated[int, Range(ge=1)] = DEFAULT_MAX_HITS  # larger events get 413
