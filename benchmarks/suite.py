@@ -38,7 +38,7 @@ JSON_FORMAT = 1
 MODULE_PREFIX = "bench_"
 #: Sections the suite is expected to contain; one missing from the installation is listed as skipped.
 EXPECTED_MODULES: tuple[str, ...] = (
-    "simulation", "realism", "graph", "components", "aggregation", "training", "pipeline",
+    "simulation", "realism", "graph", "components", "aggregation", "training", "pipeline", "serve",
 )  # fmt: skip
 
 

@@ -21,6 +21,8 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "numba": ("sim", "the event simulation (trackpipe simulate, demo, training on simulated events)"),
     "matplotlib": ("plots", "efficiency and benchmark plots"),
     "pyarrow": ("parquet", "Parquet input and output (columnar reader, write_events, tracks.parquet)"),
+    "ray": ("serve", "serving a pipeline over HTTP (trackpipe serve, trackpipe bench --only serve)"),
+    "ray.serve": ("serve", "serving a pipeline over HTTP (trackpipe serve, trackpipe bench --only serve)"),
 }
 
 

@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "info": ("info", "info", "Show version, CUDA build and devices, torch, torch-scatter and threads."),
     "run": ("run", "run", "Reconstruct tracks from ACTS ROOT or TrackML CSV input and write tracks.root."),
     "plugins": ("plugins", "plugins", "List registered plugins: kind, name, origin package, description."),
+    "serve": ("serve", "serve", "Serve a pipeline over HTTP on Ray Serve: events in, track labels out, batched."),
     "simulate": ("simulate", "simulate", "Generate TrackML-like events with truth (ACTS ROOT or TrackML CSV)."),
     "train": (
         "train",
