@@ -94,7 +94,9 @@ class ModuleMapGraph(_MapGraph):
     class Config:
         map: Path = Path("builtin:module_map_default.npz")
         module_ids: ModuleIdMode = "auto"
-        max_outside: Score = 0.5  # an event with a larger fraction of hits outside the map's modules is an error
+        # an event with a larger fraction of hits outside the map's modules is an error: another detector or
+        # numbering gives ~100 %; a map learned on few events of the right one leaves 50-60 % of a new event out
+        max_outside: Score = 0.9
 
     def __init__(self, config: Config) -> None:
         super().__init__(config)
@@ -126,7 +128,7 @@ class LayerPairGraph(_MapGraph):
     @dataclass
     class Config:
         map: Path = Path("builtin:layer_map_default.npz")
-        max_outside: Score = 0.5  # an event with a larger fraction of hits outside the map's layers is an error
+        max_outside: Score = 0.9  # an event with a larger fraction of hits outside the map's layers is an error
 
 
 def default_embedding(features: torch.Tensor) -> torch.Tensor:

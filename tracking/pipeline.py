@@ -21,10 +21,10 @@ from __future__ import annotations
 import os
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import yaml
@@ -51,13 +51,14 @@ STAGE_CONTRACTS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ..
 _PROVIDER = {"graph": "a graph_builder", "scores": "an edge_classifier", "tracks": "a track_builder"}
 
 
-def check_stage_sequence(stages: Sequence[Any], labels: Sequence[str]) -> None:
-    """ConfigError naming the first stage whose needs no earlier stage provides.
+def check_stage_sequence(stages: Sequence[Any], labels: Sequence[str], inputs: Iterable[str] = ()) -> None:
+    """ConfigError naming the first stage whose needs neither ``inputs`` (what the events carry) nor an
+    earlier stage provides.
 
     ``stages`` are stage objects or their plugin classes. Stages that are not registered plugins
     (plain callables) are not checked, and may provide anything.
     """
-    have: set[str] = set()
+    have: set[str] = set(inputs)
     for index, (stage, label) in enumerate(zip(stages, labels)):
         kind = getattr(stage, "plugin_kind", None)
         if kind not in STAGE_CONTRACTS:
@@ -109,6 +110,9 @@ class PipelineConfig:
 
     stages: list[dict[str, Any]]
     device: str = "auto"  # auto | cpu | cuda[:N]
+    # what the input events already carry besides hits: [graph] for events whose graph was built
+    # elsewhere, so that a pipeline may start with an edge classifier
+    inputs: list[Literal["graph", "scores"]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.stages:
@@ -191,7 +195,8 @@ class Pipeline:
         classes = [_stage_class(spec) for spec in parsed.stages]
         if all(c is not None for c in classes):  # else build_stage reports the malformed stage
             # before any stage is built: building one may load a model for nothing
-            check_stage_sequence(classes, [f"{c.plugin_kind}:{c.plugin_name}" for c in classes])  # type: ignore[union-attr]
+            labels = [f"{c.plugin_kind}:{c.plugin_name}" for c in classes]  # type: ignore[union-attr]
+            check_stage_sequence(classes, labels, parsed.inputs)
         built = [build_stage(spec, index=i, base_dir=base_dir) for i, spec in enumerate(parsed.stages)]
         return cls(
             [stage for _, stage in built],

@@ -128,6 +128,7 @@ def test_edge_filter_chunks_give_the_same_scores(checkpoints):
 def test_in_a_yaml_pipeline_with_a_relative_checkpoint(checkpoints, tmp_path):
     config = {
         "device": "cpu",
+        "inputs": ["graph"],  # the hand-made event carries its graph
         "stages": [
             {"edge_classifier": "edge_filter", "checkpoint": "edge_filter.pt", "score_cut": 0.0},
             {"edge_classifier": "interaction_gnn", "checkpoint": "interaction_gnn.pt", "prune": False},
