@@ -13,6 +13,7 @@ from types import ModuleType
 EXTRAS: dict[str, tuple[str, str]] = {
     "numba": ("sim", "the event simulation (trackpipe simulate, demo, training on simulated events)"),
     "matplotlib": ("plots", "efficiency and benchmark plots"),
+    "optuna": ("tune", "hyper-parameter search (trackpipe tune)"),
 }
 
 

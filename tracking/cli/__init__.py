@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "run": ("run", "run", "Reconstruct tracks from ACTS ROOT or TrackML CSV input and write tracks.root."),
     "plugins": ("plugins", "plugins", "List registered plugins: kind, name, origin package, description."),
     "simulate": ("simulate", "simulate", "Generate TrackML-like events with truth (ACTS ROOT or TrackML CSV)."),
+    "tune": ("tune", "tune", "Search training hyper-parameters with Optuna (shared journal storage, resumable)."),
     "train": (
         "train",
         "train",

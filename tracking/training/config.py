@@ -170,6 +170,7 @@ class TrainConfig:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     score_cut: Score = 0.5  # validation edge efficiency / purity at this score
+    target_purity: Score = 0.9  # validation also reports the edge efficiency reachable at this purity
     memory: MemoryConfig = field(default_factory=MemoryConfig)
     # the YAML file's directory (not a key): stage specs resolve their paths against it
     base_dir: Path | None = field(default=None, init=False)
