@@ -17,7 +17,6 @@ one of int, float, choice``).
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -187,9 +186,6 @@ class TuneConfig:
     def storage_url(self) -> str:
         """The storage as given, or the journal file in the study directory."""
         return self.storage if self.storage is not None else str(self.output / "journal.log")
-
-    def grid_size(self) -> int:
-        return math.prod(len(param.choice or ()) for param in self.space.values())
 
 
 def load_tune_config(path: str | os.PathLike[str], overrides: dict[str, Any] | None = None) -> TuneConfig:

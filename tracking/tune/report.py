@@ -84,7 +84,8 @@ def importances(study: Any) -> dict[str, float] | None:
     trials or parameters vary to tell."""
     optuna = optuna_module()
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        # experimental evaluators, and "too few trials to tell apart" notes: the figures say as much
+        warnings.simplefilter("ignore")
         try:
             return {k: float(v) for k, v in optuna.importance.get_param_importances(study).items()}
         except (ValueError, RuntimeError, ZeroDivisionError):

@@ -110,8 +110,11 @@ def _counts_against_budget(trial: Any) -> bool:
 
 
 def budget_used(study: optuna.Study) -> int:
-    """Trials finished, running or queued; killed ones are not counted, their retries are."""
-    return sum(_counts_against_budget(t) for t in study.get_trials(deepcopy=False))
+    """Trials finished or running; killed ones are not counted, their retries are (queued trials are
+    taken first by the next trial that starts)."""
+    from optuna.trial import TrialState
+
+    return sum(_counts_against_budget(t) for t in study.get_trials(deepcopy=False) if t.state != TrialState.WAITING)
 
 
 def _process_alive(pid: int) -> bool:
@@ -121,7 +124,10 @@ def _process_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:  # a killed worker whose parent died too can linger as a zombie where nothing reaps orphans
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def _is_stale(trial: Any, stale_after_s: float, now: float) -> bool:
@@ -293,12 +299,17 @@ def work(config: TuneConfig, worker: int = 0, *, deadline: float | None = None, 
     the deadline passes, or a grid is exhausted. A failing trial is recorded and the next one starts."""
     study = open_study(config, worker)
     objective = Objective(config, read_base(config))
-    budget = config.budget.trials
-    if config.sampler.kind == "grid":
-        budget = min(budget, config.grid_size() + sum(1 for t in study.get_trials(deepcopy=False) if t.user_attrs.get("stale")))
     callbacks: list[Callable[..., None]] = [] if quiet else [_announce]
-    while budget_used(study) < budget and (deadline is None or time.time() < deadline):
+    while budget_used(study) < config.budget.trials and (deadline is None or time.time() < deadline):
+        if config.sampler.kind == "grid" and study.sampler.is_exhausted(study) and not _waiting(study):
+            break
         study.optimize(objective, n_trials=1, catch=(Exception,), callbacks=callbacks)
+
+
+def _waiting(study: optuna.Study) -> bool:
+    from optuna.trial import TrialState
+
+    return bool(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
 
 
 def _worker_main(config: TuneConfig, worker: int, deadline: float | None, quiet: bool, threads: int) -> None:
