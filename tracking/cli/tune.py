@@ -7,11 +7,17 @@ import click
 
 @click.command()
 @click.argument("config_path", metavar="TUNE.yaml", required=False, type=click.Path(exists=True, dir_okay=False))
-@click.option("--trials", type=click.IntRange(min=1), default=None, help="Override budget.trials (all workers together).")
-@click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes on this machine sharing the study.")
+@click.option(
+    "--trials", type=click.IntRange(min=1), default=None, help="Override budget.trials (all workers together)."
+)
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=None, help="Processes on this machine sharing the study."
+)
 @click.option("--storage", default=None, help="Journal file (PATH) or database URL; default OUTPUT/journal.log.")
 @click.option("--study", "study_name", default=None, help="Study name (overrides the config's).")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None, help="Minutes: no trial starts after.")
+@click.option(
+    "--timeout", type=click.FloatRange(min=0, min_open=True), default=None, help="Minutes: no trial starts after."
+)
 @click.option("--device", default=None, help="auto | cpu | cuda[:N] for every trial (overrides the configs).")
 @click.option(
     "--show",
@@ -38,7 +44,13 @@ def tune(config_path, trials, workers, storage, study_name, timeout, device, sho
             return
         if config_path is None:
             raise click.UsageError("give TUNE.yaml (or --show STUDY)")
-        overrides = {"trials": trials, "timeout_min": timeout, "workers": workers, "storage": storage, "study": study_name}
+        overrides = {
+            "trials": trials,
+            "timeout_min": timeout,
+            "workers": workers,
+            "storage": storage,
+            "study": study_name,
+        }
         config = load_tune_config(config_path, overrides)
         if device is not None:
             config.device = device
@@ -59,7 +71,7 @@ def _existing_study(show: str, config_path: str | None, storage: str | None, stu
     from ..tune.study import optuna_module
 
     optuna = optuna_module()
-    name = show
+    name: str | None = show
     if storage is None and Path(show, "journal.log").is_file():  # a study directory
         storage, name = str(Path(show, "journal.log")), study_name
     elif storage is None and config_path is not None:

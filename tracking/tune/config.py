@@ -20,14 +20,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeAlias
 
 import yaml
 
 from ..config import Range, Score, build
 from ..errors import ConfigError
 
-Integer, Number = int, float
+Integer: TypeAlias = int
+Number: TypeAlias = float
 PositiveInt = Annotated[int, Range(ge=1)]
 NonNegativeInt = Annotated[int, Range(ge=0)]
 Positive = Annotated[float, Range(gt=0)]
@@ -76,7 +77,7 @@ class Param:
             raise ValueError(f"an int range needs an integer step, got {self.step}")
 
     @property
-    def bounds(self) -> tuple[float, float]:
+    def bounds(self) -> tuple[Number, Number]:
         pair = self.int if self.int is not None else self.float
         assert pair is not None
         return pair[0], pair[1]
@@ -214,6 +215,8 @@ def load_tune_config(path: str | os.PathLike[str], overrides: dict[str, Any] | N
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from err
     config.base_dir = base_dir
+    config.output = config.output.resolve()
+    config.train = config.train.resolve()
     if config.storage is not None and "://" not in config.storage:
         config.storage = str((base_dir / Path(config.storage).expanduser()).resolve())
     return config

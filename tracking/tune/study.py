@@ -147,6 +147,7 @@ def _is_stale(trial: Any, stale_after_s: float, now: float) -> bool:
 def recover_stale(study: optuna.Study, config: TuneConfig) -> list[int]:
     """Mark killed trials failed (``stale``) and queue their parameters again in the same directory;
     returns their numbers."""
+    optuna = optuna_module()
     from optuna.trial import TrialState
 
     recovered = []
@@ -158,7 +159,7 @@ def recover_stale(study: optuna.Study, config: TuneConfig) -> list[int]:
             study._storage.set_trial_user_attr(trial._trial_id, "stale", True)
             if not study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
                 continue
-        except Exception:  # another process finished or recovered it first
+        except (optuna.exceptions.UpdateFinishedTrialError, RuntimeError):  # another process got there first
             continue
         retry = {"dir": trial.user_attrs.get("dir"), "retry_of": trial.number}
         study.enqueue_trial(trial.params, user_attrs={k: v for k, v in retry.items() if v is not None})
@@ -297,11 +298,13 @@ def _announce(study: Any, trial: Any) -> None:
 def work(config: TuneConfig, worker: int = 0, *, deadline: float | None = None, quiet: bool = False) -> None:
     """One worker: run trials of the study until the budget (counted over every worker) is used up,
     the deadline passes, or a grid is exhausted. A failing trial is recorded and the next one starts."""
+    optuna = optuna_module()
     study = open_study(config, worker)
     objective = Objective(config, read_base(config))
     callbacks: list[Callable[..., None]] = [] if quiet else [_announce]
     while budget_used(study) < config.budget.trials and (deadline is None or time.time() < deadline):
-        if config.sampler.kind == "grid" and study.sampler.is_exhausted(study) and not _waiting(study):
+        grid = study.sampler if isinstance(study.sampler, optuna.samplers.GridSampler) else None
+        if grid is not None and grid.is_exhausted(study) and not _waiting(study):
             break
         study.optimize(objective, n_trials=1, catch=(Exception,), callbacks=callbacks)
 
@@ -319,6 +322,16 @@ def _worker_main(config: TuneConfig, worker: int, deadline: float | None, quiet:
     work(config, worker, deadline=deadline, quiet=quiet)
 
 
+def _start_method() -> str:
+    """fork where it is safe: the workers inherit this process's imports (torch, plugins: seconds each)
+    and nothing here has started CUDA or a thread pool yet; spawn elsewhere."""
+    import torch
+
+    if sys.platform.startswith("linux") and not torch.cuda.is_initialized() and threading.active_count() == 1:
+        return "fork"
+    return "spawn"
+
+
 def run_study(config: TuneConfig, *, quiet: bool = False) -> optuna.Study:
     """``trackpipe tune``: check the space, open (or resume) the study, recover killed trials, queue the
     baseline and the given points on a new study, run the workers, and return the study."""
@@ -327,7 +340,9 @@ def run_study(config: TuneConfig, *, quiet: bool = False) -> optuna.Study:
     if config.objective.metric.startswith("val_"):
         data = base.get("data")
         if not (isinstance(data, dict) and data.get("val")):
-            raise ConfigError(f"objective {config.objective.metric} needs validation events: set data.val in {config.train}")
+            raise ConfigError(
+                f"objective {config.objective.metric} needs validation events: set data.val in {config.train}"
+            )
     config.output.mkdir(parents=True, exist_ok=True)
     study = open_study(config)
     recovered = recover_stale(study, config)
@@ -343,7 +358,7 @@ def run_study(config: TuneConfig, *, quiet: bool = False) -> optuna.Study:
         return study
     import multiprocessing
 
-    context = multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context(_start_method())
     threads = max(1, (os.cpu_count() or 1) // config.workers)
     processes = [
         context.Process(target=_worker_main, args=(config, i, deadline, quiet, threads), name=f"tune-worker-{i}")
