@@ -95,7 +95,13 @@ def open_study(config: TuneConfig, worker: int = 0) -> optuna.Study:
             f"study {config.study!r} in {config.storage_url()} was created to {study.direction.name.lower()}, "
             f"this config asks to {config.objective.direction}: use another study name"
         )
-    if "metric" not in study.user_attrs:
+    metric = study.user_attrs.get("metric")
+    if metric is not None and metric != config.objective.metric:
+        raise ConfigError(
+            f"study {config.study!r} in {config.storage_url()} optimises {metric}, this config "
+            f"{config.objective.metric}: use another study name"
+        )
+    if metric is None:
         study.set_user_attr("metric", config.objective.metric)
         study.set_user_attr("base_config", str(config.train))
     return study
