@@ -364,7 +364,7 @@ def run_study(config: TuneConfig, *, quiet: bool = False) -> optuna.Study:
         return study
     import multiprocessing
 
-    context = multiprocessing.get_context(_start_method())
+    context: Any = multiprocessing.get_context(_start_method())  # fork or spawn: both have Process
     threads = max(1, (os.cpu_count() or 1) // config.workers)
     processes = [
         context.Process(target=_worker_main, args=(config, i, deadline, quiet, threads), name=f"tune-worker-{i}")
