@@ -10,8 +10,6 @@ import yaml
 
 FAILING_BUILDER = Path(__file__).with_name("failing_builder.py")
 
-pytest.importorskip("optuna", reason='trackpipe tune needs Optuna: pip install "trackpipe[tune]"')
-
 
 @pytest.fixture(scope="session")
 def tune_graph_cache(tmp_path_factory) -> str:

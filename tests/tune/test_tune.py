@@ -12,7 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-import optuna
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -22,6 +21,8 @@ from tracking.errors import ConfigError
 from tracking.training import load_config
 from tracking.tune import format_table, load_tune_config, run_study, write_report
 from tracking.tune.study import open_study
+
+optuna = pytest.importorskip("optuna", reason='trackpipe tune needs Optuna: pip install "trackpipe[tune]"')
 
 
 def test_config_errors_name_the_key(write_study):
