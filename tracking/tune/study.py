@@ -151,25 +151,30 @@ def _is_stale(trial: Any, stale_after_s: float, now: float) -> bool:
 
 
 def recover_stale(study: optuna.Study, config: TuneConfig) -> list[int]:
-    """Mark killed trials failed (``stale``) and queue their parameters again in the same directory;
-    returns their numbers."""
+    """Mark killed trials failed (``stale``) and queue the parameters of every stale trial not yet
+    retried again, in the same directory; returns their numbers. Interrupted trials (Ctrl-C) are
+    stale too."""
     optuna = optuna_module()
     from optuna.trial import TrialState
 
-    recovered = []
     now = time.time()
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if not _is_stale(trial, config.stale_after_min * 60, now):
             continue
         try:
             study._storage.set_trial_user_attr(trial._trial_id, "stale", True)
-            if not study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
-                continue
-        except (optuna.exceptions.UpdateFinishedTrialError, RuntimeError):  # another process got there first
+            study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        except (optuna.exceptions.UpdateFinishedTrialError, RuntimeError):  # it finished after all
             continue
-        retry = {"dir": trial.user_attrs.get("dir"), "retry_of": trial.number}
-        study.enqueue_trial(trial.params, user_attrs={k: v for k, v in retry.items() if v is not None})
-        recovered.append(trial.number)
+    trials = study.get_trials(deepcopy=False)
+    retried = {t.user_attrs.get("retry_of") for t in trials}
+    recovered = []
+    for trial in trials:
+        if trial.state == TrialState.FAIL and trial.user_attrs.get("stale") and trial.number not in retried:
+            original = trial.user_attrs.get("retry_of", trial.number)
+            retry = {"dir": trial.user_attrs.get("dir"), "retry_of": original}
+            study.enqueue_trial(trial.params, user_attrs={k: v for k, v in retry.items() if v is not None})
+            recovered.append(trial.number)
     return recovered
 
 
@@ -239,6 +244,7 @@ class Objective:
         from ..training import load_config, train
 
         attrs = trial.user_attrs
+        retry = "retry_of" in attrs  # resumes the killed trial's training; a new trial starts clean
         number = int(attrs.get("retry_of", trial.number))
         directory = Path(attrs["dir"]) if "dir" in attrs else self.trials_dir / f"trial-{number:04d}"
         values = suggest(trial, self.config.space)
@@ -248,6 +254,8 @@ class Objective:
         trial.set_user_attr("seed", seed)
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         directory.mkdir(parents=True, exist_ok=True)
+        if not retry:
+            (directory / "error.txt").unlink(missing_ok=True)
         with atomic_output(directory / TRIAL_CONFIG) as tmp:
             tmp.write_text(yaml.safe_dump(self.trial_config(values, directory, seed), sort_keys=False))
         metric = self.config.objective.metric
@@ -267,12 +275,15 @@ class Objective:
         heartbeat_period = min(30.0, self.config.stale_after_min * 60 / 4)
         with Heartbeat(directory / HEARTBEAT, heartbeat_period):
             try:
-                for row in _read_rows(directory):  # a retry resumes: the epochs done before count
+                for row in _read_rows(directory) if retry else []:  # the epochs done before count
                     report(row)
                 train_config = load_config(directory / TRIAL_CONFIG)
-                result = train(train_config, resume=True, progress=False, on_epoch_end=on_epoch_end)
+                result = train(train_config, resume=retry, progress=False, on_epoch_end=on_epoch_end)
                 return self.value(result.history, directory)
             except optuna.TrialPruned:
+                raise
+            except KeyboardInterrupt:
+                trial.set_user_attr("stale", True)  # the next run of the study resumes it
                 raise
             except Exception as err:
                 trial.set_user_attr("error", f"{type(err).__name__}: {err}"[:2000])
