@@ -20,7 +20,7 @@ from tracking.cli import main
 from tracking.errors import ConfigError
 from tracking.training import load_config
 from tracking.tune import format_table, load_tune_config, run_study, write_report
-from tracking.tune.study import open_study
+from tracking.tune.study import _process_alive, open_study
 
 optuna = pytest.importorskip("optuna", reason='trackpipe tune needs Optuna: pip install "trackpipe[tune]"')
 
@@ -137,6 +137,11 @@ def test_two_workers_share_a_journal_and_a_killed_study_resumes(write_study, tmp
     config = load_tune_config(path)
     before = open_study(config).get_trials()
     assert len({t.user_attrs["worker"] for t in before}) == 2  # two processes wrote to one journal
+    for worker in {t.user_attrs["worker"] for t in before}:  # SIGKILL is delivered, the exit takes a moment
+        pid = int(worker.rpartition(":")[2])
+        deadline = time.time() + 30
+        while _process_alive(pid) and time.time() < deadline:
+            time.sleep(0.05)
     killed = [t for t in before if t.state == optuna.trial.TrialState.RUNNING]
     assert any(done_at_kill.get(t.user_attrs["dir"], 0) >= 1 for t in killed)  # one killed after a checkpoint
 
