@@ -23,6 +23,7 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "pyarrow": ("parquet", "Parquet input and output (columnar reader, write_events, tracks.parquet)"),
     "ray": ("serve", "serving a pipeline over HTTP (trackpipe serve, trackpipe bench --only serve)"),
     "ray.serve": ("serve", "serving a pipeline over HTTP (trackpipe serve, trackpipe bench --only serve)"),
+    "optuna": ("tune", "hyper-parameter search (trackpipe tune)"),
 }
 
 

@@ -49,7 +49,10 @@ def test_path_source_and_overrides(tmp_path):
         ({"schedule": {"epochs": 0}}, "schedule: key 'epochs' must be >= 1"),
         ({"schedule": {"kind": "linear"}}, "schedule: key 'kind' must be one of"),
         ({"data": {"train": {"simulate": {"n": 2}, "path": "x"}}}, "data.train: give exactly one of"),
-        ({"data": {"train": {"simulate": {"n": 2}, "first": 1}}}, "data.train: 'first', 'n' and 'reader' apply to 'path'"),
+        (
+            {"data": {"train": {"simulate": {"n": 2}, "first": 1}}},
+            "data.train: 'first', 'n' and 'reader' apply to 'path'",
+        ),
         ({"data": {"train": {"simulate": {"mu": 5}}}}, "data.train.simulate: missing required key(s): n"),
         ({"data": {"train": {"simulate": {"n": 0}}}}, "data.train.simulate: key 'n' must be >= 1"),
         ({"data": {"val": {"simulate": {"n": 2}}}}, "data.train: give exactly one of"),

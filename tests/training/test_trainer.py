@@ -42,6 +42,7 @@ def test_loss_falls_and_model_is_a_plugin_checkpoint(write_config, toy_builder):
     assert history[-1]["train_loss"] < 0.9 * history[0]["train_loss"]
     assert history[-1]["val_loss"] < history[0]["val_loss"]
     assert 0 <= history[-1]["val_efficiency"] <= 1 and 0 <= history[-1]["val_purity"] <= 1
+    assert history[-1]["val_auc"] > 0.5 and 0 <= history[-1]["val_efficiency_at_purity"] <= 1
     assert history[0]["pos_weight"] > 1  # more false than true edges: weighted up
     assert result.resumed_from == 0 and result.epochs_run == [0, 1, 2, 3]
 

@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "plugins": ("plugins", "plugins", "List registered plugins: kind, name, origin package, description."),
     "serve": ("serve", "serve", "Serve a pipeline over HTTP on Ray Serve: events in, track labels out, batched."),
     "simulate": ("simulate", "simulate", "Generate TrackML-like events with truth (ACTS ROOT or TrackML CSV)."),
+    "tune": ("tune", "tune", "Search training hyper-parameters with Optuna (shared journal storage, resumable)."),
     "train": (
         "train",
         "train",

@@ -175,6 +175,7 @@ class TrainConfig:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     score_cut: Score = 0.5  # validation edge efficiency / purity at this score
+    target_purity: Score = 0.9  # validation also reports the edge efficiency reachable at this purity
     memory: MemoryConfig = field(default_factory=MemoryConfig)
     # a detector description YAML (tracking.detector) scaling the features; None = the built-in detector.
     # The trained model records it, and the edge-classifier stage reads it from there.

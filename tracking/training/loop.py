@@ -10,11 +10,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..distributed import DistContext, all_reduce_sum
+from ..metrics import roc
 from .config import TrainConfig
 from .datasets import GraphDataset, GraphSample
 from .models import model_edge_width
@@ -169,12 +171,14 @@ def train_epoch(
 def validate(
     trainee: Trainee, dataset: GraphDataset, config: TrainConfig, ctx: DistContext, device: torch.device
 ) -> dict[str, float]:
-    """Loss, edge efficiency and purity at ``config.score_cut`` over the validation graphs (each rank
-    scores its share; counts are summed over ranks). Efficiency and purity are relative to the true
+    """Loss, edge efficiency and purity at ``config.score_cut``, ROC AUC and the efficiency reachable at
+    ``config.target_purity`` (with its cut) over the validation graphs (each rank scores its share;
+    counts and score histograms are summed over ranks). Efficiency and purity are relative to the true
     edges present in the built graphs."""
     model = trainee.model
     model.eval()
     loss_sum = tp = fp = fn = 0.0
+    histogram = torch.zeros(2, roc.N_BINS, dtype=torch.float64)
     indices = list(range(ctx.rank, len(dataset), ctx.world))
     cut = torch.logit(torch.tensor(config.score_cut, dtype=torch.float64)).item() if 0 < config.score_cut < 1 else None
     for index in indices:
@@ -189,12 +193,18 @@ def validate(
         tp += int((scores_pass & truth).sum())
         fp += int((scores_pass & ~truth).sum())
         fn += int((~scores_pass & truth).sum())
+        histogram += roc.logit_histogram(logits, truth).cpu()
         loss_sum += loss
     loss_sum, tp, fp, fn, n = all_reduce_sum([loss_sum, tp, fp, fn, len(indices)], ctx, device)
+    counts = np.asarray(all_reduce_sum(histogram.flatten().tolist(), ctx, device)).reshape(2, roc.N_BINS)
+    reachable, cut_at_purity = roc.efficiency_at_purity(counts, config.target_purity)
     model.train()
     return {
         "val_loss": loss_sum / max(n, 1),
         "val_efficiency": tp / (tp + fn) if tp + fn else float("nan"),
         "val_purity": tp / (tp + fp) if tp + fp else float("nan"),
         "val_true_edges": int(tp + fn),
+        "val_auc": roc.auc(counts),
+        "val_efficiency_at_purity": reachable,
+        "val_cut_at_purity": cut_at_purity,
     }
