@@ -3,12 +3,17 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 import torch
 
 from tracking import accel
+
+# Python subprocesses of the tests (python -c, -m) must import the installed trackpipe, never the source
+# tree of the working directory (which has no compiled _core in CI): no cwd on their sys.path.
+os.environ["PYTHONSAFEPATH"] = "1"
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
