@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks import bench_realism
-from benchmarks.common import SkipBenchmark
+from tracking.benchmarks import bench_realism
+from tracking.benchmarks.common import SkipBenchmark
 
 
 def test_skipped_without_real_data(tmp_path, monkeypatch):
