@@ -148,9 +148,14 @@ def test_learning_rate_schedules(tmp_path):
 def test_repository_configs_parse():
     from pathlib import Path
 
+    from tracking.tune.config import load_tune_config
+
     configs = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
     assert configs
     for path in configs:
+        if path.name.startswith("tune_") and "base" not in path.name:  # a search over a training config
+            assert load_tune_config(path).budget.trials >= 1
+            continue
         config = load_config(path)
         assert config.schedule.epochs >= 1 and config.graph_builder
 
