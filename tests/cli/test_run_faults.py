@@ -69,7 +69,8 @@ def env(tmp_path: Path, **extra: str) -> dict[str, str]:
     marks.mkdir(exist_ok=True)
     variables = dict(
         os.environ,
-        PYTHONPATH=os.pathsep.join([str(SITE), os.environ.get("PYTHONPATH", "")]),
+        # no empty entry: it would put the working directory (the source tree, without _core in CI) first
+        PYTHONPATH=os.pathsep.join(p for p in (str(SITE), os.environ.get("PYTHONPATH", "")) if p),
         OMP_NUM_THREADS="1",
         TRACKPIPE_TEST_SLOW_S=str(SLOW_S),
         TRACKPIPE_TEST_MARKS=str(marks),

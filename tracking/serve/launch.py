@@ -43,8 +43,16 @@ class LocalServer:
     def start(self) -> LocalServer:
         command = [sys.executable, "-m", "tracking", "serve", "--port", str(self.port), *self.args]
         start = time.perf_counter()
+        # away from any source checkout: Ray puts the driver's working directory on its workers' sys.path,
+        # and a source tree there (without its compiled _core) would shadow the installed trackpipe.
+        # Paths in ``args`` must therefore be absolute.
         self.process = subprocess.Popen(
-            command, stdout=self.log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True
+            command,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+            start_new_session=True,
+            cwd=tempfile.gettempdir(),
         )
         self.start_time = start
         return self
