@@ -71,7 +71,7 @@ def fit(train_path, val_path, output, config_path, budget_minutes, max_fake, dev
         result = run_fit(config, progress=not quiet, log=click.echo, keep_work=keep_work, nproc=nproc)
     except (TrackpipeError, OSError) as err:
         raise click.ClickException(str(err)) from err
-    best = result.report["validation"]
+    best = result.report["steps"]["tracks"]["chosen"]  # figures of the fit's matching (acts or lhcb)
     click.echo(
         f"validation: efficiency {best['efficiency']:.4f}, fake rate {best['fake_rate']:.4f}, "
         f"duplicate rate {best['duplicate_rate']:.4f} -> {result.directory}"
