@@ -244,6 +244,22 @@ def _coerce(value: Any, tp: Any, where: str, section: str, base_dir: pathlib.Pat
     return value
 
 
+def load_yaml_mapping(path: str | os.PathLike[str], what: str) -> dict[str, Any]:
+    """The mapping at the top of the YAML file ``path``; :class:`ConfigError` naming ``what`` ("training
+    config", ...) and the file when it cannot be read, is not YAML or is not a mapping."""
+    import yaml
+
+    try:
+        raw = yaml.safe_load(pathlib.Path(path).read_text())
+    except OSError as err:
+        raise ConfigError(f"cannot read {what} {path}: {err.strerror or err}") from err
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{what} {path} is not valid YAML: {err}") from err
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{what} {path}: expected a mapping, got {type(raw).__name__} {raw!r}")
+    return dict(raw)
+
+
 def to_plain(config: Any) -> Any:
     """A config dataclass (tree) as plain YAML/JSON types: paths become strings."""
     if dataclasses.is_dataclass(config) and not isinstance(config, type):

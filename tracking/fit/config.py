@@ -25,9 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-
-from ..config import Range, Score, build, resolve_path
+from ..config import Range, Score, build, load_yaml_mapping, resolve_path
 from ..errors import ConfigError
 from ..training.config import SourceConfig
 
@@ -166,15 +164,7 @@ def load_fit_config(
     base_dir = None
     if path is not None:
         file = Path(path)
-        try:
-            loaded = yaml.safe_load(file.read_text())
-        except OSError as err:
-            raise ConfigError(f"cannot read fit config {file}: {err.strerror or err}") from err
-        except yaml.YAMLError as err:
-            raise ConfigError(f"fit config {file} is not valid YAML: {err}") from err
-        if not isinstance(loaded, Mapping):
-            raise ConfigError(f"fit config {file}: expected a mapping of keys, got {type(loaded).__name__}")
-        raw = dict(loaded)
+        raw = load_yaml_mapping(file, "fit config")
         base_dir = file.resolve().parent
     for key, value in (overrides or {}).items():
         if value is None:

@@ -33,9 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-
-from ..config import Range, Score, build, closest, resolve_path, to_plain
+from ..config import Range, Score, build, closest, load_yaml_mapping, resolve_path, to_plain
 from ..errors import ConfigError
 
 NonNegativeInt = Annotated[int, Range(ge=0)]
@@ -291,15 +289,7 @@ def load_config(path: str | os.PathLike[str], overrides: Mapping[str, Any] | Non
     """Read and validate a training YAML; ``overrides`` (e.g. ``{"device": "cpu"}``) replace top-level
     keys, ``{"epochs": N}`` replaces ``schedule.epochs``. Errors name the file and the key."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except OSError as err:
-        raise ConfigError(f"cannot read training config {path}: {err.strerror or err}") from err
-    except yaml.YAMLError as err:
-        raise ConfigError(f"training config {path} is not valid YAML: {err}") from err
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"training config {path}: expected a mapping, got {type(raw).__name__} {raw!r}")
-    raw = dict(raw)
+    raw = load_yaml_mapping(path, "training config")
     for key, value in (overrides or {}).items():
         if value is None:
             continue

@@ -22,9 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeAlias
 
-import yaml
-
-from ..config import Range, Score, build
+from ..config import Range, Score, build, load_yaml_mapping
 from ..errors import ConfigError
 
 Integer: TypeAlias = int
@@ -193,14 +191,7 @@ def load_tune_config(path: str | os.PathLike[str], overrides: dict[str, Any] | N
     """Read and validate TUNE.yaml. ``overrides`` replace keys (``trials`` and ``timeout_min`` go to
     ``budget``; None values are ignored). Errors name the file and the key."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except OSError as err:
-        raise ConfigError(f"cannot read tuning config {path}: {err.strerror or err}") from err
-    except yaml.YAMLError as err:
-        raise ConfigError(f"tuning config {path} is not valid YAML: {err}") from err
-    if not isinstance(raw, dict):
-        raise ConfigError(f"tuning config {path}: expected a mapping, got {type(raw).__name__} {raw!r}")
+    raw = load_yaml_mapping(path, "tuning config")
     for key, value in (overrides or {}).items():
         if value is None:
             continue

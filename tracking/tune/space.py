@@ -8,23 +8,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from ..config import BUILTIN_PREFIX
+from ..config import BUILTIN_PREFIX, load_yaml_mapping
 from ..errors import ConfigError
 from .config import Param, TuneConfig
 
 
 def read_base(config: TuneConfig) -> dict[str, Any]:
     """The base training YAML as a mapping, its relative paths made absolute (trials live elsewhere)."""
-    try:
-        raw = yaml.safe_load(config.train.read_text())
-    except OSError as err:
-        raise ConfigError(f"train: cannot read training config {config.train}: {err.strerror or err}") from err
-    except yaml.YAMLError as err:
-        raise ConfigError(f"train: {config.train} is not valid YAML: {err}") from err
-    if not isinstance(raw, dict):
-        raise ConfigError(f"train: {config.train}: expected a mapping, got {type(raw).__name__}")
+    raw = load_yaml_mapping(config.train, "train: training config")
     return rebase(raw, config.train.resolve().parent)
 
 
