@@ -53,6 +53,7 @@ from ..stages import Reader
 from .barcode import encode_barcode
 from .columns import ColumnError, float_column, integer_column, particle_id_column
 from .module_keys import pack_keys
+from .pending import select_events
 
 __all__ = ["ActsCsvReader", "decode_geometry_id", "find_acts_csv_events", "is_acts_csv_file", "read_acts_csv"]
 
@@ -265,17 +266,8 @@ class ActsCsvReader(Reader):
         found = find_acts_csv_events(directory)
         if not found:
             raise DataError("no event#########-measurements.csv files", file=str(directory))
-        ids = sorted(found) if only is None else [only]
-        if self.config.events is not None:
-            missing = sorted(set(self.config.events) - set(ids))
-            if missing:
-                raise DataError(
-                    f"requested event not found; available: {ids[:10]}{' ...' if len(ids) > 10 else ''}",
-                    file=str(path),
-                    event=missing[0],
-                )
-            ids = sorted(set(self.config.events))
-        return [(i, found[i]) for i in ids]
+        available = found if only is None else {only: found[only]}
+        return select_events(available, self.config.events, str(path))
 
     def count(self, source: str | os.PathLike) -> int:
         """Number of events in ``source`` (from the file names only)."""

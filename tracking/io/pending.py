@@ -22,6 +22,7 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
+from ..errors import DataError
 from ..event import Event
 
 __all__ = ["EventStream", "PendingEvent", "pending_events"]
@@ -68,3 +69,20 @@ class EventStream:
         close = getattr(self._pending, "close", None)
         if close is not None:
             close()
+
+
+def select_events(available: dict[int, Any], wanted: list[int] | None, file: str) -> list[tuple[int, Any]]:
+    """``(event number, what locates it)`` for the ``wanted`` event numbers (all when None), in order; a
+    wanted number absent from ``available`` is a :class:`DataError` naming ``file`` and the event (the
+    readers' ``events:`` config)."""
+    ids = sorted(available)
+    if wanted is not None:
+        missing = sorted(set(wanted) - set(ids))
+        if missing:
+            raise DataError(
+                f"requested event not found; available: {ids[:10]}{' ...' if len(ids) > 10 else ''}",
+                file=file,
+                event=missing[0],
+            )
+        ids = sorted(set(wanted))
+    return [(i, available[i]) for i in ids]

@@ -48,7 +48,7 @@ from ..event import Event, Particles
 from ..stages import Reader
 from .columns import ColumnError, check_event_number, coordinate_column, float_column, integer_column
 from .module_keys import pack_keys, unpack_keys
-from .pending import EventStream, PendingEvent
+from .pending import EventStream, PendingEvent, select_events
 from .trackml_names import parse_name, part_file_names
 
 # column -> (dtype pandas reads it as, dtype in the Event)
@@ -244,17 +244,7 @@ class TrackmlCsvReader(Reader):
             event_id = name.event_id
             self._part(prefix, "hits", event_id, required=True)
             prefixes = {event_id: prefix}
-        ids = sorted(prefixes)
-        if self.config.events is not None:
-            missing = sorted(set(self.config.events) - set(ids))
-            if missing:
-                raise DataError(
-                    f"requested event not found; available: {ids[:10]}{' ...' if len(ids) > 10 else ''}",
-                    file=str(path),
-                    event=missing[0],
-                )
-            ids = sorted(set(self.config.events))
-        return [(i, prefixes[i]) for i in ids]
+        return select_events(prefixes, self.config.events, str(path))
 
     @staticmethod
     def _part(prefix: Path, part: str, event_id: int, *, required: bool) -> Path | None:
