@@ -234,19 +234,24 @@ class Pipeline:
     def add_hook(self, hook: Hook) -> None:
         self.hooks.append(hook)
 
+    def run_stage(self, position: int, event: Event) -> tuple[Event, float]:
+        """Stage ``position`` on ``event``: ``(event, wall seconds)``, the device synchronised; an error
+        carries a note naming the stage and the event. Not recorded in :attr:`timings`."""
+        label, stage = self.labels[position], self.stages[position]
+        start = time.perf_counter()
+        try:
+            event = stage(event)
+        except Exception as err:
+            err.add_note(f"in pipeline stage {label}, event {event.event_id}")
+            raise
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return event, time.perf_counter() - start
+
     def __call__(self, event: Event) -> Event:
         event = event.to(self.device)
-        sync = self.device.type == "cuda"
-        for label, stage in zip(self.labels, self.stages):
-            start = time.perf_counter()
-            try:
-                event = stage(event)
-            except Exception as err:
-                err.add_note(f"in pipeline stage {label}, event {event.event_id}")
-                raise
-            if sync:
-                torch.cuda.synchronize(self.device)
-            seconds = time.perf_counter() - start
+        for position, label in enumerate(self.labels):
+            event, seconds = self.run_stage(position, event)
             self.timings[label].append(seconds)
             for hook in self.hooks:
                 hook(label, event, seconds)

@@ -10,7 +10,6 @@ ranges before the next per-event stage. Whether it pays is measured by ``trackpi
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -96,16 +95,9 @@ class BatchRunner:
                 i += 1
 
     def _stage(self, position: int, event: Event, timings: dict[str, float]) -> Event:
-        label, stage = self.pipeline.labels[position], self.pipeline.stages[position]
-        start = time.perf_counter()
-        try:
-            event = stage(event)
-        except Exception as err:
-            err.add_note(f"in pipeline stage {label}, event {event.event_id}")
-            raise
-        if self.pipeline.device.type == "cuda":
-            torch.cuda.synchronize(self.pipeline.device)
-        timings[label] = timings.get(label, 0.0) + time.perf_counter() - start
+        label = self.pipeline.labels[position]
+        event, seconds = self.pipeline.run_stage(position, event)
+        timings[label] = timings.get(label, 0.0) + seconds
         return event
 
     def __call__(self, events: Sequence[Event]) -> list[BatchResult]:
