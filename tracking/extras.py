@@ -24,6 +24,8 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "ray": ("serve", "serving a pipeline over HTTP (trackpipe serve, trackpipe bench --only serve)"),
     "ray.serve": ("serve", "serving a pipeline over HTTP (trackpipe serve, trackpipe bench --only serve)"),
     "optuna": ("tune", "hyper-parameter search (trackpipe tune)"),
+    # the serve extra brings Ray with Tune (ray[serve,tune]); Ray Tune trials search with Optuna too
+    "ray.tune": ("serve,tune", "Ray Tune trials (trackpipe tune --backend ray)"),
 }
 
 

@@ -1,11 +1,18 @@
 """`trackpipe serve` end to end: a server subprocess on a free loopback port, 20 simulated events from 4
 client threads, labels equal to `trackpipe run` on the same events; every kind of bad request gets its
-4xx and the next good request succeeds. Needs the serve extra (Ray); skips with its install command."""
+4xx and the next good request succeeds; a replica killed under load is restarted and no request
+vanishes. Needs the serve extra (Ray); skips with its install command."""
 
 from __future__ import annotations
 
 import io
+import itertools
+import os
+import signal
+import threading
+import time
 import warnings
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -23,7 +30,7 @@ except ImportError as err:
 
 from tracking import registry
 from tracking.cli import main
-from tracking.client import ServeError
+from tracking.client import ServeError, TrackpipeClient
 from tracking.io.acts_write import write_acts
 from tracking.io.tracks import TracksFile
 from tracking.serve.launch import LocalServer
@@ -35,6 +42,7 @@ pytestmark = pytest.mark.slow
 N_EVENTS, MU, SEED = 20, 10, 4242
 MAX_HITS = 20_000
 START_TIMEOUT_S = 240
+KILL_TIMEOUT_S = 180  # the kill test: a restarted replica loads torch and the models again
 
 
 @pytest.fixture(scope="module")
@@ -109,3 +117,63 @@ def test_bad_requests_get_their_4xx_and_the_server_keeps_serving(served):
     assert caught.value.status == 404
     errors = client.metrics()["errors"]
     assert errors["ColumnError"] >= 3 and errors["EventTooLarge"] >= 1
+
+
+def test_killed_replica_is_restarted_and_no_request_vanishes(served):
+    """SIGKILL the pipeline replica's process under load from 4 clients: every request sent gets its
+    labels (retried on the restarted replica) or a 503, Ray restarts the replica, and it serves again.
+    Last in this file: it replaces the module's server replica."""
+    client, events, tracks = served
+    client = TrackpipeClient(client.url, timeout=KILL_TIMEOUT_S)  # a hang fails the test instead of waiting
+    old_pid = client.health()["pid"]
+    retries_before = client.metrics()["retries"]
+    outcomes: list[int] = []  # HTTP status of every request the clients sent
+    stop = threading.Event()
+
+    def load(offset: int) -> None:
+        for i in itertools.count(offset):
+            if stop.is_set():
+                return
+            event = events[i % len(events)]
+            try:
+                answer = client.reconstruct(event)
+            except ServeError as err:
+                outcomes.append(err.status)
+                assert (err.status, err.error) == (503, "ReplicaUnavailable"), err
+                continue
+            np.testing.assert_array_equal(answer.track_id, tracks[event.event_id].track_id, err_msg="after kill")
+            outcomes.append(200)
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        clients = [pool.submit(load, 5 * k) for k in range(4)]
+        try:
+            while len(outcomes) < 4:  # the replica is busy with the clients' requests
+                assert time.perf_counter() - start < KILL_TIMEOUT_S, "no answers before the kill"
+                time.sleep(0.05)
+            os.kill(old_pid, signal.SIGKILL)
+            at_kill = len(outcomes)
+            new_pid = old_pid
+            while new_pid == old_pid or outcomes[at_kill:].count(200) < 8:
+                assert time.perf_counter() - start < KILL_TIMEOUT_S, f"not serving again: {outcomes[at_kill:]}"
+                for future in clients:
+                    if future.done():
+                        future.result()  # a client's error
+                        raise AssertionError("a client stopped")
+                time.sleep(0.5)
+                try:
+                    new_pid = client.health()["pid"]
+                except (ServeError, OSError):
+                    continue
+        finally:
+            stop.set()
+        for future in clients:
+            future.result()  # a wrong label, a connection error or a timeout (a vanished request) fails here
+    metrics = client.metrics()
+    print(
+        f"kill: {len(outcomes)} requests {dict(Counter(outcomes))}, retries {metrics['retries']}, "
+        f"replica {old_pid} -> {new_pid}, {time.perf_counter() - start:.1f} s"
+    )
+    assert set(outcomes) <= {200, 503} and new_pid != old_pid
+    assert metrics["retries"] > retries_before  # the kill hit requests in flight, and they were sent again
+    assert metrics["status"].get("500", 0) == 0

@@ -20,6 +20,13 @@ import click
 )
 @click.option("--device", default=None, help="auto | cpu | cuda[:N] for every trial (overrides the configs).")
 @click.option(
+    "--backend",
+    type=click.Choice(["optuna", "ray"]),
+    default=None,
+    help="optuna: worker processes here (default); ray: Ray Tune trials (OptunaSearch + ASHA) on a Ray cluster.",
+)
+@click.option("--address", default=None, help="--backend ray: the Ray cluster to join (auto, ray://HOST:10001).")
+@click.option(
     "--show",
     "show",
     metavar="STUDY",
@@ -28,9 +35,12 @@ import click
 )
 @click.option("--no-plots", is_flag=True, help="Write no plots.")
 @click.option("--quiet", is_flag=True, help="No line per trial.")
-def tune(config_path, trials, workers, storage, study_name, timeout, device, show, no_plots, quiet) -> None:
+def tune(
+    config_path, trials, workers, storage, study_name, timeout, device, backend, address, show, no_plots, quiet
+) -> None:
     """Search the hyper-parameters of a training config with Optuna (TPE, pruning from per-epoch
-    validation figures, journal storage shared by several processes, resumable after a kill).
+    validation figures, journal storage shared by several processes, resumable after a kill), or as Ray
+    Tune trials on a Ray cluster (--backend ray; needs "trackpipe[serve,tune]").
 
     Every trial is a training run in OUTPUT/trials/trial-NNNN. At the end: OUTPUT/best.yaml (a ready
     training config), summary.json, trials.csv and plots/. See docs/tuning.md.
@@ -50,10 +60,15 @@ def tune(config_path, trials, workers, storage, study_name, timeout, device, sho
             "workers": workers,
             "storage": storage,
             "study": study_name,
+            "backend": backend,
         }
         config = load_tune_config(config_path, overrides)
         if device is not None:
             config.device = device
+        if address is not None:
+            if config.backend != "ray":
+                raise click.UsageError("--address is the Ray cluster of --backend ray")
+            config.ray.address = address
         study = run_study(config, quiet=quiet)
         summary = write_report(study, config.output, plots=not no_plots)
     except (TrackpipeError, OSError, ImportError) as err:

@@ -181,12 +181,14 @@ class Ingress:
         from ray.exceptions import RayActorError
 
         last: Exception | None = None
-        for _ in range(1 + RETRIES):
+        for attempt in range(1 + RETRIES):
+            if attempt:
+                self.metrics.retries += 1
+                await asyncio.sleep(0.5)
             try:
                 return await self.pipeline.reconstruct.remote((event_id, columns))
             except RayActorError as err:  # the replica died under the request; Ray restarts it
                 last = err
-                await asyncio.sleep(0.5)
         raise ReplicaUnavailable(f"no pipeline replica answered after {1 + RETRIES} attempts: {last}")
 
 

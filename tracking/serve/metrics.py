@@ -25,6 +25,7 @@ class ServeMetrics:
     def __init__(self) -> None:
         self.started = time.time()
         self.requests = 0
+        self.retries = 0  # events sent again because their pipeline replica died under them
         self.events_ok = 0
         self.hits_ok = 0
         self.status: Counter[int] = Counter()
@@ -56,6 +57,7 @@ class ServeMetrics:
             "requests": self.requests,
             "events_ok": self.events_ok,
             "hits_ok": self.hits_ok,
+            "retries": self.retries,
             "errors": dict(self.errors),
             "status": {str(k): v for k, v in sorted(self.status.items())},
             "latency_s": {**percentiles(self.latency_s), "window": len(self.latency_s)},

@@ -24,6 +24,7 @@ from typing import Annotated, Any, Literal, TypeAlias
 
 from ..config import Range, Score, build, load_yaml_mapping
 from ..errors import ConfigError
+from ..fit.config import CutSearch, MatchingConfig
 
 Integer: TypeAlias = int
 Number: TypeAlias = float
@@ -39,7 +40,11 @@ METRICS: dict[str, Literal["maximize", "minimize"]] = {
     "val_efficiency": "maximize",
     "val_purity": "maximize",
     "val_loss": "minimize",
+    "track_efficiency": "maximize",
 }
+#: Objectives judged once, after training, by building tracks on the validation events (not per epoch):
+#: the pruner sees ``objective.prune_on`` meanwhile.
+TRACK_METRICS = ("track_efficiency",)
 
 
 @dataclass
@@ -104,8 +109,19 @@ class ObjectiveConfig:
     direction: Literal["auto", "maximize", "minimize"] = "auto"  # auto: from METRICS
     purity: Score | None = None  # val_efficiency_at_purity: the purity (sets target_purity of every trial)
     epoch: Literal["last", "best"] = "last"  # the trial's value: its last epoch, or its best one
+    # track_efficiency: the highest validation track efficiency at a fake rate <= max_fake over the cut
+    # grid ``cuts`` (track builder, score cut, min_hits), matched by ``matching``: trackpipe fit's keys
+    max_fake: Score = 0.03
+    matching: MatchingConfig = field(default_factory=MatchingConfig)
+    cuts: CutSearch = field(default_factory=CutSearch)
+    # the per-epoch figure the pruner sees; default: the metric itself, val_auc for track_efficiency
+    prune_on: str | None = None
 
     def __post_init__(self) -> None:
+        if self.prune_on is None:
+            self.prune_on = "val_auc" if self.metric in TRACK_METRICS else self.metric
+        elif self.metric not in TRACK_METRICS and self.prune_on != self.metric:
+            raise ValueError(f"'prune_on' applies to the track objectives ({', '.join(TRACK_METRICS)})")
         if self.direction == "auto":
             if self.metric not in METRICS:
                 raise ValueError(
@@ -115,6 +131,13 @@ class ObjectiveConfig:
             self.direction = METRICS[self.metric]
         if self.purity is not None and self.metric != "val_efficiency_at_purity":
             raise ValueError("'purity' applies to metric: val_efficiency_at_purity")
+        if self.metric in TRACK_METRICS and self.prune_on in METRICS and METRICS[self.prune_on] != self.direction:
+            raise ValueError(f"prune_on {self.prune_on} is {METRICS[self.prune_on]}d, the objective {self.direction}d")
+
+    @property
+    def per_epoch(self) -> bool:
+        """Whether the trial's value is one of its epoch rows' figures (else it is judged after training)."""
+        return self.metric not in TRACK_METRICS
 
 
 @dataclass
@@ -145,6 +168,16 @@ class BudgetConfig:
 
 
 @dataclass
+class RayConfig:
+    """``ray:`` the Ray Tune backend (``backend: ray`` or ``--backend ray``; the ``ray`` extra)."""
+
+    address: str | None = None  # a Ray cluster to join (auto, ray://host:10001); None starts a local one
+    cpus_per_trial: Positive = 1.0  # also the trial's torch threads (at least 1)
+    gpus_per_trial: Annotated[float, Range(ge=0)] = 0.0  # fractions share a GPU between trials
+    reduction_factor: Annotated[int, Range(ge=2)] = 3  # ASHA: a rung keeps the best 1/reduction_factor
+
+
+@dataclass
 class TuneConfig:
     """A validated tuning configuration: the top level of TUNE.yaml."""
 
@@ -157,7 +190,9 @@ class TuneConfig:
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     pruner: PrunerConfig = field(default_factory=PrunerConfig)
     budget: BudgetConfig = field(default_factory=BudgetConfig)
-    workers: PositiveInt = 1  # processes on this machine working on the study together
+    workers: PositiveInt = 1  # processes on this machine (ray: trials at once) working on the study together
+    backend: Literal["optuna", "ray"] = "optuna"  # ray: Ray Tune trials (OptunaSearch + ASHA) on a Ray cluster
+    ray: RayConfig = field(default_factory=RayConfig)
     device: str | None = None  # overrides the training config's device in every trial
     baseline: bool = True  # the first trial runs the base config's own values (when inside the space)
     enqueue: list[dict[str, Any]] = field(default_factory=list)  # further points to try before sampling

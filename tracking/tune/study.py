@@ -219,7 +219,8 @@ def _read_rows(directory: Path) -> list[dict[str, Any]]:
 
 class Objective:
     """One trial: the base training config with the trial's values, trained in the trial's directory,
-    judged by the objective's per-epoch figure (reported to the pruner after every epoch)."""
+    judged by the objective (its per-epoch figure, or track efficiency after training), with the
+    pruner's figure reported after every epoch. Both backends run trials through :meth:`run`."""
 
     def __init__(self, config: TuneConfig, base: dict[str, Any]) -> None:
         self.config = config
@@ -239,57 +240,97 @@ class Objective:
             data["cache_dir"] = str(self.config.output / "cache")  # trials share graphs (keyed by content)
         return raw
 
-    def __call__(self, trial: Any) -> float:
-        optuna = optuna_module()
+    def seed(self, number: int) -> int:
+        base_seed = int(self.base.get("seed", 0) or 0)
+        return base_seed + number if self.config.trial_seed == "vary" else base_seed
+
+    def directory(self, number: int) -> Path:
+        return self.trials_dir / f"trial-{number:04d}"
+
+    def run(
+        self,
+        values: dict[str, Any],
+        directory: Path,
+        seed: int,
+        *,
+        resume: bool,
+        report: Callable[[int, float], None],
+        after_epoch: Callable[[int, int], None] = lambda done, total: None,
+    ) -> float:
+        """Write the trial's config, train it (``resume``: from its checkpoint, replaying the epochs done
+        through ``report``), and return its value. ``report(epoch, figure)`` gets the pruner's figure of
+        every epoch, then ``after_epoch(done, total)`` may stop the run by raising. An error is written
+        to ``DIR/error.txt`` and raised."""
         from ..training import load_config, train
 
-        attrs = trial.user_attrs
-        retry = "retry_of" in attrs  # resumes the killed trial's training; a new trial starts clean
-        number = int(attrs.get("retry_of", trial.number))
-        directory = Path(attrs["dir"]) if "dir" in attrs else self.trials_dir / f"trial-{number:04d}"
-        values = suggest(trial, self.config.space)
-        base_seed = int(self.base.get("seed", 0) or 0)
-        seed = base_seed + number if self.config.trial_seed == "vary" else base_seed
-        trial.set_user_attr("dir", str(directory))
-        trial.set_user_attr("seed", seed)
-        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         directory.mkdir(parents=True, exist_ok=True)
-        if not retry:
+        if not resume:
             (directory / "error.txt").unlink(missing_ok=True)
         with atomic_output(directory / TRIAL_CONFIG) as tmp:
             tmp.write_text(yaml.safe_dump(self.trial_config(values, directory, seed), sort_keys=False))
-        metric = self.config.objective.metric
+        prune_on = str(self.config.objective.prune_on)
 
-        def report(row: dict[str, Any]) -> None:
-            value = _metric_value(row, metric, f"epoch {row.get('epoch')} of {directory}")
+        def report_row(row: dict[str, Any]) -> None:
+            value = _metric_value(row, prune_on, f"epoch {row.get('epoch')} of {directory}")
             if math.isfinite(value):
-                trial.report(value, int(row["epoch"]))
-
-        def on_epoch_end(done: int) -> None:
-            rows = _read_rows(directory)
-            if rows:
-                report(rows[-1])
-            if trial.should_prune():
-                raise optuna.TrialPruned(f"pruned after epoch {done}")
+                report(int(row["epoch"]), value)
 
         heartbeat_period = min(30.0, self.config.stale_after_min * 60 / 4)
         with Heartbeat(directory / HEARTBEAT, heartbeat_period):
             try:
-                for row in _read_rows(directory) if retry else []:  # the epochs done before count
-                    report(row)
+                for row in _read_rows(directory) if resume else []:  # the epochs done before count
+                    report_row(row)
                 train_config = load_config(directory / TRIAL_CONFIG)
-                result = train(train_config, resume=retry, progress=False, on_epoch_end=on_epoch_end)
+
+                def on_epoch_end(done: int) -> None:
+                    rows = _read_rows(directory)
+                    if rows:
+                        report_row(rows[-1])
+                    after_epoch(done, train_config.schedule.epochs)
+
+                result = train(train_config, resume=resume, progress=False, on_epoch_end=on_epoch_end)
+                if not self.config.objective.per_epoch:
+                    return track_value(self.config, train_config, directory)
                 return self.value(result.history, directory)
-            except optuna.TrialPruned:
-                raise
-            except KeyboardInterrupt:
-                trial.set_user_attr("stale", True)  # the next run of the study resumes it
-                raise
             except Exception as err:
-                trial.set_user_attr("error", f"{type(err).__name__}: {err}"[:2000])
-                with atomic_output(directory / "error.txt") as tmp:
-                    tmp.write_text(traceback.format_exc())
+                if not _is_stop(err):
+                    with atomic_output(directory / "error.txt") as tmp:
+                        tmp.write_text(traceback.format_exc())
                 raise
+
+    def __call__(self, trial: Any) -> float:
+        optuna = optuna_module()
+        attrs = trial.user_attrs
+        retry = "retry_of" in attrs  # resumes the killed trial's training; a new trial starts clean
+        number = int(attrs.get("retry_of", trial.number))
+        directory = Path(attrs["dir"]) if "dir" in attrs else self.directory(number)
+        values = suggest(trial, self.config.space)
+        seed = self.seed(number)
+        trial.set_user_attr("dir", str(directory))
+        trial.set_user_attr("seed", seed)
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+
+        def after_epoch(done: int, total: int) -> None:
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned after epoch {done}")
+
+        try:
+            return self.run(
+                values,
+                directory,
+                seed,
+                resume=retry,
+                report=lambda epoch, figure: trial.report(figure, epoch),
+                after_epoch=after_epoch,
+            )
+        except optuna.TrialPruned:
+            raise
+        except KeyboardInterrupt:
+            trial.set_user_attr("stale", True)  # the next run of the study resumes it
+            raise
+        except Exception as err:
+            trial.set_user_attr("error", f"{type(err).__name__}: {err}"[:2000])
+            raise
 
     def value(self, history: list[dict[str, Any]], directory: Path) -> float:
         metric = self.config.objective.metric
@@ -302,6 +343,51 @@ class Objective:
                 raise ValueError(f"objective {metric} is not finite in the last epoch of {directory}")
             return float(history[-1][metric])
         return max(values) if self.config.objective.direction == "maximize" else min(values)
+
+
+def _is_stop(err: BaseException) -> bool:
+    """A trial stopped on purpose (pruned), not failed."""
+    return type(err).__name__ in ("TrialPruned", "StopTrial")
+
+
+TRACKS_FILE = "tracks.json"
+EDGE_CLASSIFIER_MODELS = ("edge_filter", "interaction_gnn")  # the models an edge-classifier stage loads
+
+
+def track_value(config: TuneConfig, train_config: Any, directory: Path) -> float:
+    """Track efficiency at a fake rate <= ``objective.max_fake`` on the validation events, with the
+    trained model in the training's graph stages and the track cuts calibrated by ``trackpipe fit``'s
+    own :func:`~tracking.fit.fitter.calibrate_tracks`; the chosen setting goes to ``DIR/tracks.json``.
+    A trial that reaches the ceiling with no setting is worth its efficiency minus 1 (below any that does)."""
+    from ..fit.config import FitConfig
+    from ..fit.fitter import calibrate_tracks
+    from ..training.datasets import iter_source
+
+    objective = config.objective
+    model = str(train_config.model.name)
+    if model not in EDGE_CLASSIFIER_MODELS:
+        raise ConfigError(f"objective {objective.metric}: tracks are built with {EDGE_CLASSIFIER_MODELS}, not {model}")
+    data = train_config.data
+    fit_config = FitConfig(
+        train=data.train,
+        val=data.val,
+        output=directory,
+        max_fake=objective.max_fake,
+        matching=objective.matching,
+        cuts=objective.cuts,
+    )
+    stages = [dict(train_config.graph_builder)]
+    if train_config.pre_filter is not None:
+        stages.append(dict(train_config.pre_filter))
+    stages.append({"edge_classifier": model, "checkpoint": str(directory / "model.pt"), "prune": False})
+    events = [event.numpy() for _, event in iter_source(data.val)]
+    detector = str(train_config.detector) if train_config.detector is not None else None
+    calibrated = calibrate_tracks(fit_config, {"model": stages}, events, False, detector)
+    chosen = {k: v for k, v in calibrated["chosen"].items() if k != "metrics"}
+    with atomic_output(directory / TRACKS_FILE) as tmp:
+        tmp.write_text(json.dumps({**chosen, "reached_max_fake": calibrated["reached_max_fake"]}, indent=2))
+    efficiency = float(chosen["efficiency"]) if math.isfinite(float(chosen["efficiency"])) else 0.0
+    return efficiency if calibrated["reached_max_fake"] else efficiency - 1.0
 
 
 def _announce(study: Any, trial: Any) -> None:
@@ -354,11 +440,18 @@ def run_study(config: TuneConfig, *, quiet: bool = False) -> optuna.Study:
     baseline and the given points on a new study, run the workers, and return the study."""
     base = read_base(config)
     check_space(config, base)
-    if config.objective.metric.startswith("val_"):
+    metric = config.objective.metric
+    if metric.startswith("val_") or not config.objective.per_epoch:
         data = base.get("data")
         if not (isinstance(data, dict) and data.get("val")):
+            raise ConfigError(f"objective {metric} needs validation events: set data.val in {config.train}")
+    if not config.objective.per_epoch:
+        model = base.get("model")
+        name = model.get("name") if isinstance(model, dict) else None
+        if name not in EDGE_CLASSIFIER_MODELS:
             raise ConfigError(
-                f"objective {config.objective.metric} needs validation events: set data.val in {config.train}"
+                f"objective {metric}: tracks are built with the models {', '.join(EDGE_CLASSIFIER_MODELS)}; "
+                f"{config.train} trains {name!r}"
             )
     config.output.mkdir(parents=True, exist_ok=True)
     study = open_study(config)
@@ -370,6 +463,11 @@ def run_study(config: TuneConfig, *, quiet: bool = False) -> optuna.Study:
         for values in ([point] if point else []) + list(config.enqueue):
             study.enqueue_trial(values, user_attrs={"enqueued": True})
     deadline = time.time() + config.budget.timeout_min * 60 if config.budget.timeout_min is not None else None
+    if config.backend == "ray":
+        from .ray_backend import run_ray
+
+        run_ray(config, study, quiet=quiet)
+        return study
     if config.workers == 1:
         work(config, 0, deadline=deadline, quiet=quiet)
         return study
