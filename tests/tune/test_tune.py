@@ -164,3 +164,62 @@ def test_two_workers_share_a_journal_and_a_killed_study_resumes(write_study, tmp
     assert len({t.user_attrs["seed"] for t in finished}) == 4  # trial_seed: vary, recorded per trial
     summary = write_report(study, config.output, plots=False)
     assert yaml.safe_load((config.output / "best.yaml").read_text())["seed"] == summary["best"]["seed"]
+
+
+def test_track_efficiency_objective_calibrates_cuts_with_fit(write_study, monkeypatch):
+    import tracking.fit.fitter as fitter
+
+    calls = []
+    calibrate = fitter.calibrate_tracks
+    monkeypatch.setattr(fitter, "calibrate_tracks", lambda *a, **k: calls.append(a) or calibrate(*a, **k))
+    cuts = {"score_cuts": [0.2, 0.5], "min_hits": [3], "track_builders": ["connected_components"]}
+    path = write_study(
+        {"model.hidden": {"choice": [8]}},
+        epochs=2,
+        objective={"metric": "track_efficiency", "max_fake": 1.0, "matching": {"pt_min": None}, "cuts": cuts},
+        pruner={"kind": "none"},
+        budget={"trials": 1},
+    )
+    config = load_tune_config(path)
+    assert config.objective.prune_on == "val_auc" and config.objective.direction == "maximize"
+    (trial,) = run_study(config, quiet=True).get_trials()
+    assert trial.state.name == "COMPLETE", trial.user_attrs.get("error")
+    assert len(calls) == 1 and calls[0][0].max_fake == 1.0  # trackpipe fit's own calibration, on our cut grid
+    directory = Path(trial.user_attrs["dir"])
+    chosen = json.loads((directory / "tracks.json").read_text())
+    assert chosen["reached_max_fake"] and trial.value == chosen["efficiency"] and 0 < trial.value <= 1
+    assert chosen["score_cut"] in (0.2, 0.5) and chosen["min_hits"] == 3
+    rows = [json.loads(line) for line in (directory / "metrics.jsonl").read_text().splitlines()]
+    assert trial.intermediate_values == {r["epoch"]: r["val_auc"] for r in rows}  # the pruner's figure
+
+    with pytest.raises(ConfigError, match=r"'prune_on' applies to the track objectives"):
+        load_tune_config(write_study({"model.hidden": {"choice": [8]}}, objective={"prune_on": "val_loss"}))
+    with pytest.raises(ConfigError, match=r"prune_on val_loss is minimized, the objective maximized"):
+        load_tune_config(
+            write_study(
+                {"model.hidden": {"choice": [8]}}, objective={"metric": "track_efficiency", "prune_on": "val_loss"}
+            )
+        )
+
+
+@pytest.mark.slow
+def test_ddp_trials_report_every_epoch_and_a_pruned_one_stops_its_ranks(write_study):
+    # as test_pruning_stops_a_worse_trial, each trial trained by 2 DDP ranks (gloo on CPU); the pruned
+    # one would train 30 epochs: stopped after its first, it leaves no model
+    path = write_study(
+        {"optimizer.lr": {"float": [0.0, 0.03]}, "schedule.epochs": {"choice": [3, 30]}},
+        objective={"metric": "val_loss"},
+        pruner={"kind": "median", "startup_trials": 1, "warmup_epochs": 0},
+        baseline=False,
+        enqueue=[{"optimizer.lr": 0.03, "schedule.epochs": 3}, {"optimizer.lr": 0.0, "schedule.epochs": 30}],
+        budget={"trials": 2},
+        nproc=2,
+    )
+    study = run_study(load_tune_config(path), quiet=True)
+    first, second = study.get_trials()
+    assert first.state.name == "COMPLETE", first.user_attrs.get("error")
+    assert first.last_step == 3 and first.value == first.intermediate_values[3]
+    summary = json.loads((Path(first.user_attrs["dir"]) / "summary.json").read_text())
+    assert summary["world_size"] == 2
+    assert second.state.name == "PRUNED" and second.intermediate_values[1] > first.intermediate_values[1]
+    assert second.last_step < 30 and not (Path(second.user_attrs["dir"]) / "model.pt").exists()

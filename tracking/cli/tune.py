@@ -25,6 +25,9 @@ import click
     default=None,
     help="optuna: worker processes here (default); ray: Ray Tune trials (OptunaSearch + ASHA) on a Ray cluster.",
 )
+@click.option(
+    "--nproc", type=click.IntRange(min=1), default=None, help="DDP processes per trial (as trackpipe train --nproc)."
+)
 @click.option("--address", default=None, help="--backend ray: the Ray cluster to join (auto, ray://HOST:10001).")
 @click.option(
     "--show",
@@ -36,7 +39,7 @@ import click
 @click.option("--no-plots", is_flag=True, help="Write no plots.")
 @click.option("--quiet", is_flag=True, help="No line per trial.")
 def tune(
-    config_path, trials, workers, storage, study_name, timeout, device, backend, address, show, no_plots, quiet
+    config_path, trials, workers, storage, study_name, timeout, device, backend, nproc, address, show, no_plots, quiet
 ) -> None:
     """Search the hyper-parameters of a training config with Optuna (TPE, pruning from per-epoch
     validation figures, journal storage shared by several processes, resumable after a kill), or as Ray
@@ -61,6 +64,7 @@ def tune(
             "storage": storage,
             "study": study_name,
             "backend": backend,
+            "nproc": nproc,
         }
         config = load_tune_config(config_path, overrides)
         if device is not None:

@@ -191,6 +191,7 @@ class TuneConfig:
     pruner: PrunerConfig = field(default_factory=PrunerConfig)
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     workers: PositiveInt = 1  # processes on this machine (ray: trials at once) working on the study together
+    nproc: PositiveInt = 1  # DDP processes per trial (optuna backend; as `trackpipe train --nproc`)
     backend: Literal["optuna", "ray"] = "optuna"  # ray: Ray Tune trials (OptunaSearch + ASHA) on a Ray cluster
     ray: RayConfig = field(default_factory=RayConfig)
     device: str | None = None  # overrides the training config's device in every trial
@@ -212,6 +213,8 @@ class TuneConfig:
                     raise ValueError(f"enqueue[{i}]: {key!r} is not a key of space ({', '.join(self.space)})")
                 if not self.space[key].contains(value):
                     raise ValueError(f"enqueue[{i}]: {key}={value!r} is outside its space")
+        if self.nproc > 1 and self.backend == "ray":
+            raise ValueError("nproc > 1 (DDP inside a trial) needs backend: optuna; a Ray trial trains in one actor")
         if self.sampler.kind == "grid":
             ranges = [key for key, param in self.space.items() if param.choice is None]
             if ranges:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import socket
 import sys
 import threading
@@ -282,16 +283,23 @@ class Objective:
                     report_row(row)
                 train_config = load_config(directory / TRIAL_CONFIG)
 
-                def on_epoch_end(done: int) -> None:
-                    rows = _read_rows(directory)
-                    if rows:
-                        report_row(rows[-1])
-                    after_epoch(done, train_config.schedule.epochs)
+                def epoch_done(row: dict[str, Any]) -> None:
+                    report_row(row)
+                    after_epoch(int(row["epoch"]), train_config.schedule.epochs)
 
-                result = train(train_config, resume=resume, progress=False, on_epoch_end=on_epoch_end)
+                if self.config.nproc > 1:
+                    history = train_ddp(directory, self.config.nproc, resume, epoch_done)
+                else:
+
+                    def on_epoch_end(done: int) -> None:
+                        rows = _read_rows(directory)
+                        if rows:
+                            epoch_done(rows[-1])
+
+                    history = train(train_config, resume=resume, progress=False, on_epoch_end=on_epoch_end).history
                 if not self.config.objective.per_epoch:
                     return track_value(self.config, train_config, directory)
-                return self.value(result.history, directory)
+                return self.value(history, directory)
             except Exception as err:
                 if not _is_stop(err):
                     with atomic_output(directory / "error.txt") as tmp:
@@ -343,6 +351,56 @@ class Objective:
                 raise ValueError(f"objective {metric} is not finite in the last epoch of {directory}")
             return float(history[-1][metric])
         return max(values) if self.config.objective.direction == "maximize" else min(values)
+
+
+def train_ddp(
+    directory: Path, nproc: int, resume: bool, epoch_done: Callable[[dict[str, Any]], None], poll_s: float = 0.5
+) -> list[dict[str, Any]]:
+    """Train ``DIR/config.yaml`` as ``nproc`` local DDP ranks (``trackpipe train --nproc``'s launcher),
+    passing each epoch row to ``epoch_done`` as rank 0 writes it. When ``epoch_done`` raises (the pruner
+    stops the trial), the ranks are stopped with SIGTERM (the launcher forwards it; the last epoch's
+    checkpoint stays) and the error is raised. Needs the main thread (signal handlers)."""
+    from ..distributed import launch_local
+
+    seen, stopped, terminated = 0, [], []
+    stop_watching = threading.Event()
+
+    def take_new_rows() -> None:
+        nonlocal seen
+        rows = _read_rows(directory)
+        for row in rows[seen:]:
+            seen += 1
+            epoch_done(row)
+
+    def watch() -> None:
+        while not stop_watching.wait(poll_s):
+            try:
+                take_new_rows()
+            except BaseException as err:  # noqa: BLE001 - raised again in the calling thread
+                stopped.append(err)
+                os.kill(os.getpid(), signal.SIGTERM)  # to the launcher, which stops the ranks
+                return
+
+    seen = len(_read_rows(directory)) if resume else 0  # replayed by the caller already
+    args = [str(directory / TRIAL_CONFIG), "--resume" if resume else "--no-resume", "--quiet"]
+    # the launcher forwards SIGTERM to the ranks and restores this handler afterwards: a late signal is harmless
+    previous = signal.signal(signal.SIGTERM, lambda *_: terminated.append(True))
+    watcher = threading.Thread(target=watch, name="trackpipe-tune-ddp-watch", daemon=True)
+    watcher.start()
+    try:
+        status = launch_local("tracking.training", args, nproc)
+    finally:
+        stop_watching.set()
+        watcher.join()
+        signal.signal(signal.SIGTERM, previous)
+    if stopped:
+        raise stopped[0]
+    if len(terminated) > len(stopped):  # a SIGTERM from outside: end as it would have ended this process
+        os.kill(os.getpid(), signal.SIGTERM)
+    if status != 0:
+        raise RuntimeError(f"training with {nproc} DDP processes failed (exit status {status}); see above")
+    take_new_rows()  # the epochs written since the last look
+    return _read_rows(directory)
 
 
 def _is_stop(err: BaseException) -> bool:
