@@ -223,3 +223,45 @@ def test_ddp_trials_report_every_epoch_and_a_pruned_one_stops_its_ranks(write_st
     assert summary["world_size"] == 2
     assert second.state.name == "PRUNED" and second.intermediate_values[1] > first.intermediate_values[1]
     assert second.last_step < 30 and not (Path(second.user_attrs["dir"]) / "model.pt").exists()
+
+
+# a fit that takes seconds: tests/fit/test_fit.py's TINY
+TINY_FIT = {
+    "train": {"simulate": {"n": 3, "mu": 5, "seed": 100}},
+    "val": {"simulate": {"n": 2, "mu": 5, "seed": 200}},
+    "budget_minutes": 0.05,
+    "device": "cpu",
+    "seed": 5,
+    "map": {"granularity": "layer", "margins": [0.1], "min_segments": [1]},
+    "filter": {"max_epochs": 1, "steps_per_event": 2, "model": {"name": "edge_filter", "hidden": 16, "n_layers": 2}},
+    "gnn": {"enabled": "off"},
+    "cuts": {"score_cuts": [0.2, 0.5], "min_hits": [3], "track_builders": ["connected_components"]},
+    "max_fake": 1.0,
+}
+
+
+@pytest.mark.slow
+def test_a_fit_config_study_is_judged_by_the_fits_own_track_calibration(tmp_path):
+    (tmp_path / "fit.yaml").write_text(yaml.safe_dump({**TINY_FIT, "output": "unused"}))
+    tune = {"fit": "fit.yaml", "output": "study", "space": {"filter.lr": {"float": [1e-3, 1e-2], "log": True}}}
+    (tmp_path / "tune.yaml").write_text(yaml.safe_dump({**tune, "budget": {"trials": 1}}))
+    with pytest.raises(ConfigError, match=r"a fit study is judged by the fit's validation tracks"):
+        load_tune_config(tmp_path / "tune.yaml")
+    (tmp_path / "tune.yaml").write_text(
+        yaml.safe_dump({**tune, "budget": {"trials": 1}, "objective": {"metric": "track_efficiency"}})
+    )
+    config = load_tune_config(tmp_path / "tune.yaml")
+    (trial,) = run_study(config, quiet=True).get_trials()
+    assert trial.state.name == "COMPLETE", trial.user_attrs.get("error")
+    directory = Path(trial.user_attrs["dir"])
+    report = json.loads((directory / "report.json").read_text())  # a complete fit in the trial's directory
+    chosen = report["steps"]["tracks"]["chosen"]
+    assert trial.value == chosen["efficiency"] and report["steps"]["tracks"]["reached_max_fake"]
+    assert report["fit"]["filter"]["lr"] == trial.params["filter.lr"] and report["fit"]["seed"] == 5
+    assert (directory / "pipeline.yaml").is_file() and "[4/5]" in (directory / "fit.log").read_text()
+    write_report(run_study(config, quiet=True), config.output, plots=False)  # budget used: no new trial
+    best = config.output / "best.yaml"
+    assert "trackpipe fit --config" in best.read_text()
+    from tracking.fit import load_fit_config
+
+    assert load_fit_config(best).filter.lr == trial.params["filter.lr"]

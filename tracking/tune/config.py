@@ -181,9 +181,10 @@ class RayConfig:
 class TuneConfig:
     """A validated tuning configuration: the top level of TUNE.yaml."""
 
-    train: Path  # the base training config (YAML of `trackpipe train`)
     output: Path  # the study directory
-    space: dict[str, Param]  # dotted key of the training config -> its search dimension
+    space: dict[str, Param]  # dotted key of the base config -> its search dimension
+    train: Path | None = None  # the base training config (YAML of `trackpipe train`) ...
+    fit: Path | None = None  # ... or the base fit config (FIT.yaml of `trackpipe fit`): exactly one of the two
     study: str = "study"
     storage: str | None = None  # default OUTPUT/journal.log; a journal file path or a database URL
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
@@ -202,6 +203,13 @@ class TuneConfig:
     base_dir: Path | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
+        if (self.train is None) == (self.fit is None):
+            raise ValueError("name the base config: exactly one of train: (a training config) or fit: (a fit config)")
+        if self.fit is not None and self.objective.metric not in TRACK_METRICS:
+            raise ValueError(
+                f"a fit study is judged by the fit's validation tracks: objective.metric must be one of "
+                f"{', '.join(TRACK_METRICS)}, not {self.objective.metric}"
+            )
         if not self.space:
             raise ValueError("space: name at least one key of the training config to search")
         for key in self.space:
@@ -219,6 +227,17 @@ class TuneConfig:
             ranges = [key for key, param in self.space.items() if param.choice is None]
             if ranges:
                 raise ValueError(f"sampler 'grid' needs choice-only spaces; {', '.join(ranges)} are ranges")
+
+    @property
+    def base(self) -> Path:
+        """The base config's path (training or fit)."""
+        base = self.train if self.train is not None else self.fit
+        assert base is not None
+        return base
+
+    @property
+    def kind(self) -> Literal["train", "fit"]:
+        return "train" if self.train is not None else "fit"
 
     def storage_url(self) -> str:
         """The storage as given, or the journal file in the study directory."""
@@ -245,7 +264,10 @@ def load_tune_config(path: str | os.PathLike[str], overrides: dict[str, Any] | N
         raise ConfigError(f"{path}: {err}") from err
     config.base_dir = base_dir
     config.output = config.output.resolve()
-    config.train = config.train.resolve()
+    if config.train is not None:
+        config.train = config.train.resolve()
+    if config.fit is not None:
+        config.fit = config.fit.resolve()
     if config.storage is not None and "://" not in config.storage:
         config.storage = str((base_dir / Path(config.storage).expanduser()).resolve())
     return config

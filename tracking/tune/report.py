@@ -116,7 +116,8 @@ def write_report(study: Any, output: Path, *, plots: bool = True) -> dict[str, A
             "dir": best.user_attrs.get("dir"),
             "config": str(output / "best.yaml"),
         }
-        _write_best_config(Path(best.user_attrs["dir"]) / TRIAL_CONFIG, output, best, study.study_name)
+        kind = study.user_attrs.get("kind", "train")
+        _write_best_config(Path(best.user_attrs["dir"]) / TRIAL_CONFIG, output, best, study.study_name, kind)
     _write_csv(rows, output / "trials.csv")
     if plots:
         summary["plots"], note = write_plots(study, output / "plots")
@@ -127,12 +128,13 @@ def write_report(study: Any, output: Path, *, plots: bool = True) -> dict[str, A
     return summary
 
 
-def _write_best_config(trial_config: Path, output: Path, best: Any, study_name: str) -> None:
+def _write_best_config(trial_config: Path, output: Path, best: Any, study_name: str, kind: str = "train") -> None:
     raw = yaml.safe_load(trial_config.read_text())
     raw["output"] = str(output / "best")
+    command = f"trackpipe {'fit --config' if kind == 'fit' else 'train'} {output / 'best.yaml'}"
     header = (
         f"# best trial {best.number} of study {study_name}: value {best.value:.6g}, seed {raw.get('seed')}\n"
-        f"# the same config and seed reproduce it: trackpipe train {output / 'best.yaml'}\n"
+        f"# the same config and seed reproduce it: {command}\n"
     )
     with atomic_output(output / "best.yaml") as tmp:
         tmp.write_text(header + yaml.safe_dump(raw, sort_keys=False))

@@ -14,9 +14,9 @@ from .config import Param, TuneConfig
 
 
 def read_base(config: TuneConfig) -> dict[str, Any]:
-    """The base training YAML as a mapping, its relative paths made absolute (trials live elsewhere)."""
-    raw = load_yaml_mapping(config.train, "train: training config")
-    return rebase(raw, config.train.resolve().parent)
+    """The base training (or fit) YAML as a mapping, its relative paths made absolute (trials live elsewhere)."""
+    raw = load_yaml_mapping(config.base, f"{config.kind}: {config.kind} config")
+    return rebase(raw, config.base.resolve().parent, fit=config.kind == "fit")
 
 
 def _absolute(value: Any, base_dir: Path, *, must_exist: bool = False) -> Any:
@@ -30,15 +30,17 @@ def _absolute(value: Any, base_dir: Path, *, must_exist: bool = False) -> Any:
     return str((base_dir / path).resolve())
 
 
-def rebase(raw: Mapping[str, Any], base_dir: Path) -> dict[str, Any]:
-    """A copy of a training YAML mapping whose relative paths (the keys that
-    :mod:`tracking.training.config` resolves against the file's directory) are absolute."""
+def rebase(raw: Mapping[str, Any], base_dir: Path, *, fit: bool = False) -> dict[str, Any]:
+    """A copy of a training (``fit``: a fit) YAML mapping whose relative paths (the keys that
+    :mod:`tracking.training.config` and :mod:`tracking.fit.config` resolve against the file's
+    directory) are absolute."""
     out = copy.deepcopy(dict(raw))
-    if "output" in out:
-        out["output"] = _absolute(out["output"], base_dir)
-    data = out.get("data")
+    for key in ("output", "detector"):
+        if isinstance(out.get(key), str):
+            out[key] = _absolute(out[key], base_dir)
+    data = out if fit else out.get("data")  # a fit config has its sources at the top level
     if isinstance(data, dict):
-        if "cache_dir" in data:
+        if "cache_dir" in data and not fit:
             data["cache_dir"] = _absolute(data["cache_dir"], base_dir)
         for split in ("train", "val"):
             source = data.get(split)
@@ -118,12 +120,24 @@ def baseline_point(config: TuneConfig, raw: Mapping[str, Any]) -> dict[str, Any]
 def check_space(config: TuneConfig, raw: Mapping[str, Any]) -> None:
     """Every searched key, at its ends and choices, gives a valid training config: a misspelt key or
     an impossible value fails here, naming it, rather than as a string of failed trials."""
-    from ..training.config import parse_config
-
     for key, param in config.space.items():
         for value in param.values_for_check():
             trial_raw = apply(raw, {key: value})
             try:
-                parse_config(trial_raw, base_dir=config.train.resolve().parent)
+                parse_base(config, trial_raw)
             except ConfigError as err:
-                raise ConfigError(f"space: {key} = {value!r} does not give a valid training config: {err}") from err
+                raise ConfigError(f"space: {key} = {value!r} gives no valid {config.kind} config: {err}") from err
+
+
+def parse_base(config: TuneConfig, raw: Mapping[str, Any]) -> Any:
+    """``raw`` validated as the study's kind of base config (a TrainConfig or a FitConfig)."""
+    from ..config import build
+
+    base_dir = config.base.resolve().parent
+    if config.kind == "fit":
+        from ..fit.config import FitConfig
+
+        return build(FitConfig, dict(raw), where="", base_dir=base_dir)
+    from ..training.config import parse_config
+
+    return parse_config(dict(raw), base_dir=base_dir)

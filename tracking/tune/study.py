@@ -104,7 +104,8 @@ def open_study(config: TuneConfig, worker: int = 0) -> optuna.Study:
         )
     if metric is None:
         study.set_user_attr("metric", config.objective.metric)
-        study.set_user_attr("base_config", str(config.train))
+        study.set_user_attr("base_config", str(config.base))
+        study.set_user_attr("kind", config.kind)
     return study
 
 
@@ -232,6 +233,10 @@ class Objective:
         raw = apply(self.base, values)
         raw["output"] = str(directory)
         raw["seed"] = seed
+        if self.config.kind == "fit":
+            if self.config.device is not None:
+                raw["device"] = self.config.device
+            return raw  # the fit keeps its graphs in DIR/work
         if self.config.objective.purity is not None:
             raw["target_purity"] = self.config.objective.purity
         if self.config.device is not None:
@@ -279,6 +284,8 @@ class Objective:
         heartbeat_period = min(30.0, self.config.stale_after_min * 60 / 4)
         with Heartbeat(directory / HEARTBEAT, heartbeat_period):
             try:
+                if self.config.kind == "fit":
+                    return fit_value(directory, self.config.nproc)
                 for row in _read_rows(directory) if resume else []:  # the epochs done before count
                     report_row(row)
                 train_config = load_config(directory / TRIAL_CONFIG)
@@ -440,7 +447,25 @@ def track_value(config: TuneConfig, train_config: Any, directory: Path) -> float
     stages.append({"edge_classifier": model, "checkpoint": str(directory / "model.pt"), "prune": False})
     events = [event.numpy() for _, event in iter_source(data.val)]
     detector = str(train_config.detector) if train_config.detector is not None else None
-    calibrated = calibrate_tracks(fit_config, {"model": stages}, events, False, detector)
+    return _tracks_outcome(directory, calibrate_tracks(fit_config, {"model": stages}, events, False, detector))
+
+
+def fit_value(directory: Path, nproc: int) -> float:
+    """A fit study's trial: ``trackpipe fit`` of ``DIR/config.yaml`` into ``DIR`` (its log in
+    ``DIR/fit.log``; a retry resumes its trainings), judged as :func:`track_value` by the fit's own
+    calibration on its validation events (its ``max_fake``, ``matching`` and ``cuts``)."""
+    from ..fit import load_fit_config
+    from ..fit.fitter import fit
+
+    config = load_fit_config(directory / TRIAL_CONFIG)
+    with open(directory / "fit.log", "a") as log:
+        result = fit(config, progress=False, log=lambda line: print(line, file=log, flush=True), nproc=nproc)
+    return _tracks_outcome(directory, result.report["steps"]["tracks"])
+
+
+def _tracks_outcome(directory: Path, calibrated: dict[str, Any]) -> float:
+    """The value of a calibration of track cuts (its chosen setting written to ``DIR/tracks.json``): the
+    efficiency at the fake-rate ceiling, or the efficiency minus 1 when no setting reached it."""
     chosen = {k: v for k, v in calibrated["chosen"].items() if k != "metrics"}
     with atomic_output(directory / TRACKS_FILE) as tmp:
         tmp.write_text(json.dumps({**chosen, "reached_max_fake": calibrated["reached_max_fake"]}, indent=2))
@@ -499,11 +524,11 @@ def run_study(config: TuneConfig, *, quiet: bool = False) -> optuna.Study:
     base = read_base(config)
     check_space(config, base)
     metric = config.objective.metric
-    if metric.startswith("val_") or not config.objective.per_epoch:
+    if config.kind == "train" and (metric.startswith("val_") or not config.objective.per_epoch):
         data = base.get("data")
         if not (isinstance(data, dict) and data.get("val")):
             raise ConfigError(f"objective {metric} needs validation events: set data.val in {config.train}")
-    if not config.objective.per_epoch:
+    if config.kind == "train" and not config.objective.per_epoch:
         model = base.get("model")
         name = model.get("name") if isinstance(model, dict) else None
         if name not in EDGE_CLASSIFIER_MODELS:
