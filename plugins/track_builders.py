@@ -59,6 +59,9 @@ class ConnectedComponentsTrackBuilder(Stage):
         score_cut: Score = 0.5  # an edge is kept when its score is > score_cut
         min_hits: Annotated[int, Range(ge=0)] = 3  # smaller components get -1
         junction_removal: bool = False  # keep only each node's best in- and out-edge first (ACTS)
+        # tracks of fewer than short_hits hits are kept only when their edges' mean score > short_score_cut
+        short_hits: Annotated[int, Range(ge=0)] = 0  # 0: off
+        short_score_cut: Score = 0.9
 
     def __call__(self, event: Event) -> Event:
         edge_index, scores = _scored_graph(event, "connected_components")
@@ -71,6 +74,7 @@ class ConnectedComponentsTrackBuilder(Stage):
         else:
             cut = cfg.score_cut
         labels = ops.connected_components(edge_index, event.num_hits, scores, cut=cut, min_hits=cfg.min_hits)
+        labels = ops.drop_weak_short_tracks(labels, edge_index, event.edge_scores, cfg.short_hits, cfg.short_score_cut)
         return event.replace(track_labels=labels)
 
 
@@ -88,6 +92,9 @@ class WalkthroughTrackBuilder(Stage):
         score_cut: Score = 0.5  # graph edges: score > score_cut
         walk_cut: Score | None = None  # ambiguous components walk only edges above it (None = score_cut)
         min_hits: Annotated[int, Range(ge=0)] = 3  # shorter tracks get -1
+        # tracks of fewer than short_hits hits are kept only when their edges' mean score > short_score_cut
+        short_hits: Annotated[int, Range(ge=0)] = 0  # 0: off
+        short_score_cut: Score = 0.9
         order: Literal["auto", "radius", "distance"] = "auto"
         detector: Path | None = None
 
@@ -112,4 +119,5 @@ class WalkthroughTrackBuilder(Stage):
             min_hits=cfg.min_hits,
             order=self.detector.start_order(event),
         )
+        labels = ops.drop_weak_short_tracks(labels, edge_index, scores, cfg.short_hits, cfg.short_score_cut)
         return event.replace(track_labels=labels)

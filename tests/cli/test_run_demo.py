@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from tracking import registry
@@ -79,8 +80,9 @@ def test_run_default_pipeline_on_real_trackml_sample(tmp_path, trackml_dir):
     assert len(record.measurement_id) == 5527
     labels = np.asarray(record.track_id)
     assert labels.max() >= 10  # the sample holds hundreds of particles: tracks must come out
-    # every track id is used by >= min_hits hits (the default pipeline's walkthrough: 6)
-    assert np.bincount(labels[labels >= 0]).min() >= 6
+    # every track id is used by >= min_hits hits (the default pipeline's track builder's)
+    spec = yaml.safe_load(resolve_path(DEFAULT_PIPELINE, None).read_text())
+    assert np.bincount(labels[labels >= 0]).min() >= spec["stages"][-1]["min_hits"]
 
 
 def test_demo_end_to_end_small(tmp_path):

@@ -23,13 +23,25 @@ TINY = {
     "budget_minutes": 0.05,
     "device": "cpu",
     "map": {"granularity": "layer", "margins": [0.0, 0.1], "min_segments": [1, 2]},
-    "filter": {"max_epochs": 1, "steps_per_event": 2, "model": {"name": "edge_filter", "hidden": 16, "n_layers": 2}},
+    "filter": {  # probes on one event, then plans (the GNN has too few events to probe: its first epoch does)
+        "max_epochs": 1,
+        "probe_events": 1,
+        "steps_per_event": 2,
+        "model": {"name": "edge_filter", "hidden": 16, "n_layers": 2},
+    },
     "gnn": {
         "max_epochs": 1,
         "steps_per_event": 1,
         "model": {"name": "interaction_gnn", "hidden": 8, "n_iterations": 2},
     },
-    "cuts": {"score_cuts": [0.2, 0.5], "min_hits": [3, 4], "track_builders": ["walkthrough"]},
+    "cuts": {
+        "score_cuts": [0.2, 0.5],
+        "min_hits": [3, 4],
+        "track_builders": ["walkthrough"],
+        "short_hits": [5],
+        "short_score_cuts": [0.5, 0.9],
+        "short_rule_settings": 1,
+    },
 }
 
 
@@ -76,8 +88,14 @@ def test_tiny_fit_writes_a_directory_that_runs(tmp_path):
     report = json.loads((out / "report.json").read_text())
     map_rows = report["steps"]["map"]["candidates"]
     assert len(map_rows) == 4 and report["steps"]["map"]["chosen"] in map_rows
-    assert report["steps"]["filter"]["epochs"] == 1 and 0.0 <= report["steps"]["filter"]["score_cut"] <= 1.0
-    assert len(report["steps"]["tracks"]["candidates"]) >= 4
+    filter_step = report["steps"]["filter"]
+    assert filter_step["epochs"] == 1 and 0.0 <= filter_step["score_cut"] <= 1.0
+    assert filter_step["probe"]["events"] == 1 and 1 <= filter_step["train_events"] <= 3
+    assert report["steps"]["gnn"]["probe"] is None and report["steps"]["gnn"]["train_events"] == 3
+    rows = report["steps"]["tracks"]["candidates"]
+    # (gnn, filter alone) x builder x cuts x min_hits, then the short rule on the best setting
+    assert len(rows) == 2 * 4 + 2
+    assert [row.get("short_hits") for row in rows[8:]] == [5, 5]
     assert 0.0 <= report["validation"]["efficiency"] <= 1.0
 
     moved = tmp_path / "moved"

@@ -15,13 +15,14 @@ from tracking.errors import ConfigError, DataError
 from tracking.event import Event
 from tracking.modulemap import MapLearner, ModuleMap, group_keys, learn_module_map
 from tracking.ops import radius_graph
-from tracking.simulation import simulate_events
+from tracking.simulation import SimulationConfig, simulate_events
 from tracking.truth import edge_truth, label_edges, truth_segments
 
 
 @pytest.fixture(scope="module")
 def events() -> list[Event]:
-    return list(simulate_events(3, mu=5, seed=321))
+    # the tiled detector: its module ids follow positions, which the positional-id tests below need
+    return list(simulate_events(3, mu=5, seed=321, config=SimulationConfig.for_detector("tiled")))
 
 
 @pytest.fixture(scope="module")

@@ -176,3 +176,22 @@ def test_ten_million_edges():
     expected = scipy_connected_components(edge_index, n, scores, 0.55, 2)
     assert same_partition(got, expected)
     np.testing.assert_array_equal(got, expected)
+
+
+def test_drop_weak_short_tracks_keeps_confident_short_tracks_and_all_long_ones():
+    from tracking.ops import drop_weak_short_tracks
+
+    # tracks: 0 = hits 0-2 (short, confident), 1 = hits 3-5 (short, weak), 2 = hits 6-11 (long, weak)
+    labels = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2, 2, 2, 2, -1], dtype=np.int64)
+    edges = np.array([[0, 1, 3, 4, 6, 7, 8, 9, 10, 2], [1, 2, 4, 5, 7, 8, 9, 10, 11, 12]], dtype=np.int64)
+    scores = np.array([0.99, 0.97, 0.6, 0.7, 0.3, 0.3, 0.3, 0.3, 0.3, 0.1], dtype=np.float32)
+    out = drop_weak_short_tracks(labels, edges, scores, short_hits=5, score_cut=0.9)
+    # track 1 dropped; the rest renumbered in order; the edge to an unassigned hit does not count
+    assert out.tolist() == [0, 0, 0, -1, -1, -1, 1, 1, 1, 1, 1, 1, -1]
+    assert drop_weak_short_tracks(labels, edges, scores, short_hits=0, score_cut=0.9) is labels
+    everything = drop_weak_short_tracks(labels, edges, scores, short_hits=7, score_cut=0.95)
+    assert everything.tolist() == [0, 0, 0] + [-1] * 10  # only track 0 (mean 0.98) passes
+    as_torch = drop_weak_short_tracks(
+        torch.from_numpy(labels), torch.from_numpy(edges), torch.from_numpy(scores), 5, 0.9
+    )
+    assert isinstance(as_torch, torch.Tensor) and as_torch.tolist() == out.tolist()

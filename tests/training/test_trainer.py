@@ -213,3 +213,29 @@ def test_a_third_party_model_trains_and_its_checkpoint_reloads(write_config, toy
     assert raw["model"] == "training_test_toy_scorer"
     # a rerun resumes from its checkpoint: the registry resolves the saved model name
     assert train(load_config(path, {"epochs": 2}), progress=False).epochs_run == [1]
+
+
+def test_init_from_starts_from_a_trained_model_and_names_a_misfit(write_config, toy_builder, tmp_path):
+    from tracking.errors import DataError
+    from tracking.training.trainer import init_weights
+
+    first = load_config(write_config(schedule={"epochs": 1, "kind": "constant"}))
+    train(first, progress=False)
+    trained = load_model(first.output / "model.pt")
+    fresh = build_model(first)
+    assert any(not torch.equal(a, b) for a, b in zip(fresh.parameters(), trained.parameters(), strict=True))
+    init_weights(fresh, first.output / "model.pt")
+    assert all(torch.equal(a, b) for a, b in zip(fresh.parameters(), trained.parameters(), strict=True))
+
+    # fine-tuning: the first epoch of a run with init_from starts where the trained model ended
+    tuned = load_config(
+        write_config(output=str(tmp_path / "tuned"), init_from=str(first.output / "model.pt"), schedule={"epochs": 1})
+    )
+    assert tuned.init_from == first.output / "model.pt"
+    history = train(tuned, progress=False).history
+    baseline = _history(first.output)
+    assert history[0]["train_loss"] < baseline[0]["train_loss"]
+
+    bigger = load_config(write_config(model={"name": "interaction_gnn", "hidden": 32, "n_iterations": 2}))
+    with pytest.raises(DataError, match="init_from.*do not fit"):
+        init_weights(build_model(bigger), first.output / "model.pt")

@@ -52,10 +52,11 @@ SIMULATING = "simulating"
 @click.option(
     "--detector",
     type=click.Choice(["tiled", "trackml"]),
-    default="tiled",
+    default="trackml",
     show_default=True,
-    help="tiled: the layers tiled with trackpipe's own modules (what the shipped pipeline was fitted on); "
-    "trackml: the real TrackML modules, ids and overlaps, with TrackML-like noise and vertex spread.",
+    help="trackml: the real TrackML modules, ids and overlaps, with TrackML-like noise and vertex spread "
+    "(what the shipped pipeline is fitted on); tiled: the layers tiled with trackpipe's own modules "
+    "(what pipelines of trackpipe <= 0.1 were fitted on).",
 )
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
 def simulate(n_events: int, mu: float, seed: int, first_event: int, outdir: Path, fmt: str, gzip: bool,

@@ -9,7 +9,7 @@ that lists every key with its default::
     budget_minutes: 60               # wall time for the two trainings together
     max_fake: 0.03                   # cuts maximise track efficiency at a fake rate <= this (validation)
     matching: {pt_min: 1.0, min_particle_hits: 3}   # which particles count, how tracks match them
-    map:  {granularity: module, margins: [0.0, 0.05, 0.1, 0.2], min_segments: [1, 2, 3]}
+    map:  {granularity: module, margins: [0.0, 0.05, 0.1, 0.2], min_segments: [1, 2, 3], windows: [entry]}
     filter: {model: {name: edge_filter, hidden: 64, n_layers: 4}}
     gnn:    {model: {name: interaction_gnn, hidden: 64, n_iterations: 8}}
     cuts: {filter_efficiency: 0.995, min_hits: [3, 4, 5, 6]}
@@ -61,11 +61,16 @@ class MapSearch:
     margins: list[NonNegative] = field(default_factory=lambda: [0.0, 0.05, 0.1, 0.2])
     min_segments: list[PositiveInt] = field(default_factory=lambda: [1, 2, 3])  # prune rarer connections
     neighbours: list[NonNegativeInt] = field(default_factory=lambda: [0])
+    # entry: each connection keeps its own cut windows; layer: every connection of a layer pair gets the
+    # windows of the pair learned from segments of pT >= window_pt_min (the connections decide only which
+    # modules are joined: a pair seen a few times cannot know its spread)
+    windows: list[Literal["entry", "layer"]] = field(default_factory=lambda: ["entry"])
+    window_pt_min: NonNegative | None = None  # GeV; null: learn_pt_min
     target_efficiency: Score = 0.99
     learn_pt_min: NonNegative = 0.0  # learn connections from particles above this pT (GeV)
 
     def __post_init__(self) -> None:
-        for name in ("margins", "min_segments", "neighbours"):
+        for name in ("margins", "min_segments", "neighbours", "windows"):
             if not getattr(self, name):
                 raise ValueError(f"key {name!r} needs at least one candidate")
 
@@ -83,6 +88,13 @@ class StageFit:
     lr: Positive = 2e-3
     steps_per_event: PositiveInt = 4  # optimiser steps per event (exact eta-phi partitions)
     pos_weight: Positive | Literal["auto"] = "auto"
+    # train on at most the first N training events (null: as many as the budget affords, measured by a
+    # probe epoch on probe_events events); the map still learns from all of them
+    train_events: PositiveInt | None = None
+    probe_events: PositiveInt = 4
+    # start from these weights (a model.pt of the same model and size, e.g. builtin:gnn_default.pt):
+    # fine-tuning needs far fewer epochs than training from scratch
+    init_from: Path | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.model.get("name"), str):
@@ -116,6 +128,11 @@ class CutSearch:
     filter_efficiency: Score = 0.995  # the filter cut keeps this fraction of the target edges
     score_cuts: list[Score] = field(default_factory=lambda: [0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9])
     min_hits: list[PositiveInt] = field(default_factory=lambda: [3, 4, 5, 6])
+    # the short-track rule, tried on the short_rule_settings best (builder, cut, min_hits): tracks of
+    # fewer than short_hits hits kept only when the mean score of their edges > short_score_cut
+    short_hits: list[PositiveInt] = field(default_factory=lambda: [4, 5, 6])
+    short_score_cuts: list[Score] = field(default_factory=lambda: [0.5, 0.8, 0.9, 0.95, 0.98])
+    short_rule_settings: NonNegativeInt = 3  # 0: off
     track_builders: list[Literal["walkthrough", "connected_components"]] = field(
         default_factory=lambda: ["walkthrough", "connected_components"]
     )

@@ -43,7 +43,7 @@ from ..metrics.lhcb import LhcbMatchConfig, LhcbMetrics
 from ..metrics.tracks import TrackMatchConfig, TrackMetrics
 from ..modulemap import MapLearner, ModuleMap
 from ..training.config import SourceConfig, parse_config
-from ..training.datasets import iter_source
+from ..training.datasets import iter_source, source_length
 from ..training.trainer import train
 from ..truth import label_edges, truth_segments
 from .config import FitConfig, StageFit
@@ -107,10 +107,11 @@ def fit(
     chosen_map.save(map_path)
     map_report["seconds"] = time.perf_counter() - t0
     steps["map"] = map_report
+    chosen = map_report["chosen"]
     log(
-        f"      map: margin {map_report['chosen']['margin']}, min_segments {map_report['chosen']['min_segments']}: "
-        f"{map_report['chosen']['edges_per_event']:.0f} edges/event, "
-        f"segment efficiency {map_report['chosen']['efficiency']:.4f} on validation"
+        f"      map: margin {chosen['margin']}, min_segments {chosen['min_segments']}, neighbours "
+        f"{chosen['neighbours']}, {chosen['windows']} windows: {chosen['edges_per_event']:.0f} edges/event, "
+        f"segment efficiency {chosen['efficiency']:.4f} on validation"
     )
     graph_spec = _graph_spec(config, map_path)
     detector_path = str(out / DETECTOR_FILE)
@@ -171,8 +172,8 @@ def fit(
     best = tracks_report["chosen"]
     log(
         f"      {best['scores_from']} scores -> {best['track_builder']} (cut {best['score_cut']}, "
-        f"min_hits {best['min_hits']}): efficiency {best['efficiency']:.4f}, fake rate {best['fake_rate']:.4f}, "
-        f"duplicates {best['duplicate_rate']:.4f}"
+        f"min_hits {best['min_hits']}{_short_rule(best)}): efficiency {best['efficiency']:.4f}, "
+        f"fake rate {best['fake_rate']:.4f}, duplicates {best['duplicate_rate']:.4f}"
     )
 
     log(f"[5/5] writing {out}")
@@ -220,7 +221,9 @@ def search_map(
     (the most efficient one when none does), and the table of all candidates."""
     from tqdm.auto import tqdm
 
-    learner = MapLearner(config.map.granularity, config.map.learn_pt_min, detector=detector)
+    learner = MapLearner(
+        config.map.granularity, config.map.learn_pt_min, window_pt_min=config.map.window_pt_min, detector=detector
+    )
     n_train = 0
     for _, event in tqdm(iter_source(config.train), desc="learning map", unit="event", disable=not progress):
         learner.add(event)
@@ -229,9 +232,10 @@ def search_map(
         raise DataError("no training events", file=_describe(config.train))
     rows = []
     best: tuple[tuple[bool, float], ModuleMap, dict[str, Any]] | None = None
-    grid = list(itertools.product(config.map.margins, config.map.min_segments, config.map.neighbours))
-    for margin, min_segments, neighbours in tqdm(grid, desc="map candidates", disable=not progress):
-        candidate = learner.finish(margin, neighbours=neighbours, min_segments=min_segments)
+    m = config.map
+    grid = list(itertools.product(m.margins, m.min_segments, m.neighbours, m.windows))
+    for margin, min_segments, neighbours, windows in tqdm(grid, desc="map candidates", disable=not progress):
+        candidate = learner.finish(margin, neighbours=neighbours, min_segments=min_segments, windows=windows)
         totals = EdgeMetricsAccumulator()
         for event, seg in zip(val_events, segments, strict=True):
             edges = candidate.build(event)
@@ -241,6 +245,7 @@ def search_map(
             "margin": margin,
             "min_segments": min_segments,
             "neighbours": neighbours,
+            "windows": windows,
             "entries": len(candidate.src),
             "efficiency": summary["efficiency"],
             "purity": summary["purity"],
@@ -268,19 +273,76 @@ def train_stage(
     progress: bool,
     nproc: int = 1,
 ) -> tuple[Path, dict[str, Any]]:
-    """Train ``stage`` for as many epochs as ``budget_s`` allows (``min_epochs``..``max_epochs``): one
-    epoch measures the cost of an epoch, then the run resumes to the affordable count."""
+    """Train ``stage`` on as many training events and epochs (``min_epochs``..``max_epochs``) as
+    ``budget_s`` allows. A probe (one epoch on ``probe_events`` events) measures what an event costs to
+    prepare and to train on; the plan is then the most events that ``min_epochs`` epochs afford, and the
+    most epochs that those events afford. The plan is saved, so that a rerun after a kill resumes it."""
     started = time.perf_counter()
     output = work / name
-    schedule: dict[str, Any] = {
-        "epochs": stage.min_epochs,
-        "kind": "cosine",
-        "warmup_epochs": 0.1,
-        "min_lr_factor": 0.02,
-        "steps_per_event": stage.steps_per_event,
+    available = source_length(config.train)
+    if stage.train_events is not None:
+        available = min(available, stage.train_events)
+    plan_path = work / f"{name}-plan.json"
+    probe: dict[str, Any] = {}
+    if plan_path.is_file():
+        plan = json.loads(plan_path.read_text())
+    elif available <= stage.probe_events:  # too few events to probe: the first epoch measures
+        plan = {"events": available, "epochs": stage.min_epochs, "extend": True}
+    else:
+        t0 = time.perf_counter()
+        probe_raw = _training_raw(config, stage, graph_spec, pre_filter, detector_path, work, f"{name}-probe")
+        _limit(probe_raw, stage.probe_events, epochs=1)
+        history = _run_training(probe_raw, work / f"{name}-probe.yaml", nproc, progress, resume=False)
+        epoch_s = max(float(history[-1]["seconds"]), 1e-3) / stage.probe_events
+        prepare_s = max(time.perf_counter() - t0 - float(history[-1]["seconds"]), 0.0) / stage.probe_events
+        left = budget_s - (time.perf_counter() - started)
+        events = int(min(available, max(1, left // (prepare_s + stage.min_epochs * epoch_s))))
+        epochs = int((left - events * prepare_s) // (events * epoch_s))
+        plan = {
+            "events": events,
+            "epochs": min(stage.max_epochs, max(stage.min_epochs, epochs)),
+            "extend": False,
+            "probe": {"events": stage.probe_events, "train_s_per_event": epoch_s, "prepare_s_per_event": prepare_s},
+        }
+        probe = plan["probe"]
+    with atomic_output(plan_path) as tmp:
+        tmp.write_text(json.dumps(plan))
+    raw = _training_raw(config, stage, graph_spec, pre_filter, detector_path, work, name)
+    _limit(raw, plan["events"], epochs=plan["epochs"])
+    history = _run_training(raw, work / f"{name}.yaml", nproc, progress)
+    epoch_s = max(float(np.mean([row["seconds"] for row in history])), 1e-3)
+    if plan["extend"]:  # the first epoch was the probe: resume to the affordable count
+        left = budget_s - (time.perf_counter() - started)
+        epochs = int(min(stage.max_epochs, max(stage.min_epochs, len(history) + math.floor(left / epoch_s))))
+        if epochs > len(history):
+            raw["schedule"]["epochs"] = epochs
+            history = _run_training(raw, work / f"{name}.yaml", nproc, progress)
+    final = history[-1] if history else {}
+    return output / "model.pt", {
+        "model": dict(stage.model),
+        "init_from": None if stage.init_from is None else str(stage.init_from),
+        "train_events": plan["events"],
+        "epochs": len(history),
+        "seconds_per_epoch": epoch_s,
+        "probe": probe or plan.get("probe"),
+        "seconds": time.perf_counter() - started,
+        "budget_seconds": budget_s,
+        "final_epoch": final,
     }
+
+
+def _training_raw(
+    config: FitConfig,
+    stage: StageFit,
+    graph_spec: dict[str, Any],
+    pre_filter: dict[str, Any] | None,
+    detector_path: str,
+    work: Path,
+    name: str,
+) -> dict[str, Any]:
+    """The plain training config of one learned stage (output ``work/name``)."""
     raw: dict[str, Any] = {
-        "output": str(output),
+        "output": str(work / name),
         "seed": config.seed,
         "device": config.device,
         "imports": list(config.imports),
@@ -294,25 +356,28 @@ def train_stage(
         "pre_filter": pre_filter,
         "model": dict(stage.model),
         "optimizer": {"name": "adamw", "lr": stage.lr, "weight_decay": 1e-4},
-        "schedule": schedule,
+        "schedule": {
+            "epochs": stage.min_epochs,
+            "kind": "cosine",
+            "warmup_epochs": 0.1,
+            "min_lr_factor": 0.02,
+            "steps_per_event": stage.steps_per_event,
+        },
         "loss": {"pos_weight": stage.pos_weight, "target_pt_min": config.target_pt},
     }
-    history = _run_training(raw, work / f"{name}.yaml", nproc, progress)
-    epoch_s = max(float(np.mean([row["seconds"] for row in history])), 1e-3)
-    left = budget_s - (time.perf_counter() - started)
-    epochs = int(min(stage.max_epochs, max(stage.min_epochs, len(history) + math.floor(left / epoch_s))))
-    if epochs > len(history):
-        schedule["epochs"] = epochs
-        history = _run_training(raw, work / f"{name}.yaml", nproc, progress)
-    final = history[-1] if history else {}
-    return output / "model.pt", {
-        "model": dict(stage.model),
-        "epochs": len(history),
-        "seconds_per_epoch": epoch_s,
-        "seconds": time.perf_counter() - started,
-        "budget_seconds": budget_s,
-        "final_epoch": final,
-    }
+    if stage.init_from is not None:
+        raw["init_from"] = str(stage.init_from)
+    return raw
+
+
+def _limit(raw: dict[str, Any], events: int, *, epochs: int) -> None:
+    """Train on the first ``events`` training events for ``epochs`` epochs (in place)."""
+    train = raw["data"]["train"]
+    if "simulate" in train:
+        train["simulate"] = {**train["simulate"], "n": min(train["simulate"]["n"], events)}
+    else:
+        train["n"] = min(train.get("n") or events, events)
+    raw["schedule"]["epochs"] = epochs
 
 
 def calibrate_filter(
@@ -346,41 +411,70 @@ def calibrate_tracks(
     detector_path: str | None = None,
 ) -> dict[str, Any]:
     """Score the validation events with each candidate's stages once, then try every track builder,
-    score cut and ``min_hits``; the chosen setting has the highest efficiency at fake rate <= max_fake
-    (the lowest fake rate when none reaches it)."""
+    score cut and ``min_hits``; then, on the ``cuts.short_rule_settings`` best of those, the short-track
+    rule (tracks of fewer than ``short_hits`` hits kept only when their edges' mean score passes
+    ``short_score_cut``). The chosen setting has the highest efficiency at fake rate <= max_fake (the
+    lowest fake rate when none reaches it)."""
     from tqdm.auto import tqdm
 
+    cuts = config.cuts
     rows: list[dict[str, Any]] = []
-    best: tuple[tuple[bool, float, float], dict[str, Any]] | None = None
+    scored_by: dict[str, list[Event]] = {}
+
+    def key(row: dict[str, Any]) -> tuple[bool, float, float]:
+        efficiency = _finite(row["efficiency"], -1.0)
+        fake = _finite(row["fake_rate"], 1.0)
+        ok = fake <= config.max_fake
+        return (ok, efficiency if ok else -fake, -fake)
+
+    def trial(label: str, setting: dict[str, Any]) -> dict[str, Any]:
+        builder = _build_track_builder(setting, detector_path)
+        scored = scored_by[label]
+        figures, result = track_figures(config, scored, [builder(event).track_labels for event in scored])
+        row = {"scores_from": label, **setting, **figures}
+        rows.append(row)
+        return {**row, "metrics": result}
+
+    best: dict[str, Any] | None = None
     for label, specs in candidates.items():
         stages = _stages(specs)
-        scored = [_run(stages, event) for event in tqdm(val_events, desc=f"scoring ({label})", disable=not progress)]
-        grid = list(itertools.product(config.cuts.track_builders, config.cuts.score_cuts, config.cuts.min_hits))
+        scored_by[label] = [_run(stages, e) for e in tqdm(val_events, desc=f"scoring ({label})", disable=not progress)]
+        grid = list(itertools.product(cuts.track_builders, cuts.score_cuts, cuts.min_hits))
         for builder_name, cut, min_hits in tqdm(grid, desc=f"track cuts ({label})", disable=not progress):
-            builder = _build_track_builder(builder_name, cut, min_hits, detector_path)
-            figures, result = track_figures(config, scored, [builder(event).track_labels for event in scored])
-            row = {
-                "scores_from": label,
-                "track_builder": builder_name,
-                "score_cut": cut,
-                "min_hits": min_hits,
-                **figures,
-            }
-            rows.append(row)
-            efficiency = _finite(row["efficiency"], -1.0)
-            fake = _finite(row["fake_rate"], 1.0)
-            ok = fake <= config.max_fake
-            key = (ok, efficiency if ok else -fake, -fake)
-            if best is None or key > best[0]:
-                best = (key, {**row, "metrics": result})
+            setting = {"track_builder": builder_name, "score_cut": cut, "min_hits": min_hits}
+            row = trial(label, setting)
+            if best is None or key(row) > key(best):
+                best = row
+    # the short-track rule on the best (scores, builder, cut) settings, from the lowest min_hits
+    bases: list[tuple[str, str, float]] = []
+    for row in sorted(rows, key=key, reverse=True):
+        base = (row["scores_from"], row["track_builder"], row["score_cut"])
+        if base not in bases and len(bases) < cuts.short_rule_settings:
+            bases.append(base)
+    floor = min(cuts.min_hits)
+    short_grid = [
+        (base, short_hits, short_cut)
+        for base in bases
+        for short_hits in cuts.short_hits
+        if short_hits > floor
+        for short_cut in cuts.short_score_cuts
+    ]
+    for (label, builder_name, cut), short_hits, short_cut in tqdm(
+        short_grid, desc="short-track rule", disable=not progress
+    ):
+        setting = {"track_builder": builder_name, "score_cut": cut, "min_hits": floor}
+        setting.update(short_hits=short_hits, short_score_cut=short_cut)
+        row = trial(label, setting)
+        if best is None or key(row) > key(best):
+            best = row
     assert best is not None
-    chosen = best[1]
-    if not best[0][0]:
+    reached = key(best)[0]
+    if not reached:
         _stderr(
             f"warning: no setting reached a fake rate <= {config.max_fake}; kept the lowest "
-            f"({chosen['fake_rate']:.4f}). More training budget or a larger max_fake may help."
+            f"({best['fake_rate']:.4f}). More training budget or a larger max_fake may help."
         )
-    return {"candidates": rows, "chosen": chosen, "reached_max_fake": best[0][0]}
+    return {"candidates": rows, "chosen": best, "reached_max_fake": reached}
 
 
 def track_figures(config: FitConfig, events: list[Event], labels: list[Any]) -> tuple[dict[str, float], dict[str, Any]]:
@@ -442,17 +536,19 @@ def write_pipeline(directory: Path, stages: list[dict[str, Any]]) -> dict[str, A
 # -- helpers ----------------------------------------------------------------------------------------
 
 
-def _run_training(raw: dict[str, Any], config_path: Path, nproc: int, progress: bool) -> list[dict[str, Any]]:
+def _run_training(
+    raw: dict[str, Any], config_path: Path, nproc: int, progress: bool, resume: bool = True
+) -> list[dict[str, Any]]:
     """Train from the plain config ``raw`` (written to ``config_path`` first: the exact config, for reruns
     by hand) in this process, or as ``nproc`` DDP processes; returns the per-epoch history."""
     config = parse_config(raw)  # validates before anything runs
     with atomic_output(config_path) as tmp:
         tmp.write_text(yaml.safe_dump(raw, sort_keys=False))
     if nproc == 1:
-        return train(config, resume=True, progress=progress).history
+        return train(config, resume=resume, progress=progress).history
     from ..distributed import launch_local
 
-    args = [str(config_path), *([] if progress else ["--quiet"])]
+    args = [str(config_path), *([] if progress else ["--quiet"]), *([] if resume else ["--no-resume"])]
     status = launch_local("tracking.training", args, nproc)
     if status != 0:
         raise DataError(f"training with {nproc} processes failed (exit status {status})", file=str(config_path))
@@ -506,14 +602,21 @@ def _classifier_name(stage: StageFit) -> str:
 
 def _track_builder_spec(best: dict[str, Any], detector_path: str | None) -> dict[str, Any]:
     spec = {"track_builder": best["track_builder"], "score_cut": best["score_cut"], "min_hits": best["min_hits"]}
+    if best.get("short_hits"):
+        spec.update(short_hits=best["short_hits"], short_score_cut=best["short_score_cut"])
     if best["track_builder"] == "walkthrough" and detector_path is not None:
         spec["detector"] = detector_path  # walks start where this detector's tracks start
     return spec
 
 
-def _build_track_builder(name: str, cut: float, min_hits: int, detector_path: str | None) -> Any:
-    spec = _track_builder_spec({"track_builder": name, "score_cut": cut, "min_hits": min_hits}, detector_path)
-    return _stages([spec])[0]
+def _short_rule(setting: dict[str, Any]) -> str:
+    if not setting.get("short_hits"):
+        return ""
+    return f", tracks < {setting['short_hits']} hits need mean edge score > {setting['short_score_cut']}"
+
+
+def _build_track_builder(setting: dict[str, Any], detector_path: str | None) -> Any:
+    return _stages([_track_builder_spec(setting, detector_path)])[0]
 
 
 def _stages(specs: list[dict[str, Any]]) -> list[Any]:

@@ -44,10 +44,10 @@ PT_TAIL_INDEX = 3.0  # power law above the last quantile: P(pT > x) ~ x^-3
 DETECTORS = ("tiled", "trackml")
 #: Settings that make each detector's events look like real TrackML ones (see :meth:`SimulationConfig.for_detector`).
 #: Real TrackML (event 1000, event 1 truth): noise is 15 % of all hits, uniform per module (0.176 of the
-#: particle hits), and the primary vertices spread by ~6 mm in z. The tiled detector keeps the values the
-#: shipped pipeline was fitted on.
+#: particle hits), and the primary vertices spread by ~6 mm in z: the defaults of :class:`SimulationConfig`.
+#: The tiled detector keeps the values the pipelines of trackpipe <= 0.1 were fitted on.
 DETECTOR_SETTINGS: dict[str, dict[str, object]] = {
-    "tiled": {},
+    "tiled": {"noise_fraction": 0.10, "vertex_sigma_z": 55.0},
     "trackml": {"noise_fraction": 0.176, "vertex_sigma_z": 5.5},
 }
 
@@ -67,27 +67,28 @@ class SimulationConfig:
         hit_efficiency: probability that a module crossing gives a measurement.
         noise_fraction: noise hits as a fraction of particle hits (Poisson-distributed count), spread
             uniformly over modules like TrackML's (whose ~15% noise makes up half of the long-strip
-            barrel hits); 0.10 keeps the outer layers' occupancy realistic.
+            barrel hits): 0.176 of the particle hits as in TrackML event 1000.
         max_turn: transverse turning (radians) after which a particle is no longer followed
             (pi: loopers stop after their outgoing half-turn).
-        detector: ``"tiled"`` (default for now): the layers of :mod:`.geometry` tiled with our own module
-            grid and numbering, on which the shipped pipeline was fitted; ``"trackml"``: the real TrackML
-            modules one by one (:mod:`.modules`: real ids, tilts, staggering and overlaps, each module's
-            pitch), so that simulated and real TrackML events share one numbering.
+        detector: ``"trackml"`` (default): the real TrackML modules one by one (:mod:`.modules`: real ids,
+            tilts, staggering and overlaps, each module's pitch), so that simulated and real TrackML events
+            share one numbering; ``"tiled"``: the layers of :mod:`.geometry` tiled with trackpipe's own
+            module grid and numbering (what the pipelines of trackpipe <= 0.1 were fitted on; use
+            ``SimulationConfig.for_detector("tiled")`` for its settings).
     """
 
     particles_per_vertex: float = 43.0
     eta_max: float = 4.0
     pt_min: float = 0.1
-    vertex_sigma_z: float = 55.0
+    vertex_sigma_z: float = 5.5
     vertex_sigma_xy: float = 0.015
     bz: float = 2.0
     pixel_x_over_x0: float = 0.02
     strip_x_over_x0: float = 0.03
     hit_efficiency: float = 0.98
-    noise_fraction: float = 0.10
+    noise_fraction: float = 0.176
     max_turn: float = np.pi
-    detector: Literal["tiled", "trackml"] = "tiled"
+    detector: Literal["tiled", "trackml"] = "trackml"
 
     @classmethod
     def for_detector(cls, detector: str, **overrides: object) -> SimulationConfig:

@@ -49,6 +49,7 @@ class SimulateConfig:
     mu: NonNegative = 200.0  # pile-up
     seed: NonNegativeInt = 0
     first_event: NonNegativeInt = 0  # event numbers first_event, first_event + 1, ...
+    detector: Literal["trackml", "tiled"] = "trackml"  # see `trackpipe simulate --help`
 
 
 @dataclass
@@ -178,6 +179,9 @@ class TrainConfig:
     # a detector description YAML (tracking.detector) scaling the features; None = the built-in detector.
     # The trained model records it, and the edge-classifier stage reads it from there.
     detector: Path | None = None
+    # start from these weights (a model.pt of the same model and size): fine-tuning a trained model on new
+    # data, e.g. the shipped models on your detector's events
+    init_from: Path | None = None
     # the YAML file's directory (not a key): stage specs resolve their paths against it
     base_dir: Path | None = field(default=None, init=False)
 

@@ -41,6 +41,21 @@ class TrainResult:
     param_digest: str = ""
 
 
+def init_weights(model: torch.nn.Module, path: Path) -> None:
+    """Start ``model`` from the weights of the model file ``path`` (``model.pt``/``checkpoint.pt`` of a
+    model of the same kind and size); a file of another model or size is a :class:`DataError` naming it."""
+    from ..errors import DataError
+    from ..nn.checkpoint import read_checkpoint
+
+    try:
+        model.load_state_dict(read_checkpoint(path)["state_dict"], strict=True)
+    except (RuntimeError, TypeError) as err:
+        raise DataError(
+            f"key 'init_from': its weights do not fit the model {type(model).__name__} of this config ({err})",
+            file=str(path),
+        ) from None
+
+
 def train(
     config: TrainConfig, *, resume: bool = True, progress: bool = True, on_epoch_end: EpochCallback | None = None
 ) -> TrainResult:
@@ -123,6 +138,8 @@ def _train(
 
     torch.manual_seed(config.seed)
     model = build_model(config).to(device)
+    if config.init_from is not None:  # fine-tuning; a resumed run then overwrites these weights
+        init_weights(model, config.init_from)
     optimizer = make_optimizer(config, model)
     state = ResumeState()
     if resume:
