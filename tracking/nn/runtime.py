@@ -13,10 +13,11 @@ stage (``precision:`` and ``compile:`` of the ``edge_classifier`` stages).
 
 ``compile``: ``on`` wraps the model's ``forward`` in ``torch.compile`` (inductor; needs a C compiler on the
 CPU): a compilation that fails warns and falls back to eager inference. ``auto`` (default) and ``off``
-run eager: measured on the CPU (one thread, the default filter, 16k-edge blocks), compiling cost ~20 CPU
-seconds (~2 wall minutes on this shared machine) against <= 0.2 s saved per mu = 200 event, not worth it
-for runs of tens of events, and the cache-blocked eager inference already removes most of the memory
-traffic that fusion saves.
+run eager: measured on the CPU (one thread, the default filter on 300k edges of a mu = 200 graph in
+16k-edge blocks), compiling cost ~20 CPU seconds (~2 wall minutes on this shared machine) and saved
+between 0 and 0.17 s of 0.47-0.51 s in two repeats (so at most ~0.6 s of a 1.1M-edge event): not worth it
+for runs of tens of events; the cache-blocked eager inference already removes most of the memory traffic
+that fusion would save.
 """
 
 from __future__ import annotations
