@@ -6,11 +6,18 @@ filter (:class:`tracking.nn.EdgeFilter`) edge-chunk by edge-chunk. Both load a c
 :func:`tracking.nn.save_model`, compute the features of :mod:`tracking.nn.features` on the event's
 device, and with ``prune: true`` (default) drop the edges whose score is ``<= score_cut``. The features
 are scaled for the detector description the checkpoint was trained with (``detector:`` overrides it
-with a description YAML; checkpoints without one are the built-in detector's)::
+with a description YAML; checkpoints without one are the built-in detector's). Each stage leaves its
+features in ``Event.edge_features`` (pruned with the edges, described in ``meta["edge_features"]``;
+features put there by anything else are left as they are) and the next edge classifier of the same
+detector reuses their doublet columns.
+
+``precision: auto|fp32|bf16`` and ``compile: auto|on|off`` choose how the model runs
+(:mod:`tracking.nn.runtime`; ``auto``: float32 and eager on the CPU, bf16 on a CUDA GPU that has it)::
 
     - edge_classifier: interaction_gnn
       checkpoint: models/gnn.pt
       score_cut: 0.5
+      precision: auto
 """
 
 from __future__ import annotations
@@ -26,9 +33,13 @@ from tracking.detector import description_from_config
 from tracking.errors import DataError
 from tracking.event import Event
 from tracking.nn import EdgeFilter, InteractionGNN
-from tracking.nn.scoring import checkpoint_detector, edge_scores, load_edge_classifier
+from tracking.nn.features import EDGE_FEATURE_NAMES, NUM_DOUBLET_FEATURES
+from tracking.nn.runtime import Compile, InferenceRunner, Precision
+from tracking.nn.scoring import checkpoint_detector, load_edge_classifier, score_edges
 from tracking.registry import register
 from tracking.stages import Stage
+
+FEATURES_META = "edge_features"  # Event.meta key: {"names": feature names, "detector": DetectorDescription}
 
 
 class _CheckpointEdgeClassifier(Stage):
@@ -45,6 +56,7 @@ class _CheckpointEdgeClassifier(Stage):
             self.detector = description_from_config(config.detector, where=f"{label}: key 'detector'")
         else:
             self.detector = checkpoint_detector(self.model, f"{label}: {config.checkpoint}")
+        self.runner = InferenceRunner(self.model, precision=config.precision, compile=config.compile, label=label)
 
     def to(self, device: torch.device) -> _CheckpointEdgeClassifier:
         super().to(device)
@@ -63,17 +75,36 @@ class _CheckpointEdgeClassifier(Stage):
             # Run where the event lives (a pipeline keeps both on one device; direct callers may not).
             self.to(event.device)
         edge_index = torch.as_tensor(event.edge_index)
-        scores = edge_scores(
-            self.model,
+        scores, features = score_edges(
+            self.runner,
             event,
             edge_index,
             chunk_size=getattr(self.config, "chunk_size", None),
             detector=self.detector,
+            known_features=self._known_features(event),
         )
-        event = event.replace(edge_scores=scores)
+        ours = event.edge_features is None or FEATURES_META in event.meta
+        if features is not None and ours:  # features another component put there are left alone
+            provenance = {"names": EDGE_FEATURE_NAMES[: features.shape[1]], "detector": self.detector}
+            event = event.replace(
+                edge_scores=scores, edge_features=features, meta={**event.meta, FEATURES_META: provenance}
+            )
+        else:
+            event = event.replace(edge_scores=scores)
         if self.config.prune:
             event = event.select_edges(scores > self.config.score_cut)
         return event
+
+    def _known_features(self, event: Event) -> torch.Tensor | None:
+        """The edge features an earlier edge classifier left on ``event``, when they are this stage's
+        (same feature definitions and detector description) and still belong to its edges."""
+        features, provenance = event.edge_features, event.meta.get(FEATURES_META)
+        if features is None or not isinstance(provenance, dict) or not isinstance(features, torch.Tensor):
+            return None
+        names = tuple(provenance.get("names", ()))
+        if names[:NUM_DOUBLET_FEATURES] != EDGE_FEATURE_NAMES[:NUM_DOUBLET_FEATURES] or features.shape[1] != len(names):
+            return None
+        return features if provenance.get("detector") == self.detector else None
 
 
 @register("edge_classifier", "interaction_gnn")
@@ -88,6 +119,8 @@ class InteractionGNNClassifier(_CheckpointEdgeClassifier):
         score_cut: Score = 0.5
         prune: bool = True
         detector: Path | None = None  # a detector description YAML; None = the checkpoint's
+        precision: Precision = "auto"  # auto | fp32 | bf16 (tracking.nn.runtime)
+        compile: Compile = "auto"  # auto | on | off: torch.compile (auto = off; tracking.nn.runtime)
 
 
 @register("edge_classifier", "edge_filter")
@@ -102,4 +135,6 @@ class EdgeFilterClassifier(_CheckpointEdgeClassifier):
         score_cut: Score = 0.5
         prune: bool = True
         detector: Path | None = None  # a detector description YAML; None = the checkpoint's
+        precision: Precision = "auto"  # auto | fp32 | bf16 (tracking.nn.runtime)
+        compile: Compile = "auto"  # auto | on | off: torch.compile (auto = off; tracking.nn.runtime)
         chunk_size: Annotated[int, Range(ge=1)] = 1_000_000  # edges per pass: bounds activation memory

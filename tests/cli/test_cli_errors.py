@@ -161,3 +161,16 @@ def test_simulate_bar_is_labelled_and_says_when_numba_compiles(tmp_path, monkeyp
     compiling, simulating = simulate_cli.COMPILING, simulate_cli.SIMULATING
     assert "compiling (first event only)" in compiling
     assert seen == [(compiling, 0), (simulating, 1), (simulating, 2)]
+
+
+def test_threads_option_sets_torch_threads(tmp_path, acts_dir):
+    import torch
+
+    pipeline = tmp_path / "p.yaml"
+    pipeline.write_text("device: cpu\nstages:\n  - track_builder: truth\n")
+    base = ["run", str(acts_dir), "-o", str(tmp_path / "t.root"), "--pipeline", str(pipeline), "--quiet"]
+    result = invoke([*base, "--threads", "1"])
+    assert result.exit_code == 0 and "1 torch thread(s) per process" in result.output
+    assert torch.get_num_threads() == 1
+    result = invoke([*base, "--threads", "0"])
+    assert result.exit_code == 2 and "'--threads': 0 is not in the range x>=1" in one_error_line(result)

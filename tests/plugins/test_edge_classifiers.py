@@ -190,3 +190,50 @@ def test_checkpoint_records_the_detector_it_was_trained_with(tmp_path, name):
             )
         )
     torch.testing.assert_close(stage(ev).edge_scores, want)
+
+
+@pytest.mark.slow
+def test_gnn_reuses_the_filters_doublet_features_bit_for_bit(monkeypatch):
+    """The default pipeline's filter hands its features to the GNN, which computes no doublet features
+    and gets the features (and scores) it would compute itself."""
+    from tracking.nn import features as F
+    from tracking.runner import DEFAULT_PIPELINE
+    from tracking.simulation import simulate_event
+
+    pipeline = Pipeline.from_yaml(DEFAULT_PIPELINE, device="cpu")
+    graph_builder, edge_filter, gnn = pipeline.stages[:3]
+    filtered = edge_filter(graph_builder(simulate_event(mu=20, seed=3, event_id=0)))
+    assert filtered.edge_features.shape == (filtered.edge_index.shape[1], 10)
+    assert filtered.meta["edge_features"]["detector"] == gnn.detector
+    fresh = edge_features(filtered, filtered.edge_index, detector=gnn.detector)
+    reused = edge_features(filtered, filtered.edge_index, detector=gnn.detector, known=filtered.edge_features)
+    assert torch.equal(reused, fresh)
+    calls = []
+    original = F.compute_edge_features
+    monkeypatch.setattr(F, "compute_edge_features", lambda *a, **k: calls.append(1) or original(*a, **k))
+    scored = gnn.__class__(gnn.config)(filtered)
+    assert calls == []  # reused
+    expected = gnn.__class__(gnn.config)(filtered.replace(edge_features=None, meta={}))
+    assert calls == [1]
+    assert torch.equal(scored.edge_scores, expected.edge_scores)
+    with pytest.raises(ValueError, match="known features must have shape"):
+        edge_features(filtered, filtered.edge_index, known=filtered.edge_features[:5])
+
+
+def test_precision_and_compile_are_validated(checkpoints):
+    for key, value in (("precision", "fp16"), ("compile", "maybe")):
+        with pytest.raises(ConfigError, match=key):
+            registry.create("edge_classifier", "edge_filter", {"checkpoint": checkpoints["edge_filter"], key: value})
+    stage = registry.create(
+        "edge_classifier", "interaction_gnn", {"checkpoint": checkpoints["interaction_gnn"], "precision": "FP32"}
+    )
+    assert stage.runner.precision == "fp32" and stage.runner.compile == "auto"
+
+
+def test_features_another_component_set_are_left_alone(checkpoints):
+    event = hand_made_event()  # carries 2-column edge_features of its own, without our provenance
+    out = registry.create("edge_classifier", "edge_filter", {"checkpoint": checkpoints["edge_filter"], "prune": False})(
+        event
+    )
+    np.testing.assert_array_equal(out.edge_features.numpy(), event.edge_features)
+    assert "edge_features" not in out.meta

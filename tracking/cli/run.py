@@ -47,7 +47,14 @@ import click
     show_default=True,
     help="Processes sharing the events (also works under torchrun); the output keeps input order.",
 )
-def run(input_path, output, pipeline_path, device, on_error, max_events, quiet, reader_name, nproc) -> None:
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Torch threads per process (default: the physical cores not already busy, shared among the "
+    "--nproc processes; OMP_NUM_THREADS when set).",
+)
+def run(input_path, output, pipeline_path, device, on_error, max_events, quiet, reader_name, nproc, threads) -> None:
     """Reconstruct tracks: read INPUT (ACTS ROOT dir/file or TrackML CSV), run the pipeline, write tracks.
 
     Exit status: 0 all events written; 1 some events failed (the others are written); 2 a usage,
@@ -74,6 +81,7 @@ def run(input_path, output, pipeline_path, device, on_error, max_events, quiet, 
         args += ["-n", str(max_events)] if max_events is not None else []
         args += ["--quiet"] if quiet else []
         args += ["--reader", reader_name] if reader_name else []
+        args += ["--threads", str(threads)] if threads is not None else []
         before = _stamp(out)
         result = launch_local_job("tracking", args, nproc)
         if result.killed_by is not None:
@@ -85,7 +93,7 @@ def run(input_path, output, pipeline_path, device, on_error, max_events, quiet, 
             )
             click.echo(f"trackpipe run: {result.describe()}; kept: {kept}", err=True)
         sys.exit(result.exit_code)
-    _run_here(input_path, out, pipeline_path, device, on_error, max_events, quiet, reader_name)
+    _run_here(input_path, out, pipeline_path, device, on_error, max_events, quiet, reader_name, threads)
 
 
 def _stamp(path) -> tuple[int, int] | None:
@@ -96,12 +104,13 @@ def _stamp(path) -> tuple[int, int] | None:
     return st.st_ino, st.st_mtime_ns
 
 
-def _run_here(input_path, out, pipeline_path, device, on_error, max_events, quiet, reader_name) -> None:
+def _run_here(input_path, out, pipeline_path, device, on_error, max_events, quiet, reader_name, threads) -> None:
     from ..distributed import env_context
     from ..pipeline import Pipeline
-    from ..runner import DEFAULT_PIPELINE, format_timings, run_sharded
+    from ..runner import DEFAULT_PIPELINE, format_timings, run_sharded, set_threads
 
     ctx = env_context()
+    n_threads = set_threads(threads, processes=ctx.local_world)
     pipeline = Pipeline.from_yaml(pipeline_path or DEFAULT_PIPELINE, device=device)
     if ctx.distributed and pipeline.device.type == "cuda":
         import torch
@@ -116,7 +125,7 @@ def _run_here(input_path, out, pipeline_path, device, on_error, max_events, quie
         sys.exit(0)
     if ctx.distributed:
         click.echo(f"{ctx.world} processes, events interleaved by input order")
-    click.echo(f"pipeline: {', '.join(pipeline.labels)} on {pipeline.device}")
+    click.echo(f"pipeline: {', '.join(pipeline.labels)} on {pipeline.device}, {n_threads} torch thread(s) per process")
     click.echo(format_timings(report))
     click.echo(f"wrote {report.events_written} event(s) to {out}")
     if report.failed:

@@ -4,12 +4,13 @@ arXiv:2103.06995, section 3.2; ACORN ``Filter`` stage)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
 
 from .features import NUM_EDGE_FEATURES
+from .inference import ROW_BLOCK, blocked_mlp
 from .mlp import activation_class, make_mlp
 
 
@@ -66,14 +67,46 @@ class EdgeFilter(nn.Module):
 
     def forward(self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor | None = None) -> torch.Tensor:
         """Edge logits ``[E]``."""
+        self._check_inputs(x, edge_index, edge_attr)
+        return self.network(self._inputs(x, edge_index, edge_attr, slice(None))).squeeze(1)
+
+    @torch.inference_mode()
+    def infer(
+        self,
+        x: torch.Tensor,
+        edge_index: torch.Tensor,
+        edge_attr: torch.Tensor | None = None,
+        *,
+        block: int = ROW_BLOCK,
+    ) -> torch.Tensor:
+        """The logits of :meth:`forward` (bit for bit in float32), without gradients, computed ``block``
+        edges at a time so that the activations stay in cache (:mod:`tracking.nn.inference`)."""
+        self._check_inputs(x, edge_index, edge_attr)
+        n_edges = edge_index.shape[1]
+        if n_edges == 0 or len(self.network) == 1:  # nothing to block in a lone matrix-vector product
+            return self.network(self._inputs(x, edge_index, edge_attr, slice(None))).squeeze(1)
+
+        def first(rows: slice) -> torch.Tensor:
+            return cast(torch.Tensor, self.network[0](self._inputs(x, edge_index, edge_attr, rows)))
+
+        return blocked_mlp(self.network, n_edges, first, block).squeeze(1)
+
+    def _inputs(
+        self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor | None, rows: slice
+    ) -> torch.Tensor:
+        parts = [x[edge_index[0, rows]], x[edge_index[1, rows]]]
+        if self.edge_features:
+            assert edge_attr is not None  # checked by _check_inputs
+            parts.append(edge_attr[rows].to(x.dtype))
+        return torch.cat(parts, dim=1)
+
+    def _check_inputs(self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor | None) -> None:
         if x.ndim != 2 or x.shape[1] != self.node_features:
             raise ValueError(f"x must have shape [N, {self.node_features}], got {tuple(x.shape)}")
         if edge_index.ndim != 2 or edge_index.shape[0] != 2 or edge_index.dtype != torch.int64:
             raise ValueError(f"edge_index must be int64 [2, E], got {edge_index.dtype} {tuple(edge_index.shape)}")
-        parts = [x[edge_index[0]], x[edge_index[1]]]
-        if self.edge_features:
-            if edge_attr is None or tuple(edge_attr.shape) != (edge_index.shape[1], self.edge_features):
-                got = None if edge_attr is None else tuple(edge_attr.shape)
-                raise ValueError(f"edge_attr must have shape [{edge_index.shape[1]}, {self.edge_features}], got {got}")
-            parts.append(edge_attr.to(x.dtype))
-        return self.network(torch.cat(parts, dim=1)).squeeze(1)
+        if self.edge_features and (
+            edge_attr is None or tuple(edge_attr.shape) != (edge_index.shape[1], self.edge_features)
+        ):
+            got = None if edge_attr is None else tuple(edge_attr.shape)
+            raise ValueError(f"edge_attr must have shape [{edge_index.shape[1]}, {self.edge_features}], got {got}")

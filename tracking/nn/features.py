@@ -47,8 +47,11 @@ name              value
 ================  ===================================================================================
 
 They depend on the graph: the same edge scores differently in a pruned graph, which is why every
-edge classifier computes them on the graph it is given. Checkpoints with 7 edge inputs (doublet
-features only, ``FEATURES_VERSION`` 2) keep working: :func:`edge_features` takes the width.
+edge classifier computes them on the graph it is given. The doublet features depend on the edge alone:
+an edge classifier hands its features on (``Event.edge_features``, pruned with the edges) and the next
+one reuses their doublet columns (``known=`` of :func:`edge_features`), recomputing only the triplets.
+Checkpoints with 7 edge inputs (doublet features only, ``FEATURES_VERSION`` 2) keep working:
+:func:`edge_features` takes the width.
 
 Every scale above is a field of a :class:`tracking.detector.DetectorDescription`; the values given are
 those of :data:`tracking.detector.BUILTIN` (the default), which reproduces these features bit for bit.
@@ -248,12 +251,16 @@ def edge_features(
     triplet_backend: str = "auto",
     *,
     detector: DetectorDescription = BUILTIN,
+    known: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """float32 ``[E, width]`` edge features of ``edge_index`` (default: ``event.edge_index``) on
     ``device`` (default: the event's device). ``width`` 10 (default): doublet and triplet features,
     the triplets taken within ``edge_index``; 7: doublet features only (older checkpoints).
     ``triplet_backend``: see :func:`tracking.ops.triplet_best` (the benchmarks' reference uses torch).
-    ``detector``: the scales and field (:data:`tracking.detector.BUILTIN` by default)."""
+    ``detector``: the scales and field (:data:`tracking.detector.BUILTIN` by default).
+    ``known``: features of the same edges computed before for the same ``detector`` (e.g. by an earlier
+    edge classifier on a larger graph, then pruned with it), at least the doublet columns: those are
+    taken from it (the same values, bit for bit) and only the graph-dependent triplets are computed."""
     if width not in EDGE_FEATURE_WIDTHS[1:]:
         raise ValueError(f"edge feature width must be one of {EDGE_FEATURE_WIDTHS[1:]}, got {width}")
     dev = torch.device(device) if device is not None else event.device
@@ -263,7 +270,14 @@ def edge_features(
             raise DataError("event has no edge_index to compute edge features for", event=event.event_id)
     ei = torch.from_numpy(np.ascontiguousarray(edge_index)) if isinstance(edge_index, np.ndarray) else edge_index
     ei = ei.to(dev)
-    doublets = compute_edge_features(*_hit_coordinates(event, dev), ei, detector=detector)
+    if known is not None:
+        if known.ndim != 2 or known.shape[0] != ei.shape[1] or known.shape[1] < NUM_DOUBLET_FEATURES:
+            raise ValueError(
+                f"known features must have shape [{ei.shape[1]}, >= {NUM_DOUBLET_FEATURES}], got {tuple(known.shape)}"
+            )
+        doublets = known[:, :NUM_DOUBLET_FEATURES].to(device=dev, dtype=torch.float32).contiguous()
+    else:
+        doublets = compute_edge_features(*_hit_coordinates(event, dev), ei, detector=detector)
     if width == NUM_DOUBLET_FEATURES:
         return doublets
     x, y, z = (_tensor(getattr(event, name), dev) for name in ("x", "y", "z"))

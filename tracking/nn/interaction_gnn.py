@@ -16,6 +16,7 @@ from torch.utils.checkpoint import checkpoint
 
 from .aggregation import REDUCTIONS, Reduce, aggregate
 from .features import NUM_EDGE_FEATURES
+from .inference import ROW_BLOCK, blocked_mlp, mlp_tail, row_blocks, scalar_output
 from .mlp import activation_class, make_mlp
 
 
@@ -43,6 +44,46 @@ def _mlp_of_concat(mlp: nn.Sequential, pieces: list[tuple[torch.Tensor, torch.Te
         raise ValueError(f"inputs of width {offset} for a first layer of width {first.in_features}")
     assert out is not None
     return cast(torch.Tensor, mlp[1:](out + first.bias))
+
+
+class _BlockedFirstLayer:
+    """:func:`_mlp_of_concat` split for blocked inference: the node blocks of the first layer are
+    multiplied once for the whole graph (here), the edge blocks and the rest of the MLP one row block at
+    a time (:meth:`__call__`). The same operations in the same order, so the same values."""
+
+    def __init__(self, mlp: nn.Sequential, pieces: list[tuple[torch.Tensor, torch.Tensor | None]]) -> None:
+        first = cast(nn.Linear, mlp[0])
+        self.mlp, self.bias = mlp, first.bias
+        # (tensor, weight, None): a per-edge block, multiplied per row block; (product, None, index): a
+        # node block, multiplied once and gathered per row block.
+        self.parts: list[tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]] = []
+        offset = 0
+        for tensor, index in pieces:
+            weight = first.weight[:, offset : offset + tensor.shape[1]]
+            offset += tensor.shape[1]
+            if index is None:
+                self.parts.append((tensor, weight, None))
+            else:
+                self.parts.append((nn.functional.linear(tensor, weight), None, index))
+        if offset != first.in_features:
+            raise ValueError(f"inputs of width {offset} for a first layer of width {first.in_features}")
+
+    def __call__(self, rows: slice) -> torch.Tensor:
+        """The first layer's output for the edges ``rows``."""
+        out: torch.Tensor | None = None
+        for value, weight, index in self.parts:
+            if index is not None:
+                part = value[index[rows]]
+            else:
+                assert weight is not None
+                part = nn.functional.linear(value[rows], weight)
+            out = part if out is None else out.add_(part)
+        assert out is not None
+        return out.add_(self.bias)
+
+    def run(self, rows: int, block: int) -> torch.Tensor:
+        """The whole MLP on ``rows`` edges, block by block (:func:`~tracking.nn.inference.blocked_mlp`)."""
+        return blocked_mlp(self.mlp, rows, self, block)
 
 
 class InteractionGNN(nn.Module):
@@ -191,6 +232,53 @@ class InteractionGNN(nn.Module):
     def classify(self, x: torch.Tensor, e: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
         """Edge logits ``[E]`` from final hidden states."""
         return _mlp_of_concat(self.output_head, [(x, edge_index[0]), (x, edge_index[1]), (e, None)]).squeeze(1)
+
+    @torch.inference_mode()
+    def infer(
+        self,
+        x: torch.Tensor,
+        edge_index: torch.Tensor,
+        edge_attr: torch.Tensor | None = None,
+        *,
+        block: int = ROW_BLOCK,
+    ) -> torch.Tensor:
+        """The logits of :meth:`forward` (bit for bit in float32), without gradients and faster: every
+        MLP runs on ``block`` rows at a time (:mod:`tracking.nn.inference`), state is updated in place,
+        and nodes on no edge are left out (their states never reach an edge's score)."""
+        self._check_inputs(x, edge_index, edge_attr)
+        n_edges = edge_index.shape[1]
+        if n_edges == 0:
+            return x.new_zeros(0)
+        # A one-output first layer of the head multiplies node states by a vector: its rounding depends
+        # on the node count, so the nodes are kept then, and the head runs unblocked.
+        scalar_head = len(self.output_head) == 1 and scalar_output(self.output_head)
+        used = torch.unique(edge_index)
+        if used.numel() < x.shape[0] and not scalar_head:
+            remap = torch.full((x.shape[0],), -1, dtype=torch.int64, device=x.device)
+            remap[used] = torch.arange(used.numel(), device=x.device)
+            x, edge_index = x[used], remap[edge_index]
+        src, dst = edge_index[0], edge_index[1]
+        n_nodes = x.shape[0]
+        node_rows = list(row_blocks(n_nodes, block))
+        h = blocked_mlp(self.node_encoder, n_nodes, lambda rows: self.node_encoder[0](x[rows]), block)
+        parts: list[tuple[torch.Tensor, torch.Tensor | None]] = [(h, src), (h, dst)]
+        if self.edge_features:
+            assert edge_attr is not None  # checked above
+            parts.append((edge_attr.to(h.dtype), None))
+        e = _BlockedFirstLayer(self.edge_encoder, parts).run(n_edges, block)
+        for step in range(self.n_iterations):
+            k = 0 if self.recurrent else step
+            messages = _BlockedFirstLayer(cast(nn.Sequential, self.edge_networks[k]), [(e, None), (h, src), (h, dst)])
+            for rows in row_blocks(n_edges, block):
+                e[rows].add_(mlp_tail(messages.mlp, messages(rows)))  # reads e[rows] before the update
+            incoming = aggregate(e, dst, n_nodes, self.aggregation)
+            outgoing = aggregate(e, src, n_nodes, self.aggregation)
+            network = cast(nn.Sequential, self.node_networks[k])
+            for rows in node_rows:
+                h[rows].add_(mlp_tail(network, torch.cat([h[rows], incoming[rows], outgoing[rows]], dim=1), 0))
+        if scalar_head:
+            return self.classify(h, e, edge_index)
+        return _BlockedFirstLayer(self.output_head, [(h, src), (h, dst), (e, None)]).run(n_edges, block).squeeze(1)
 
     def forward(self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor | None = None) -> torch.Tensor:
         """Edge logits ``[E]`` for the graph ``(x, edge_index, edge_attr)``."""

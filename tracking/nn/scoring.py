@@ -2,8 +2,11 @@
 ``edge_classifier`` stages (``plugins/edge_classifiers.py`` only registers and configures them).
 
 :func:`load_edge_classifier` loads a checkpoint and checks that the model takes the inputs
-:mod:`tracking.nn.features` gives; :func:`edge_scores` computes those inputs on the event's device and
-returns sigmoid scores, running the model on chunks of edges when asked (bounded activation memory).
+:mod:`tracking.nn.features` gives; :func:`score_edges` computes those inputs on the event's device
+(reusing those an earlier classifier computed for the same edges) and returns sigmoid scores and the
+features, running the model on chunks of edges when asked (bounded activation memory) through an
+:class:`~tracking.nn.runtime.InferenceRunner` (precision, compilation); :func:`edge_scores` gives the
+scores alone, in float32.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ from ..errors import ConfigError, DataError
 from ..event import Event
 from .checkpoint import load_model
 from .features import EDGE_FEATURE_WIDTHS, NUM_NODE_FEATURES, edge_features, node_features
+from .runtime import InferenceRunner
 
-__all__ = ["checkpoint_detector", "edge_scores", "load_edge_classifier"]
+__all__ = ["checkpoint_detector", "edge_scores", "load_edge_classifier", "score_edges"]
 
 
 def load_edge_classifier(path: str | os.PathLike[str], expected: type[nn.Module], label: str) -> nn.Module:
@@ -63,24 +67,44 @@ def edge_scores(
     chunk_size: int | None = None,
     detector: DetectorDescription = BUILTIN,
 ) -> torch.Tensor:
-    """float32 ``[E]`` sigmoid scores of the edges ``edge_index`` of ``event`` (on the model's device).
+    """float32 ``[E]`` sigmoid scores of the edges ``edge_index`` of ``event`` (on the model's device),
+    in float32 with eager inference: :func:`score_edges` without its options."""
+    return score_edges(model, event, edge_index, chunk_size=chunk_size, detector=detector)[0]
+
+
+def score_edges(
+    model: nn.Module | InferenceRunner,
+    event: Event,
+    edge_index: torch.Tensor,
+    *,
+    chunk_size: int | None = None,
+    detector: DetectorDescription = BUILTIN,
+    known_features: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(scores, features)``: float32 ``[E]`` sigmoid scores of the edges ``edge_index`` of ``event`` (on
+    the model's device) and the edge features they were computed from (None for a model without edge
+    inputs).
 
     The features of the whole graph are computed at once (triplet features need every edge's
-    neighbours); the model, whose activations are the large part, runs on ``chunk_size`` edges at a time
-    when given. ``detector`` scales the features (the description the model was trained with). The
-    result is an ordinary tensor (not an inference-mode one), so later stages may
-    modify it.
+    neighbours), reusing the doublet columns of ``known_features`` when given (features of the same
+    edges for the same detector, :func:`tracking.nn.features.edge_features`); the model, whose
+    activations are the large part, runs on ``chunk_size`` edges at a time when given. ``model`` may be
+    an :class:`~tracking.nn.runtime.InferenceRunner` (precision, compilation); a bare model runs its
+    blocked ``infer`` when it has one, in float32. ``detector`` scales the features (the description the
+    model was trained with). The scores are an ordinary tensor (not an inference-mode one), so later
+    stages may modify them.
     """
+    runner = model if isinstance(model, InferenceRunner) else InferenceRunner(model, precision="fp32", compile="off")
     x = node_features(event, detector=detector)
-    _, width = input_widths(model)
+    _, width = input_widths(runner.model)
     with torch.inference_mode():
-        attr = edge_features(event, edge_index, width=width, detector=detector) if width else None
+        attr = edge_features(event, edge_index, width=width, detector=detector, known=known_features) if width else None
         n_edges = int(edge_index.shape[1])
         step = n_edges if chunk_size is None else chunk_size
         chunks = [
-            model(x, edge_index[:, start : start + step], attr[start : start + step] if attr is not None else None)
+            runner(x, edge_index[:, start : start + step], attr[start : start + step] if attr is not None else None)
             for start in range(0, n_edges, max(step, 1))
         ]
         logits = torch.cat(chunks) if chunks else x.new_zeros(0)
         scores = torch.sigmoid(logits.float())
-    return scores.clone()
+    return scores.clone(), None if attr is None else attr.clone()
