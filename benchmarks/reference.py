@@ -43,9 +43,7 @@ ACORN_CUT_ORDER: tuple[str, ...] = ("deta", "z0", "dphi", "phi_slope", "dzdr")
 
 def _entry_frame(module_map: ModuleMap) -> pd.DataFrame:
     """The map as ACORN's ``MM_1`` table: module ids of both ends, then a min and max column per cut."""
-    frame = pd.DataFrame(
-        {"mid_1": module_map.group_key[module_map.src], "mid_2": module_map.group_key[module_map.dst]}
-    )
+    frame = pd.DataFrame({"mid_1": module_map.group_key[module_map.src], "mid_2": module_map.group_key[module_map.dst]})
     for k, name in enumerate(CUT_VARIABLES):
         frame[f"{name}min"] = module_map.cut_min[:, k]
         frame[f"{name}max"] = module_map.cut_max[:, k]

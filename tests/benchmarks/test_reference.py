@@ -9,8 +9,8 @@ import torch
 
 from tracking.benchmarks.bench_pipeline import growth_exponent
 from tracking.benchmarks.reference import (
-    ckdtree_radius_pairs,
     acorn_module_map_edges,
+    ckdtree_radius_pairs,
     same_partition,
     scipy_connected_components,
     torch_radius_pairs,
