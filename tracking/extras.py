@@ -24,6 +24,9 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "ray": ("serve", "serving a pipeline over HTTP (trackpipe serve, trackpipe bench --only serve)"),
     "ray.serve": ("serve", "serving a pipeline over HTTP (trackpipe serve, trackpipe bench --only serve)"),
     "optuna": ("tune", "hyper-parameter search (trackpipe tune)"),
+    "onnx": ("export", "ONNX export and checks (trackpipe export --format onnx|triton)"),
+    "onnxscript": ("export", "ONNX export with the dynamo exporter (trackpipe export --format onnx|triton)"),
+    "onnxruntime": ("export", "the onnxruntime backend of the edge classifiers (backend: onnxruntime)"),
 }
 
 
