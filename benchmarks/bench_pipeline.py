@@ -1,9 +1,14 @@
-"""The default pipeline, stage by stage, beside the ACORN-equivalent reference path (:mod:`.reference`).
+"""The default pipeline, stage by stage, beside the ACORN reference path (:mod:`.reference`: PyModuleMap,
+ACORN's Filter and InteractionGNN layouts at our sizes, FastWalkthrough).
 
 Inputs: simulated events at mu = 20, 50, 100, 200 (``--quick``: 20, 50), seeds fixed, and the full
 real TrackML event ``../shared/data/trackml/event000001000-hits.csv.gz`` (120k hits; not in quick
 mode). Truth is stripped before timing: production inference has none, and the graph builders would
-otherwise also label edges. Both paths get the same event, the same map and the same model.
+otherwise also label edges. Both paths get the same event, the same map, the same module ids and, stage by
+stage, the same input (our stage's input); the graph builders must give the same edge set or the
+benchmark fails (:class:`GraphMismatchError`). The reference end to end is the sum of its stages.
+Edge classifiers get a second row, ``[same model]``: our model run ACORN's way (plain torch), so the
+ratio is framework overhead alone. Every row records the torch thread count.
 
 The pipeline is the shipped default (``builtin:default_pipeline.yaml``) when it exists. Otherwise an
 equivalent one is built here: ``module_map`` with the shipped map (or one learned from simulated
@@ -42,7 +47,7 @@ from typing import Any
 import numpy as np
 
 from .common import Row, format_table, skipped_row
-from .reference import ReferenceStage, reference_stage, run_reference, same_partition
+from .reference import ReferenceStage, reference_stage, same_model_reference, same_partition
 
 SIM_SEED = 20_000  # benchmark events: seed SIM_SEED + mu
 MAP_SEED = 30_000  # map-learning events, disjoint from the above
@@ -50,6 +55,7 @@ MU_FULL = (20, 50, 100, 200)
 MU_QUICK = (20, 50)
 REAL_EVENT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "trackml" / "event000001000-hits.csv.gz"
 LATENCY_KIND = "stage_latency"
+SAME_MODEL_KIND = "same_model_latency"  # our model in ACORN's harness: framework overhead alone
 # Importable name of this module, also when run as `python -m benchmarks.bench_pipeline` (__main__).
 MODULE_NAME = __spec__.name if __spec__ is not None else __name__
 END_TO_END = "end to end"
@@ -158,6 +164,10 @@ def _sync(device) -> Callable[[], None]:
     return lambda: None
 
 
+class GraphMismatchError(RuntimeError):
+    """The reference and our graph builder gave different edge sets: the comparison would be unfair."""
+
+
 @dataclass
 class Measurement:
     name: str  # "mu=20" or "TrackML event 1000"
@@ -169,6 +179,7 @@ class Measurement:
     counts: dict[str, Any]
     inputs: dict[str, tuple[Any, Any]]  # stage label -> (ours input event, reference input event)
     outputs: dict[str, tuple[Any, Any]]  # stage label -> (ours output event, reference output event)
+    stage_same_model: dict[str, float] = field(default_factory=dict)  # our model run ACORN's way
 
 
 def measure(
@@ -182,9 +193,16 @@ def measure(
     device="cpu",
     warmup: int = 1,
     reference_from: Measurement | None = None,
+    same_model: list[ReferenceStage | None] | None = None,
 ) -> Measurement:
     """Latency of every stage of both paths on ``event`` (best of ``repeat`` after ``warmup`` calls),
-    each stage fed the previous stage's output of its own path, plus end to end, plus agreement checks.
+    interleaved so that both see the same machine state, plus end to end, plus agreement checks.
+
+    Identical inputs: every reference stage gets *our* stage's input (as numpy), so each ratio compares
+    the same work (the ACORN-layout models have random weights; their scores cannot feed the next
+    stage). The reference end to end is the sum of its stages. The graph builders must give the same
+    edge set: :class:`GraphMismatchError` otherwise. ``same_model``: per stage, our model run ACORN's
+    way (:func:`.reference.same_model_reference`), timed on the same input (framework overhead).
 
     ``reference_from``: a measurement of the same event whose reference figures and outputs are
     reused instead of running the reference again (our GPU path against the CPU reference)."""
@@ -192,10 +210,12 @@ def measure(
 
     sync = _sync(device)
     event = _strip_truth(event.numpy())
-    ours_in, ref_in = event.to(device), event
-    stage_ours, stage_ref, inputs = {}, {}, {}
+    ours_in = event.to(device)
+    stage_ours, stage_ref, stage_same, inputs = {}, {}, {}, {}
     outputs: dict[str, tuple[Any, Any]] = {}
-    for label, stage, ref in zip(labels, stages, references):
+    extra = same_model or [None] * len(stages)
+    for label, stage, ref, alt in zip(labels, stages, references, extra):
+        ref_in = ours_in.numpy() if reference_from is None else reference_from.inputs[label][1]
         inputs[label] = (ours_in, ref_in)
 
         def ours_call(stage=stage, ev=ours_in):
@@ -203,39 +223,44 @@ def measure(
             sync()
             return out
 
-        # interleaved, so both paths see the same machine state
         stage_ours[label], next_ours = timed(ours_call, repeat=repeat, warmup=warmup)
         if reference_from is None:
-            stage_ref[label], next_ref = timed(lambda ref=ref, ev=ref_in: ref(ev), repeat=repeat, warmup=warmup)
+            stage_ref[label], ref_out = timed(lambda ref=ref, ev=ref_in: ref(ev), repeat=repeat, warmup=warmup)
+            if alt is not None:
+                stage_same[label] = timed(lambda alt=alt, ev=ref_in: alt(ev), repeat=repeat, warmup=warmup)[0]
         else:
-            stage_ref[label], next_ref = reference_from.stage_ref[label], reference_from.outputs[label][1]
-        ours_in, ref_in = next_ours, next_ref
-        outputs[label] = (ours_in, ref_in)
+            stage_ref[label], ref_out = reference_from.stage_ref[label], reference_from.outputs[label][1]
+            stage_same = dict(reference_from.stage_same_model)
+        outputs[label] = (next_ours, ref_out)
+        ours_in = next_ours
     pipeline = Pipeline(stages, device=device, labels=labels)
     e2e_repeat = max(1, repeat - 1)
     e2e_ours = timed(lambda: (pipeline(event), sync()), repeat=e2e_repeat, warmup=0)[0]
-    if reference_from is None:
-        e2e_ref = timed(lambda: run_reference(references, event), repeat=e2e_repeat, warmup=0)[0]
-    else:
-        e2e_ref = reference_from.end_to_end[1]
+    e2e_ref = sum(stage_ref.values())
 
     counts: dict[str, Any] = {"hits": event.num_hits}
     n = event.num_hits
     for label, (ours_out, ref_out) in outputs.items():
         if label.startswith("graph_builder"):
             counts["edges"] = int(ours_out.num_edges)
-            counts["graph_edges_equal"] = bool(
-                np.array_equal(_edge_set(ours_out.edge_index, n), _edge_set(ref_out.edge_index, n))
-            )
+            counts["edges_reference"] = int(ref_out.num_edges)
+            equal = bool(np.array_equal(_edge_set(ours_out.edge_index, n), _edge_set(ref_out.edge_index, n)))
+            counts["graph_edges_equal"] = equal
+            if not equal:
+                raise GraphMismatchError(
+                    f"{name}: {label} gave {ours_out.num_edges} edges, its ACORN reference "
+                    f"{ref_out.num_edges}, and the edge sets differ: the two paths would not compare like with like"
+                )
         elif label.startswith("edge_classifier"):
-            counts["edges_after_gnn"] = int(ours_out.num_edges)
-            counts["edges_after_gnn_reference"] = int(ref_out.num_edges)
+            counts[f"edges_after_{label.split(':')[1]}"] = int(ours_out.num_edges)
         elif label.startswith("track_builder"):
             labels_ours = ours_out.track_labels.cpu().numpy()
             counts["tracks"] = int(labels_ours.max() + 1) if len(labels_ours) else 0
             counts["tracks_reference"] = int(np.asarray(ref_out.track_labels).max() + 1) if n else 0
             counts["same_tracks"] = same_partition(labels_ours, ref_out.track_labels)
-    return Measurement(name, mu, event.num_hits, stage_ours, stage_ref, (e2e_ours, e2e_ref), counts, inputs, outputs)
+    return Measurement(
+        name, mu, event.num_hits, stage_ours, stage_ref, (e2e_ours, e2e_ref), counts, inputs, outputs, stage_same
+    )
 
 
 def timed(fn: Callable[[], Any], repeat: int, warmup: int) -> tuple[float, Any]:
@@ -363,7 +388,8 @@ def _memory_rows(m: Measurement, labels: list[str], stages: list[Any], reference
 def _latency_rows(m: Measurement, labels: list[str], device: str, ref_device: str = "cpu") -> list[Row]:
     size = f"{m.name}, {m.hits} hits, {m.counts.get('edges', '?')} edges"
     suffix = "" if device == "cpu" else f" [{device}]"
-    baseline = "ACORN-equivalent" + ("" if device == ref_device else f" ({ref_device})")
+    baseline = "ACORN" + ("" if device == ref_device else f" ({ref_device})")
+    threads = _threads()
     rows = []
     for label in labels:
         rows.append(
@@ -373,9 +399,34 @@ def _latency_rows(m: Measurement, labels: list[str], device: str, ref_device: st
                 m.stage_ours[label],
                 baseline,
                 m.stage_ref[label],
-                extra={"kind": LATENCY_KIND, "stage": label, "hits": m.hits, "mu": m.mu, "device": device},
+                extra={
+                    "kind": LATENCY_KIND,
+                    "stage": label,
+                    "hits": m.hits,
+                    "mu": m.mu,
+                    "device": device,
+                    "threads": threads,
+                },
             )
         )
+        if label in m.stage_same_model:
+            rows.append(
+                Row(
+                    f"{label} [same model]{suffix}",
+                    size,
+                    m.stage_ours[label],
+                    "our model, ACORN's harness" + ("" if device == ref_device else f" ({ref_device})"),
+                    m.stage_same_model[label],
+                    extra={
+                        "kind": SAME_MODEL_KIND,
+                        "stage": label,
+                        "hits": m.hits,
+                        "mu": m.mu,
+                        "device": device,
+                        "threads": threads,
+                    },
+                )
+            )
     rows.append(
         Row(
             f"{END_TO_END}{suffix}",
@@ -389,6 +440,8 @@ def _latency_rows(m: Measurement, labels: list[str], device: str, ref_device: st
                 "hits": m.hits,
                 "mu": m.mu,
                 "device": device,
+                "threads": threads,
+                "reference": "sum of the reference stages",
                 "checks": m.counts,
             },
         )
@@ -421,6 +474,12 @@ def _growth_rows(measured: list[Measurement], labels: list[str], device: str) ->
     return rows
 
 
+def _threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
 def _events(quick: bool):
     """(name, mu, event) for every simulated benchmark input."""
     from tracking.simulation import simulate_event
@@ -448,6 +507,7 @@ def run(quick: bool = False, progress: Callable[[str], None] | None = None) -> l
     setup = build_pipeline(quick)
     stages, labels = setup.stages, setup.labels
     references = [reference_stage(s) for s in stages]
+    same_model = [same_model_reference(s) for s in stages]
     repeat = 1 if quick else 3
     rows: list[Row] = [
         Row(
@@ -472,6 +532,7 @@ def run(quick: bool = False, progress: Callable[[str], None] | None = None) -> l
                 name,
                 mu,
                 warmup=0 if quick else 1,
+                same_model=same_model,
             )
         )
     real = None
@@ -481,7 +542,16 @@ def run(quick: bool = False, progress: Callable[[str], None] | None = None) -> l
         real_event, real_reason = _real_event()
         if real_event is not None:
             say(f"  pipeline: TrackML event 1000 ({real_event.num_hits} hits)")
-            real = measure(real_event, stages, labels, references, max(1, repeat - 1), "TrackML event 1000", None)
+            real = measure(
+                real_event,
+                stages,
+                labels,
+                references,
+                max(1, repeat - 1),
+                "TrackML event 1000",
+                None,
+                same_model=same_model,
+            )
             measured.append(real)
     for m in measured:
         rows.extend(_latency_rows(m, labels, "cpu"))

@@ -26,6 +26,9 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "optuna": ("tune", "hyper-parameter search (trackpipe tune)"),
     # the serve extra brings Ray with Tune (ray[serve,tune]); Ray Tune trials search with Optuna too
     "ray.tune": ("serve,tune", "Ray Tune trials (trackpipe tune --backend ray)"),
+    "onnx": ("export", "ONNX export and checks (trackpipe export --format onnx|triton)"),
+    "onnxscript": ("export", "ONNX export with the dynamo exporter (trackpipe export --format onnx|triton)"),
+    "onnxruntime": ("export", "the onnxruntime backend of the edge classifiers (backend: onnxruntime)"),
 }
 
 

@@ -10,7 +10,7 @@ import torch
 
 from tracking import registry
 from tracking.benchmarks import bench_pipeline as bp
-from tracking.benchmarks.reference import reference_stage
+from tracking.benchmarks.reference import ReferenceStage, reference_stage, same_model_reference
 from tracking.modulemap import learn_module_map
 from tracking.nn import InteractionGNN
 from tracking.nn.checkpoint import save_model
@@ -39,11 +39,15 @@ def test_measure_both_paths_agree(tiny_pipeline):
         "track_builder:connected_components",
     ]
     event = simulate_event(mu=5, seed=61)
-    m = bp.measure(event, stages, labels, refs, repeat=1, name="mu=5", mu=5, warmup=0)
+    same = [same_model_reference(s) for s in stages]
+    assert same[0] is None and same[1] is not None and same[2] is None
+    m = bp.measure(event, stages, labels, refs, repeat=1, name="mu=5", mu=5, warmup=0, same_model=same)
     assert m.hits == event.num_hits and set(m.stage_ours) == set(m.stage_ref) == set(labels)
-    assert m.counts["edges"] > 0 and m.counts["graph_edges_equal"] is True
-    assert m.counts["edges_after_gnn"] == m.counts["edges_after_gnn_reference"]
+    assert m.counts["edges"] == m.counts["edges_reference"] > 0 and m.counts["graph_edges_equal"] is True
+    assert set(m.stage_same_model) == {labels[1]}
+    # identical inputs: every reference stage got our stage's input, so the track builders agree
     assert m.counts["same_tracks"] is True and m.counts["tracks"] == m.counts["tracks_reference"]
+    assert m.end_to_end[1] == pytest.approx(sum(m.stage_ref.values()))
     # truth is stripped before timing: production inference has none
     assert m.inputs[labels[0]][1].particle_id is None
 
@@ -52,14 +56,28 @@ def test_measure_both_paths_agree(tiny_pipeline):
     assert again.counts["same_tracks"] is True
 
     rows = bp._latency_rows(m, labels, "cpu")
-    assert [r.extra["stage"] for r in rows] == [*labels, bp.END_TO_END]
-    assert all(r.extra["kind"] == bp.LATENCY_KIND and r.extra["hits"] == event.num_hits for r in rows)
+    assert [r.extra["stage"] for r in rows] == [labels[0], labels[1], labels[1], labels[2], bp.END_TO_END]
+    assert [r.extra["kind"] for r in rows].count(bp.SAME_MODEL_KIND) == 1
+    assert all(r.extra["hits"] == event.num_hits and r.extra["threads"] >= 1 for r in rows)
     assert rows[-1].extra["checks"]["graph_edges_equal"] is True
 
     bigger = bp.measure(simulate_event(mu=10, seed=62), stages, labels, refs, repeat=1, name="mu=10", mu=10, warmup=0)
     growth = bp._growth_rows([m, bigger], labels, "cpu")
     assert len(growth) == 4 and all(r.unit == "" and r.ratio is None for r in growth)
     assert all(math.isfinite(r.ours_s) and math.isfinite(r.baseline_s) for r in growth)
+
+
+def test_measure_fails_when_the_graphs_differ(tiny_pipeline):
+    """A reference graph builder that loses an edge must fail the benchmark, not be recorded."""
+    stages, labels, refs = tiny_pipeline
+
+    def lossy(event):
+        out = refs[0](event)
+        return out.replace(edge_index=out.edge_index[:, 1:])
+
+    broken = [ReferenceStage(labels[0], lossy), *refs[1:]]
+    with pytest.raises(bp.GraphMismatchError, match="edge sets differ"):
+        bp.measure(simulate_event(mu=5, seed=61), stages, labels, broken, repeat=1, name="mu=5", mu=5, warmup=0)
 
 
 def test_peak_memory_subprocess_measures_an_allocation():

@@ -9,8 +9,8 @@ import torch
 
 from tracking.benchmarks.bench_pipeline import growth_exponent
 from tracking.benchmarks.reference import (
+    acorn_module_map_edges,
     ckdtree_radius_pairs,
-    pandas_module_map_edges,
     same_partition,
     scipy_connected_components,
     torch_radius_pairs,
@@ -29,16 +29,16 @@ def small_map():
     return learn_module_map(simulate_event(mu=5, seed=900 + i) for i in range(3))
 
 
-@pytest.mark.parametrize("max_pairs", [10**9, 50])  # one chunk, and many small chunks
-def test_pandas_module_map_equals_doublet_kernel(small_map, max_pairs):
+@pytest.mark.parametrize("batch_size", [10**9, 50])  # one batch, and many small batches
+def test_acorn_module_map_equals_doublet_kernel(small_map, batch_size):
     event = simulate_event(mu=5, seed=77)
     ours = small_map.build(event)
-    ref = pandas_module_map_edges(small_map, event, max_pairs=max_pairs)
+    ref = acorn_module_map_edges(small_map, event, batch_size=batch_size)
     assert ref.dtype == np.int64 and ref.shape[0] == 2 and ours.shape[1] > 0
     assert np.array_equal(_edge_keys(ours, event.num_hits), _edge_keys(ref, event.num_hits))
 
 
-def test_pandas_module_map_empty_event(small_map):
+def test_acorn_module_map_empty_event(small_map):
     event = simulate_event(mu=5, seed=78)
     keep = np.zeros(event.num_hits, dtype=bool)
     keep[:1] = True
@@ -52,7 +52,7 @@ def test_pandas_module_map_empty_event(small_map):
         particle_id=None,
         particles=None,
     )
-    assert pandas_module_map_edges(small_map, one).shape == (2, 0)
+    assert acorn_module_map_edges(small_map, one).shape == (2, 0)
 
 
 def test_radius_pairs_match_brute_force():
@@ -105,24 +105,52 @@ def test_junction_removal_reference_matches_ours():
     assert not numpy_junction_removal(edges[:, :0], scores[:0], 0.5).any()
 
 
-def test_default_pipeline_has_a_reference_for_every_stage_with_equal_tracks():
-    """The benchmark runs the shipped pipeline beside its reference: every stage must have one, and
-    on a small event both must give the same edges, scores and tracks."""
-    from tracking.benchmarks.reference import reference_stage, run_reference
+def test_default_pipeline_has_a_reference_for_every_stage():
+    """The benchmark runs the shipped pipeline beside its reference: every stage has one; fed our stage's
+    input, the graph builder gives our edges, the ACORN-layout models score every edge in [0, 1], our
+    model in ACORN's harness gives our scores, and the walk gives our tracks."""
+    from tracking.benchmarks.reference import AcornFilter, AcornInteractionGNN, reference_stage, same_model_reference
     from tracking.pipeline import Pipeline
 
     pipeline = Pipeline.from_yaml("builtin:default_pipeline.yaml", device="cpu")
     references = [reference_stage(stage) for stage in pipeline.stages]
-    event = simulate_event(mu=5, seed=77)
-    ours = pipeline(event)
-    theirs = run_reference(references, event)
+    assert isinstance(references[1].fn.model, AcornFilter)
+    assert isinstance(references[2].fn.model, AcornInteractionGNN)
+    assert references[2].fn.model.n_iterations == pipeline.stages[2].model.hparams["n_iterations"]
+    event = simulate_event(mu=5, seed=77).to("cpu")
     n = event.num_hits
-    # same edges (the pandas joins list them in another order) with the same scores
-    key_ours, key_theirs = (np.asarray(e[0]) * n + np.asarray(e[1]) for e in (ours.edge_index, theirs.edge_index))
-    order_ours, order_theirs = np.argsort(key_ours), np.argsort(key_theirs)
-    np.testing.assert_array_equal(key_theirs[order_theirs], key_ours[order_ours])
-    np.testing.assert_allclose(
-        np.asarray(theirs.edge_scores)[order_theirs], ours.edge_scores.numpy()[order_ours], rtol=1e-4, atol=1e-5
-    )
-    assert same_partition(np.asarray(theirs.track_labels), ours.track_labels.numpy())
-    assert ours.track_labels.max() >= 5  # tracks came out, so the comparison means something
+    for stage, ref in zip(pipeline.stages, references):
+        ours = stage(event)
+        theirs = ref(event.numpy())
+        if stage.plugin_kind == "graph_builder":
+            assert np.array_equal(_edge_keys(ours.edge_index, n), _edge_keys(theirs.edge_index, n))
+        elif stage.plugin_kind == "edge_classifier":
+            raw = ref.fn.__class__(ref.fn.model, 0.5, False, None)(event.numpy())  # no pruning: every edge
+            assert raw.edge_scores.shape == (event.num_edges,)
+            assert ((raw.edge_scores >= 0) & (raw.edge_scores <= 1)).all()
+            same = same_model_reference(stage)(event.numpy())
+            np.testing.assert_array_equal(np.asarray(same.edge_index), ours.edge_index.numpy())
+            np.testing.assert_allclose(same.edge_scores, ours.edge_scores.numpy(), rtol=1e-4, atol=1e-5)
+        else:
+            assert same_partition(np.asarray(theirs.track_labels), ours.track_labels.numpy())
+            assert ours.track_labels.max() >= 5  # tracks came out, so the comparison means something
+        event = ours
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_numba_walkthrough_equals_python_and_ours(seed):
+    pytest.importorskip("numba")
+    from tracking.benchmarks.reference import numba_walkthrough, python_walkthrough
+    from tracking.ops import walkthrough
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(5, 300))
+    edges = rng.integers(0, n, size=(2, int(rng.integers(0, 3 * n)))).astype(np.int64)
+    scores = rng.choice(np.array([0.2, 0.6, 0.7, 0.9], dtype=np.float32), size=edges.shape[1])  # many ties
+    order = rng.random(n).astype(np.float32)
+    for args in [(0.5, None, 1), (0.5, 0.65, 3)]:
+        want = python_walkthrough(edges, n, scores, *args, order)
+        assert np.array_equal(numba_walkthrough(edges, n, scores, *args, order), want)
+        ours = walkthrough(torch.from_numpy(edges), n, torch.from_numpy(scores), *args, torch.from_numpy(order))
+        assert same_partition(np.asarray(ours), want)
+    assert np.array_equal(numba_walkthrough(edges, n), python_walkthrough(edges, n))

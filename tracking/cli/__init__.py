@@ -20,6 +20,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "evaluate",
         "Score a tracks file against truth: efficiency, fake and duplicate rates, TrackML score, plots.",
     ),
+    "export": (
+        "export",
+        "export",
+        "Export a pipeline's edge classifiers (TorchScript, ONNX) and module map, or a Triton repository.",
+    ),
     "fit": (
         "fit",
         "fit",
