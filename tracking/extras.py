@@ -24,6 +24,9 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "ray": ("serve", "serving a pipeline over HTTP (trackpipe serve, trackpipe bench --only serve)"),
     "ray.serve": ("serve", "serving a pipeline over HTTP (trackpipe serve, trackpipe bench --only serve)"),
     "optuna": ("tune", "hyper-parameter search (trackpipe tune)"),
+    "acts": ("acts", "ACTS simulation (trackpipe simulate --engine acts; the pyacts package)"),
+    "acts.examples": ("acts", "ACTS simulation (trackpipe simulate --engine acts; the pyacts package)"),
+    "acts.examples.hepmc3": ("acts", "ACTS simulation (trackpipe simulate --engine acts; the pyacts package)"),
 }
 
 
