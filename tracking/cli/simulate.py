@@ -239,3 +239,6 @@ def _simulate_acts(n_events: int, mu: float, seed: int, first_event: int, outdir
         f"({result.measurements / max(result.events, 1):.0f} per event) to {outdir} as ACTS CSV "
         f"(ACTS {detector} detector, Fatras) in {elapsed:.1f} s"
     )
+    if result.events < n_events:
+        click.echo(f"note: {n_events} event(s) asked for, but {hepmc3} holds only {result.events} from event "
+                   f"{first_event} on", err=True)  # fmt: skip

@@ -2,16 +2,17 @@
 
 ``simulate_acts(n, outdir, ...)`` runs the ACTS Examples framework of ``pyacts`` (the ``acts`` extra; imported
 only here) and writes what ACTS' own CSV writers write, one set of files per event
-(``event#########-{particles_simulated,hits,measurements,measurement-simhit-map,cells}.csv``), which
+(``event#########-{particles_simulated,hits,measurements,measurement-simhit-map,cells}.csv``) and the
+detector's modules (``detectors.csv``, CsvTrackingGeometryWriter), which
 :class:`tracking.io.acts_csv.ActsCsvReader` reads. The chain is the one of ACTS' ``full_chain_*`` scripts:
 
-- a source: ``Poisson(mu)`` vertices per event (Gaussian, σz = ``vertex_sigma_z``, σxy = 12.5 µm), each with
+- a source: ``Poisson(mu)`` vertices per event (Gaussian, sigma_z = ``vertex_sigma_z``, sigma_xy = 12.5 µm), each with
   ``particles_per_vertex`` charged pions of log-uniform pT and uniform η, or the events of a HepMC3 file;
 - Fatras with interactions (multiple scattering, energy loss, photon conversion) in a constant solenoid field;
 - smearing digitisation: Gaussian smearing of the true local position, per volume, from a digitisation JSON
   (ACTS' ``GeometryHierarchyMap`` format). The built-in one for the Generic detector uses the published
-  pitches of ACTS' example configuration (pixels 50 × 50 µm in volumes 7/8/9, short strips 80 µm × 1.2 mm in
-  12/13/14, long strips 120 µm × 10.8 mm in 16/17/18; σ = pitch / √12).
+  pitches of ACTS' example configuration (pixels 50 x 50 µm in volumes 7/8/9, short strips 80 µm x 1.2 mm in
+  12/13/14, long strips 120 µm x 10.8 mm in 16/17/18; sigma = pitch / √12).
 
 Seeds: ACTS derives every event's random stream from ``(seed, event number)``, so an event does not depend on
 how many events a run makes or where it starts. Each finished event's files are moved from a scratch
@@ -115,7 +116,7 @@ class ActsSimulationConfig:
 
 @dataclass
 class ActsSimulationResult:
-    events: int
+    events: int  # fewer than asked when a HepMC3 file holds fewer
     measurements: int
     seconds: float  # the ACTS sequencer's run (geometry building excluded)
 
@@ -137,7 +138,7 @@ def _hierarchy_map(entries: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def generic_smearing_config() -> dict[str, Any]:
-    """ACTS' Generic detector smearing digitisation (σ = pitch / √12 per volume), as ACTS' JSON."""
+    """ACTS' Generic detector smearing digitisation (sigma = pitch / √12 per volume), as ACTS' JSON."""
     root12 = math.sqrt(12.0)
     return _hierarchy_map(
         [_smearing_entry(v, p0 / root12, p1 / root12) for v, (p0, p1) in sorted(GENERIC_PITCHES.items())]
@@ -242,24 +243,42 @@ def simulate_acts(
         )
         addDigitization(sequencer, geometry, field, digiConfigFile=digi_path, outputDirCsv=scratch, rnd=rnd,
                         logLevel=quiet)  # fmt: skip
-        measurements = 0
+        measurements = delivered = 0
 
         def deliver(event: int) -> None:
-            nonlocal measurements
+            nonlocal measurements, delivered
             count = _move_event(scratch, outdir, event)
             measurements += count
+            delivered += 1
             if on_event is not None:
                 on_event(event, count)
 
         # an algorithm added last runs after the CSV writers of its event (one ordered sequence in ACTS)
         sequencer.addAlgorithm(_event_mover(acts_examples, deliver, quiet))
+        sequencer.addWriter(
+            acts_examples.CsvTrackingGeometryWriter(
+                level=quiet,
+                trackingGeometry=geometry,
+                outputDir=str(scratch),
+                writePerEvent=False,
+                writeSensitive=True,
+                writeBoundary=False,
+                writeLayerVolume=False,
+                writeSurfaceGrid=False,
+            )
+        )
         start = time.perf_counter()
         sequencer.run()
         seconds = time.perf_counter() - start
+        # the modules (ACTS' CsvTrackingGeometryWriter), for readers of local coordinates
+        geometry_file = scratch / "detectors.csv"
+        if geometry_file.is_file():
+            fsync_path(geometry_file)
+            os.replace(geometry_file, outdir / "detectors.csv")
         fsync_path(outdir, directory=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return ActsSimulationResult(n_events, measurements, seconds)
+    return ActsSimulationResult(delivered, measurements, seconds)
 
 
 def _add_source(sequencer: Any, config: ActsSimulationConfig, acts: Any, acts_examples: Any, rnd: Any,
@@ -338,7 +357,7 @@ def _move_event(scratch: Path, outdir: Path, event: int) -> int:
 def _event_mover(acts_examples: Any, deliver: Callable[[int], None], level: Any) -> Any:
     """An ACTS algorithm that hands each event number on once ACTS' CSV writers have written the event."""
 
-    class EventMover(acts_examples.IAlgorithm):  # type: ignore[misc,name-defined]
+    class EventMover(acts_examples.IAlgorithm):
         def __init__(self) -> None:
             acts_examples.IAlgorithm.__init__(self, "TrackpipeEventMover", level)
 
