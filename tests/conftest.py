@@ -58,3 +58,54 @@ def single_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def require_pyacts():
+    """The ``acts`` module of pyacts, or a skip that gives the command installing it."""
+    from tracking.extras import MissingExtraError, require
+
+    try:
+        return require("acts")
+    except MissingExtraError as err:
+        pytest.skip(str(err))
+
+
+# volume 8 (the Generic detector's pixel barrel) digitised geometrically, so that it writes real cells; the
+# module size and pixel count are those of ACTS' Examples/Configs/generic-digi-geometric-config.json
+PIXEL_BARREL_GEOMETRIC = {
+    "volume": 8,
+    "value": {
+        "geometric": {
+            "digital": False,
+            "indices": [0, 1],
+            "segmentation": {
+                "binningdata": [
+                    {"bins": 336, "min": -8.4, "max": 8.4, "option": "open", "type": "equidistant", "value": "binX"},
+                    {"bins": 1440, "min": -36.0, "max": 36.0, "option": "open", "type": "equidistant", "value": "binY"},
+                ]
+            },
+            "thickness": 0.15,
+            "threshold": 0.0,
+            "charge-smearing": {"mean": 0.0, "stddev": 0.01, "type": "Gauss"},
+        }
+    },
+}
+
+
+@pytest.fixture(scope="session")
+def acts_events(tmp_path_factory) -> Path:
+    """Two small events simulated and written by ACTS itself (pyacts: Fatras, the Generic detector, ACTS' CSV
+    writers); the pixel barrel is digitised geometrically (clusters of cells), the rest smeared."""
+    require_pyacts()
+    import json
+
+    from tracking.simulation.acts_engine import ActsSimulationConfig, generic_smearing_config, simulate_acts
+
+    out = tmp_path_factory.mktemp("acts_events")
+    digi = generic_smearing_config()
+    digi["entries"] = [PIXEL_BARREL_GEOMETRIC if e["volume"] == 8 else e for e in digi["entries"]]
+    digi_path = out.parent / "acts-digi-mixed.json"
+    digi_path.write_text(json.dumps(digi))
+    config = ActsSimulationConfig(mu=4, particles_per_vertex=15, digi_config=str(digi_path))
+    simulate_acts(2, out, seed=11, first_event=5, config=config)
+    return out

@@ -29,6 +29,9 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "onnx": ("export", "ONNX export and checks (trackpipe export --format onnx|triton)"),
     "onnxscript": ("export", "ONNX export with the dynamo exporter (trackpipe export --format onnx|triton)"),
     "onnxruntime": ("export", "the onnxruntime backend of the edge classifiers (backend: onnxruntime)"),
+    "acts": ("acts", "ACTS simulation (trackpipe simulate --engine acts; the pyacts package)"),
+    "acts.examples": ("acts", "ACTS simulation (trackpipe simulate --engine acts; the pyacts package)"),
+    "acts.examples.hepmc3": ("acts", "ACTS simulation (trackpipe simulate --engine acts; the pyacts package)"),
 }
 
 

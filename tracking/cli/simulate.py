@@ -1,4 +1,5 @@
-"""``trackpipe simulate``: TrackML-like events with truth, as ACTS ROOT files or TrackML CSV."""
+"""``trackpipe simulate``: events with truth, from the built-in engine (ACTS ROOT or TrackML CSV) or from ACTS
+itself (Fatras + digitisation on ACTS' Generic or Telescope detector, written by ACTS' CSV writers)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,12 @@ import click
 
 COMPILING = "simulating: compiling (first event only)"
 SIMULATING = "simulating"
+BUILDING_GEOMETRY = "simulating: building the ACTS geometry"
+BUILTIN_DETECTORS = ("tiled", "trackml")
+ACTS_DETECTORS = ("generic", "telescope")
+# options that only the ACTS engine takes (CLI parameter names)
+ACTS_ONLY = ("particles_per_vertex", "pt_range", "eta_range", "vertex_sigma_z", "bfield", "digi_config", "hepmc3",
+             "interactions")  # fmt: skip
 
 
 @click.command()
@@ -44,34 +51,123 @@ SIMULATING = "simulating"
     "--format",
     "fmt",
     type=click.Choice(["root", "csv"]),
-    default="root",
-    show_default=True,
-    help="root: measurements.root, hits.root, particles.root (ACTS); csv: TrackML CSV.",
+    default=None,
+    help="builtin engine: root (default; measurements.root, hits.root, particles.root as ACTS writes them) or csv "
+    "(TrackML CSV). ACTS engine: csv only, ACTS' own CSV (event#########-measurements.csv, hits, "
+    "measurement-simhit-map, particles_simulated, cells).",
 )
-@click.option("--gzip", is_flag=True, help="With --format csv: write .csv.gz files.")
+@click.option("--gzip", is_flag=True, help="With the builtin engine and --format csv: write .csv.gz files.")
+@click.option(
+    "--engine",
+    type=click.Choice(["builtin", "acts"]),
+    default="builtin",
+    show_default=True,
+    help="builtin: trackpipe's own fast simulation (the `sim` extra); acts: ACTS Fatras + smearing digitisation "
+    '(the `acts` extra, pip install "trackpipe[acts]").',
+)
 @click.option(
     "--detector",
-    type=click.Choice(["tiled", "trackml"]),
-    default="trackml",
+    type=click.Choice([*BUILTIN_DETECTORS, *ACTS_DETECTORS]),
+    default=None,
+    help="builtin engine: trackml (default; the real TrackML modules, ids and overlaps, TrackML-like noise and "
+    "vertex spread: what the shipped pipeline is fitted on) or tiled (the layers tiled with trackpipe's own modules, "
+    "what pipelines of trackpipe <= 0.1 were fitted on). "
+    "ACTS engine: generic (default; ACTS' Generic detector, pixels + short and long strips, |eta| < 2.7) or "
+    "telescope (nine planes across the beam line, z = 50..450 mm).",
+)
+@click.option(
+    "-k",
+    "--particles-per-vertex",
+    type=click.IntRange(min=1),
+    default=20,
     show_default=True,
-    help="trackml: the real TrackML modules, ids and overlaps, with TrackML-like noise and vertex spread "
-    "(what the shipped pipeline is fitted on); tiled: the layers tiled with trackpipe's own modules "
-    "(what pipelines of trackpipe <= 0.1 were fitted on).",
+    help="ACTS engine: charged pions per vertex.",
+)
+@click.option(
+    "--pt-range",
+    type=(click.FloatRange(min=0, min_open=True), click.FloatRange(min=0, min_open=True)),
+    default=(0.1, 10.0),
+    show_default=True,
+    help="ACTS engine: pT range of the pions, GeV (log-uniform).",
+)
+@click.option(
+    "--eta-range",
+    type=(float, float),
+    default=None,
+    help="ACTS engine: eta range (uniform); default -2.5 2.5 (generic), 2 4 (telescope).",
+)
+@click.option(
+    "--vertex-sigma-z",
+    type=click.FloatRange(min=0),
+    default=55.0,
+    show_default=True,
+    help="ACTS engine: Gaussian vertex spread along the beam, mm (a tenth of it for the telescope).",
+)
+@click.option(
+    "--bfield", type=float, default=2.0, show_default=True, help="ACTS engine: solenoid field along z, tesla."
+)
+@click.option(
+    "--digi-config",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="ACTS engine: digitisation JSON (ACTS format); default smearing by pitch / sqrt(12) from ACTS' "
+    "example configuration of the detector.",
+)
+@click.option(
+    "--hepmc3",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="ACTS engine: take each event's particles from this HepMC3 file instead of the pileup-like source "
+    "(--mu vertices x -k pions).",
+)
+@click.option(
+    "--interactions/--no-interactions",
+    default=True,
+    show_default=True,
+    help="ACTS engine: Fatras material effects (multiple scattering, energy loss, conversions).",
 )
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
-def simulate(n_events: int, mu: float, seed: int, first_event: int, outdir: Path, fmt: str, gzip: bool,
-             detector: str, progress: bool) -> None:  # fmt: skip
-    """Generate TrackML-like events with truth (ACTS ROOT or TrackML CSV)."""
+@click.pass_context
+def simulate(ctx: click.Context, n_events: int, mu: float, seed: int, first_event: int, outdir: Path,
+             fmt: str | None, gzip: bool, engine: str, detector: str | None, particles_per_vertex: int,
+             pt_range: tuple[float, float], eta_range: tuple[float, float] | None, vertex_sigma_z: float,
+             bfield: float, digi_config: Path | None, hepmc3: Path | None, interactions: bool,
+             progress: bool) -> None:  # fmt: skip
+    """Generate events with truth: the builtin engine (TrackML-like; ACTS ROOT or TrackML CSV) or ACTS itself
+    (--engine acts: Fatras + digitisation on ACTS' Generic or Telescope detector, ACTS CSV)."""
     from tqdm import tqdm
+
+    if engine == "acts":
+        if detector in BUILTIN_DETECTORS:
+            raise click.UsageError(f"--detector {detector} is a builtin-engine detector; --engine acts takes "
+                                   f"{' or '.join(ACTS_DETECTORS)}")  # fmt: skip
+        if fmt == "root":
+            raise click.UsageError("--engine acts writes ACTS CSV (--format csv): pyacts has no ROOT writers")
+        if gzip:
+            raise click.UsageError("--gzip applies to the builtin engine only (ACTS writes plain .csv)")
+        _simulate_acts(n_events, mu, seed, first_event, outdir, detector or "generic", particles_per_vertex,
+                       pt_range, eta_range, vertex_sigma_z, bfield, digi_config, hepmc3, interactions,
+                       progress)  # fmt: skip
+        return
+    if detector in ACTS_DETECTORS:
+        raise click.UsageError(f"--detector {detector} needs --engine acts")
+    given = [
+        f"--{name.replace('_', '-')}"
+        for name in ACTS_ONLY
+        if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
+    ]
+    if given:
+        raise click.UsageError(f"{', '.join(given)}: only with --engine acts")
 
     from ..io.acts_write import write_acts
     from ..io.trackml_write import write_trackml_csv
     from ..simulation import SimulationConfig, simulate_events
 
+    fmt = fmt or "root"
     if gzip and fmt != "csv":
         raise click.UsageError("--gzip only applies to --format csv")
     start = time.perf_counter()
-    config = SimulationConfig.for_detector(detector)
+    config = SimulationConfig.for_detector(detector or "trackml")
     events = simulate_events(n_events, mu=mu, seed=seed, first_event=first_event, config=config)
     n_hits = 0
 
@@ -100,3 +196,50 @@ def simulate(n_events: int, mu: float, seed: int, first_event: int, outdir: Path
         f"wrote {written} event(s), {n_hits} measurements ({n_hits / max(written, 1):.0f} per event) "
         f"to {outdir} as {fmt} in {elapsed:.1f} s"
     )
+
+
+def _simulate_acts(n_events: int, mu: float, seed: int, first_event: int, outdir: Path, detector: str,
+                   particles_per_vertex: int, pt_range: tuple[float, float], eta_range: tuple[float, float] | None,
+                   vertex_sigma_z: float, bfield: float, digi_config: Path | None, hepmc3: Path | None,
+                   interactions: bool, progress: bool) -> None:  # fmt: skip
+    from tqdm import tqdm
+
+    from ..errors import ConfigError
+    from ..simulation.acts_engine import ActsSimulationConfig, simulate_acts
+
+    start = time.perf_counter()
+    try:
+        config = ActsSimulationConfig(
+            detector=detector,  # type: ignore[arg-type]
+            mu=mu,
+            particles_per_vertex=particles_per_vertex,
+            pt_range=pt_range,
+            eta_range=eta_range,
+            vertex_sigma_z=vertex_sigma_z,
+            bfield=bfield,
+            digi_config=None if digi_config is None else str(digi_config),
+            hepmc3=None if hepmc3 is None else str(hepmc3),
+            interactions=interactions,
+        )
+    except ConfigError as err:
+        raise click.UsageError(str(err)) from None
+    bar = tqdm(total=n_events, unit="event", desc=BUILDING_GEOMETRY, disable=not progress)
+
+    def on_event(event: int, measurements: int) -> None:
+        if bar.n == 0:
+            bar.set_description(SIMULATING)
+        bar.update(1)
+
+    try:
+        result = simulate_acts(n_events, outdir, seed=seed, first_event=first_event, config=config, on_event=on_event)
+    finally:
+        bar.close()
+    elapsed = time.perf_counter() - start
+    click.echo(
+        f"wrote {result.events} event(s), {result.measurements} measurements "
+        f"({result.measurements / max(result.events, 1):.0f} per event) to {outdir} as ACTS CSV "
+        f"(ACTS {detector} detector, Fatras) in {elapsed:.1f} s"
+    )
+    if result.events < n_events:
+        click.echo(f"note: {n_events} event(s) asked for, but {hepmc3} holds only {result.events} from event "
+                   f"{first_event} on", err=True)  # fmt: skip

@@ -68,6 +68,8 @@ PARTICLE_VECTOR_TYPES = {
     "particle_type": "int32",
     "process": "uint32",
     **{name: "float32" for name in ("vx", "vy", "vz", "vt", "px", "py", "pz", "m", "q", "eta", "phi", "pt", "p")},
+    # RootParticleWriter writes these too, and ACTS' own reader (acts.examples.uproot) needs total_x0/total_l0
+    **{name: "float32" for name in ("q_over_p", "theta", "e_loss", "total_x0", "total_l0")},
     "number_of_hits": "uint32",
     "outcome": "uint32",
 }
@@ -195,6 +197,8 @@ def _particle_chunk(event: Event) -> dict:
     q = np.asarray(particles.q)
     mass = extra.get("mass", np.full(n, PION_MASS))
     ptype = extra.get("particle_type", (211 * q).astype(np.int32))
+    momentum = pt * np.cosh(eta)
+    q_over_p = np.divide(q, momentum, out=np.zeros(n), where=momentum > 0)
     columns = {
         **{name: fields[name] for name in BARCODE_FIELDS},
         "particle_type": ptype,
@@ -211,7 +215,13 @@ def _particle_chunk(event: Event) -> dict:
         "eta": eta,
         "phi": phi,
         "pt": pt,
-        "p": pt * np.cosh(eta),
+        "p": momentum,
+        "q_over_p": q_over_p,
+        "theta": 2 * np.arctan(np.exp(-eta)),
+        # material and energy loss along the path: the built-in simulation does not track them
+        "e_loss": np.zeros(n),
+        "total_x0": np.zeros(n),
+        "total_l0": np.zeros(n),
         "number_of_hits": particles.nhits,
         "outcome": np.zeros(n),
     }
