@@ -19,6 +19,7 @@ from typing import Annotated
 import torch
 
 from tracking.config import Range, Score, resolve_path
+from tracking.detector import BUILTIN_NUMBERING
 from tracking.errors import ConfigError, DataError
 from tracking.event import Event
 from tracking.modulemap import ModuleIdMode, ModuleIdResolver, ModuleMap
@@ -108,12 +109,13 @@ class ModuleMapGraph(_MapGraph):
     def __call__(self, event: Event) -> Event:
         _require_ids(event, "module_map", ("volume_id", "layer_id"))
         if self.module_ids.mode == "file":
-            _require_ids(
-                event,
-                "module_map",
-                ("module_id",),
-                " (module_ids: file); module_ids: auto or geometric takes each hit's module from its position instead",
+            hint = (
+                " (module_ids: file); module_ids: auto or geometric takes each hit's module from its position instead"
+                if self.map.numbering == BUILTIN_NUMBERING
+                else f" (module_ids: file; the map is keyed on the module ids of numbering {self.map.numbering!r}); "
+                "a layer map (graph_builder: layer_pairs) needs none"
             )
+            _require_ids(event, "module_map", ("module_id",), hint)
         resolved, positional = self.module_ids.resolve(event)
         edges = _as_torch(self._build(resolved), event.device)
         return _with_edges(event, edges, module_ids="geometric") if positional else _with_edges(event, edges)

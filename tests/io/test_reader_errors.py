@@ -175,8 +175,9 @@ def test_module_map_names_itself_when_module_id_is_absent(tmp_path):
         strict(event)
     assert (err.value.event, err.value.branch) == (5, "module_id")
     assert err.value.file.endswith("event000000005-hits.csv")
-    # positional module ids need no column; neither does the layer-pair map
-    assert registry.create("graph_builder", "module_map", {"module_ids": "auto"})(event).edge_index is not None
+    # the default map is keyed on the real TrackML ids: auto keeps them, and the error says what needs none
+    with pytest.raises(DataError, match=r"keyed on the module ids of numbering 'trackml'.*layer_pairs"):
+        registry.create("graph_builder", "module_map", {"module_ids": "auto"})(event)
     assert registry.create("graph_builder", "layer_pairs")(event).edge_index is not None
 
 

@@ -86,7 +86,14 @@ def test_measurement_close_to_truth(event):
     assert 0 < dx[pixel].mean() < 0.03
 
 
-def test_hits_lie_on_their_layers(event):
+@pytest.fixture(scope="module")
+def tiled_event():
+    """The tiled detector's event: its barrel layers are exact cylinders."""
+    return simulate_event(mu=15, seed=7, event_id=3, config=SimulationConfig.for_detector("tiled"))
+
+
+def test_hits_lie_on_their_layers(tiled_event):
+    event = tiled_event
     det = trackml_detector()
     r = np.hypot(event.x, event.y)
     for layer in det.barrels:
@@ -101,8 +108,10 @@ def test_hits_lie_on_their_layers(event):
         assert r[sel].min() >= disk.r_min - 1 and r[sel].max() <= disk.r_max + 1
 
 
-def test_hits_follow_a_helix_outwards(event):
-    # Along each particle the hits come in crossing order: radius grows (first half-turn only).
+def test_hits_follow_a_helix_outwards(tiled_event):
+    # Along each particle of the tiled detector (one hit per layer; overlapping real modules can give two
+    # hits of one layer in either order) the hits come in crossing order: radius grows (first half-turn only).
+    event = tiled_event
     truth = event.meta["sim_truth"]
     signal = event.particle_id != 0
     order = np.lexsort((truth["index"][signal], event.particle_id[signal]))

@@ -115,7 +115,10 @@ def test_graph_key_is_stable():
     (values computed by the hand-validated config this one replaced)."""
     config = parse_config(tiny_config(), base_dir=None)
     assert config.graph_key() == "e74912f849464978"
-    assert config.data.train.describe() == {"simulate": {"first_event": 0, "mu": 5.0, "n": 4, "seed": 11}}
+    # the simulated detector is part of the events' identity (trackpipe 0.1 simulated only the tiled one)
+    assert config.data.train.describe() == {
+        "simulate": {"detector": "trackml", "first_event": 0, "mu": 5.0, "n": 4, "seed": 11}
+    }
     path = parse_config(tiny_config(data={"train": {"path": "events", "n": 3}}), base_dir=None).data.train
     assert path.describe() == {"path": "events", "first": 0, "n": 3}
 
@@ -155,6 +158,20 @@ def test_repository_configs_parse():
     for path in configs:
         if path.name.startswith("tune_") and "base" not in path.name:  # a search over a training config
             assert load_tune_config(path).budget.trials >= 1
+            continue
+        if path.name.startswith("fit_"):  # trackpipe fit recipes (data and output may come from the command line)
+            import yaml
+
+            from tracking.fit import load_fit_config
+
+            given = yaml.safe_load(path.read_text())
+            cli = {"train": {"path": "train"}, "val": {"path": "val"}, "output": "out"}
+            assert load_fit_config(path, {k: v for k, v in cli.items() if k not in given}).budget_minutes > 0
+            continue
+        if path.name.startswith("detector_"):  # detector descriptions
+            from tracking.detector import load_description
+
+            assert load_description(path).field_tesla >= 0
             continue
         config = load_config(path)
         assert config.schedule.epochs >= 1 and config.graph_builder

@@ -95,10 +95,13 @@ class StageFit:
     # start from these weights (a model.pt of the same model and size, e.g. builtin:gnn_default.pt):
     # fine-tuning needs far fewer epochs than training from scratch
     init_from: Path | None = None
+    train: bool = True  # false: take init_from as it is (the map and the cuts are still fitted around it)
 
     def __post_init__(self) -> None:
         if not isinstance(self.model.get("name"), str):
             raise ValueError("key 'model' needs a 'name' (a registered model, see `trackpipe plugins`)")
+        if not self.train and self.init_from is None:
+            raise ValueError("train: false needs init_from (the model to use as it is)")
         if self.min_epochs > self.max_epochs:
             raise ValueError(f"min_epochs ({self.min_epochs}) exceeds max_epochs ({self.max_epochs})")
 

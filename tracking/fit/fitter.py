@@ -279,6 +279,11 @@ def train_stage(
     most epochs that those events afford. The plan is saved, so that a rerun after a kill resumes it."""
     started = time.perf_counter()
     output = work / name
+    if not stage.train:  # the given model as it is
+        assert stage.init_from is not None  # StageFit requires it
+        output.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(stage.init_from, output / "model.pt")
+        return output / "model.pt", {"model": dict(stage.model), "init_from": str(stage.init_from), "epochs": 0}
     available = source_length(config.train)
     if stage.train_events is not None:
         available = min(available, stage.train_events)
