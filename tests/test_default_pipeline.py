@@ -26,7 +26,8 @@ REFERENCE = Path(__file__).parent / "data" / "default_pipeline_mu200_tracks.npz"
 
 @pytest.mark.slow
 def test_default_pipeline_gives_the_reference_tracks():
-    reference = np.load(REFERENCE)
+    with np.load(REFERENCE) as npz:  # closed before any assertion can fail
+        reference = {key: npz[key] for key in ("hit_id", "track_labels")}
     event = simulate_event(mu=200, seed=20261129, event_id=0)
     np.testing.assert_array_equal(as_numpy(event.hit_id), reference["hit_id"])  # same input as the reference
     out = Pipeline.from_yaml(DEFAULT_PIPELINE, device="cpu")(event)
