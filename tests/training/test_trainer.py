@@ -95,7 +95,8 @@ def test_resume_after_a_crash_continues_exactly(write_config, toy_builder):
     assert resumed.resumed_from == 2 and resumed.epochs_run == [2]
     assert resumed.param_digest == reference.param_digest
     assert _history(rerun.output) == [
-        {**row, "seconds": pytest.approx(row["seconds"], abs=1e9)} for row in _history(straight.output)
+        {**row, **{k: pytest.approx(row[k], abs=1e9) for k in ("seconds", "train_seconds")}}
+        for row in _history(straight.output)
     ]
 
     # A longer schedule on rerun continues; --no-resume starts over.

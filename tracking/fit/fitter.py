@@ -298,16 +298,26 @@ def train_stage(
         probe_raw = _training_raw(config, stage, graph_spec, pre_filter, detector_path, work, f"{name}-probe")
         _limit(probe_raw, stage.probe_events, epochs=1)
         history = _run_training(probe_raw, work / f"{name}-probe.yaml", nproc, progress, resume=False)
-        epoch_s = max(float(history[-1]["seconds"]), 1e-3) / stage.probe_events
-        prepare_s = max(time.perf_counter() - t0 - float(history[-1]["seconds"]), 0.0) / stage.probe_events
+        row = history[-1]
+        epoch_s = max(float(row.get("train_seconds", row["seconds"])), 1e-3) / stage.probe_events
+        val_s = max(float(row["seconds"]) - epoch_s * stage.probe_events, 0.0)  # validation, per epoch
+        # the probe prepared the graphs of its training events and of the validation events (kept in the cache)
+        prepared = stage.probe_events + source_length(config.val)
+        prepare_s = max(time.perf_counter() - t0 - float(row["seconds"]), 0.0) / prepared
         left = budget_s - (time.perf_counter() - started)
-        events = int(min(available, max(1, left // (prepare_s + stage.min_epochs * epoch_s))))
-        epochs = int((left - events * prepare_s) // (events * epoch_s))
+        per_event = prepare_s + stage.min_epochs * epoch_s
+        events = int(min(available, max(1, (left - stage.min_epochs * val_s) // per_event)))
+        epochs = int((left - events * prepare_s) // (events * epoch_s + val_s))
         plan = {
             "events": events,
             "epochs": min(stage.max_epochs, max(stage.min_epochs, epochs)),
             "extend": False,
-            "probe": {"events": stage.probe_events, "train_s_per_event": epoch_s, "prepare_s_per_event": prepare_s},
+            "probe": {
+                "events": stage.probe_events,
+                "train_s_per_event": epoch_s,
+                "prepare_s_per_event": prepare_s,
+                "validation_s_per_epoch": val_s,
+            },
         }
         probe = plan["probe"]
     with atomic_output(plan_path) as tmp:

@@ -172,6 +172,7 @@ def _train(
         sampler.set_epoch(epoch)
         events = list(sampler)
         local = train_epoch(trainee, train_set, events, epoch, config, device, progress)
+        train_seconds = time.perf_counter() - started
         train_loss, train_steps = all_reduce_sum([local["loss_sum"], len(events)], ctx, device)
         row: dict[str, Any] = {
             "epoch": epoch + 1,
@@ -184,6 +185,7 @@ def _train(
         if "val" in datasets:
             row.update(validate(trainee, datasets["val"], config, ctx, device))
         row["seconds"] = time.perf_counter() - started
+        row["train_seconds"] = train_seconds  # without validation
         history.append(row)
         if ctx.is_main:
             save_epoch(output, model, optimizer, history, pos_weight, config)
