@@ -68,9 +68,13 @@ def test_truth_is_consistent(event):
     assert all(nhits[i] == c for i, c in zip(ids.tolist(), counts.tolist()))
     fields = decode_barcode(event.particles.particle_id)
     assert np.all(fields["vertex_primary"] >= 1) and np.all(fields["particle"] >= 1)
-    assert np.all(fields["generation"] == 0)
+    primary = fields["generation"] == 0
+    # displaced particles: generation 1 from secondary vertex 1, the others primaries of the beam spot
+    assert np.array_equal(fields["vertex_secondary"], np.where(primary, 0, 1))
+    assert set(np.unique(fields["generation"]).tolist()) == {0, 1}
     assert len(np.unique(event.particles.particle_id)) == len(event.particles)
-    assert np.all(np.abs(event.particles.eta) < 4) and np.all(event.particles.pt >= 0.1)
+    assert np.all(np.abs(event.particles.eta[primary]) < 4) and np.all(event.particles.pt >= 0.1)
+    assert np.all(event.particles.pt[~primary] >= 0.5)
     assert set(np.unique(event.particles.q).tolist()) <= {-1, 1}
 
 
@@ -185,3 +189,28 @@ def test_bad_config():
 def test_mu_200_size():
     event = simulate_event(mu=200, seed=1)
     assert 60_000 < event.num_hits < 160_000
+
+
+def test_displaced_particles_like_trackml():
+    """Displaced particles (generation 1) start 1-1000 mm from the beam line, fly close to the direction
+    of their vertex, leave hits only beyond it, and make up the share of reconstructable pT > 1 GeV
+    particles that TrackML event 1000 has (8.5 %)."""
+    displaced = total = 0
+    for event_id in range(2):
+        event = simulate_event(mu=100, seed=11, event_id=event_id)
+        p = event.particles
+        secondary = decode_barcode(p.particle_id)["generation"] == 1
+        r = np.hypot(p.vx, p.vy)
+        assert np.all(r[secondary] >= 0.99) and np.all(r[secondary] <= 1001) and np.all(r[~secondary] < 0.5)
+        dphi = np.angle(np.exp(1j * (p.phi - np.arctan2(p.vy, p.vx))))[secondary]
+        assert 0.03 < np.median(np.abs(dphi)) < 0.08  # TrackML event 1000: 0.05
+        # the first hit of a displaced particle lies outside its vertex (it flies outwards)
+        pid = event.particle_id
+        rows, found = p.lookup(pid)
+        hit_r = np.hypot(event.x, event.y)
+        on_secondary = found & (pid != 0) & secondary[rows]
+        assert on_secondary.any() and np.all(hit_r[on_secondary] > r[rows[on_secondary]] - 60)
+        reconstructable = (p.pt > 1) & (p.nhits >= 3)
+        displaced += np.count_nonzero(reconstructable & secondary)
+        total += np.count_nonzero(reconstructable)
+    assert 0.05 < displaced / total < 0.13

@@ -39,7 +39,7 @@ def test_barrel_layer_occupancy_within_factor_two(trackml_dir):
 def test_real_module_detector_matches_trackml(trackml_dir):
     """Issue 15's realism bar on one mu = 200 event: volumes and the same-layer segment fraction within
     +-25 % of real TrackML. Per layer, the outermost disks and the innermost long-strip disks still miss it
-    (no secondaries or hadronic interactions in the fast simulation; see benchmarks/bench_realism.py)."""
+    (no hadronic interactions or soft displaced particles in the fast simulation; see benchmarks/bench_realism.py)."""
     from tracking.simulation.realism import TOLERANCE, realism_tables
 
     tables = realism_tables(trackml_dir, n_events=1)

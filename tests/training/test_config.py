@@ -115,9 +115,11 @@ def test_graph_key_is_stable():
     (values computed by the hand-validated config this one replaced)."""
     config = parse_config(tiny_config(), base_dir=None)
     assert config.graph_key() == "e74912f849464978"
-    # the simulated detector is part of the events' identity (trackpipe 0.1 simulated only the tiled one)
+    # the simulated detector is part of the events' identity (trackpipe 0.1 simulated only the tiled one),
+    # and so is the simulation's version (2: displaced particles), so that cached graphs of older events go
     assert config.data.train.describe() == {
-        "simulate": {"detector": "trackml", "first_event": 0, "mu": 5.0, "n": 4, "seed": 11}
+        "simulate": {"detector": "trackml", "first_event": 0, "mu": 5.0, "n": 4, "seed": 11},
+        "simulation_version": 2,
     }
     path = parse_config(tiny_config(data={"train": {"path": "events", "n": 3}}), base_dir=None).data.train
     assert path.describe() == {"path": "events", "first": 0, "n": 3}

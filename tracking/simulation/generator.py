@@ -40,6 +40,33 @@ PT_QUANTILES = np.array(
     ]
 )
 PT_TAIL_INDEX = 3.0  # power law above the last quantile: P(pT > x) ~ x^-3
+#: Transverse distance (mm) of the production vertex of displaced particles (decays in flight, interactions
+#: in the material) from the beam line: (cumulative probability, r) of the pT > 1 GeV particles of TrackML
+#: event 1000 produced more than 1 mm from it (8.5 % of its pT > 1 GeV particles with >= 3 hits).
+DISPLACEMENT_QUANTILES = np.array(
+    [
+        (0.0, 1.0),
+        (0.05, 2.9),
+        (0.10, 6.8),
+        (0.25, 19.9),
+        (0.50, 59.4),
+        (0.75, 205.5),
+        (0.90, 344.7),
+        (0.95, 467.0),
+        (1.0, 1000.0),
+    ]
+)
+#: The angle between a displaced particle's direction and its vertex's direction from the beam line (the
+#: direction its parent flew): |dphi| has a median of 0.05 in TrackML event 1000 (pT > 1 GeV), a Gaussian of
+#: this width in phi and in eta.
+SECONDARY_ANGLE_SIGMA = 0.075
+#: Displaced particles are central (material interactions in the barrel layers dominate): their flight
+#: directions are flat in |eta| < 2.2, which puts 80 % of them in -1.76 < eta < 1.76 (TrackML event 1000, pT > 1
+#: GeV: -1.75 and 2.12 are the 10 % and 90 % quantiles).
+SECONDARY_ETA_MAX = 2.2
+#: Bumped when the same (mu, seed, event, config) gives other events: part of the training graph-cache key.
+#: 2: displaced particles (``secondary_fraction``).
+SIMULATION_VERSION = 2
 #: The detectors :class:`SimulationConfig` can simulate.
 DETECTORS = ("tiled", "trackml")
 #: Settings that make each detector's events look like real TrackML ones (see :meth:`SimulationConfig.for_detector`).
@@ -49,8 +76,8 @@ DETECTORS = ("tiled", "trackml")
 #: segments of event 1's displaced vertices). These are the defaults of :class:`SimulationConfig`.
 #: The tiled detector keeps the values the pipelines of trackpipe <= 0.1 were fitted on.
 DETECTOR_SETTINGS: dict[str, dict[str, object]] = {
-    "tiled": {"noise_fraction": 0.10, "vertex_sigma_z": 55.0},
-    "trackml": {"noise_fraction": 0.176, "vertex_sigma_z": 55.0},
+    "tiled": {"noise_fraction": 0.10, "vertex_sigma_z": 55.0, "secondary_fraction": 0.0},
+    "trackml": {"noise_fraction": 0.176, "vertex_sigma_z": 55.0, "secondary_fraction": 0.095},
 }
 
 
@@ -72,6 +99,12 @@ class SimulationConfig:
             barrel hits): 0.176 of the particle hits as in TrackML event 1000.
         max_turn: transverse turning (radians) after which a particle is no longer followed
             (pi: loopers stop after their outgoing half-turn).
+        secondary_fraction: displaced particles (decay products, interaction secondaries; barcode
+            generation 1) per primary of pT > ``secondary_pt_min``, with that pT spectrum: 0.095 makes 8.5 %
+            of the pT > 1 GeV particles with >= 3 hits displaced (> 1 mm), as in TrackML event 1000. Their
+            vertices lie along a random flight direction at the transverse distances of
+            :data:`DISPLACEMENT_QUANTILES`, and they fly within :data:`SECONDARY_ANGLE_SIGMA` of it.
+        secondary_pt_min: GeV; softer displaced particles are not simulated.
         detector: ``"trackml"`` (default): the real TrackML modules one by one (:mod:`.modules`: real ids,
             tilts, staggering and overlaps, each module's pitch), so that simulated and real TrackML events
             share one numbering; ``"tiled"``: the layers of :mod:`.geometry` tiled with trackpipe's own
@@ -91,6 +124,8 @@ class SimulationConfig:
     noise_fraction: float = 0.176
     max_turn: float = np.pi
     detector: Literal["tiled", "trackml"] = "trackml"
+    secondary_fraction: float = 0.095
+    secondary_pt_min: float = 0.5
 
     @classmethod
     def for_detector(cls, detector: str, **overrides: object) -> SimulationConfig:
@@ -113,6 +148,8 @@ class SimulationConfig:
             "hit_efficiency": 0 <= self.hit_efficiency <= 1,
             "noise_fraction": self.noise_fraction >= 0,
             "max_turn": self.max_turn > 0,
+            "secondary_fraction": self.secondary_fraction >= 0,
+            "secondary_pt_min": self.secondary_pt_min > 0,
         }
         for name, ok in checks.items():
             if not ok:
@@ -161,25 +198,64 @@ def _generate_particles(rng: np.random.Generator, mu: float, config: SimulationC
     per_vertex = rng.poisson(config.particles_per_vertex, n_vertices)
     n = int(per_vertex.sum())
     vertex = np.repeat(np.arange(n_vertices), per_vertex)
-    # 1-based particle number within its vertex (barcode "particle" field).
-    starts = np.repeat(np.cumsum(per_vertex) - per_vertex, per_vertex)
-    number = np.arange(n) - starts + 1
     pt = sample_pt(rng, n, config.pt_min)
     eta = rng.uniform(-config.eta_max, config.eta_max, n)
     phi = rng.uniform(-np.pi, np.pi, n)
     q = np.where(rng.random(n) < 0.5, -1, 1).astype(np.int32)
-    return {
+    gen = {
         "vertex_primary": vertex + 1,
-        "particle": number,
+        "vertex_secondary": np.zeros(n, np.int64),
+        "generation": np.zeros(n, np.int64),
         "vx": vertex_x[vertex],
         "vy": vertex_y[vertex],
         "vz": vertex_z[vertex],
         "pt": pt,
         "eta": eta,
         "phi": phi,
-        "px": pt * np.cos(phi),
-        "py": pt * np.sin(phi),
-        "pz": pt * np.sinh(eta),
+        "q": q,
+    }
+    n_sec = 0
+    if config.secondary_fraction > 0 and n_vertices:
+        n_sec = int(rng.poisson(config.secondary_fraction * np.count_nonzero(pt > config.secondary_pt_min)))
+    if n_sec:
+        gen = {name: np.concatenate([gen[name], part]) for name, part in _secondaries(rng, n_sec, config,
+               vertex_x, vertex_y, vertex_z).items()}  # fmt: skip
+    # 1-based particle number within its (primary, secondary) vertex (barcode "particle" field).
+    key = gen["vertex_primary"] * 2 + gen["vertex_secondary"]
+    order = np.argsort(key, kind="stable")
+    counts = np.bincount(key)
+    starts = np.cumsum(counts) - counts
+    number = np.empty(len(key), np.int64)
+    number[order] = np.arange(len(key)) - starts[key[order]] + 1
+    gen["particle"] = number
+    gen["px"] = gen["pt"] * np.cos(gen["phi"])
+    gen["py"] = gen["pt"] * np.sin(gen["phi"])
+    gen["pz"] = gen["pt"] * np.sinh(gen["eta"])
+    return gen
+
+
+def _secondaries(rng, n, config, vertex_x, vertex_y, vertex_z) -> dict[str, np.ndarray]:
+    """``n`` displaced particles: each from a random primary vertex, at a transverse distance drawn from
+    :data:`DISPLACEMENT_QUANTILES` along a random flight direction, flying close to that direction."""
+    parent = rng.integers(0, len(vertex_z), n)
+    u = rng.random(n)
+    distance = np.exp(np.interp(u, DISPLACEMENT_QUANTILES[:, 0], np.log(DISPLACEMENT_QUANTILES[:, 1])))
+    flight_eta = rng.uniform(-SECONDARY_ETA_MAX, SECONDARY_ETA_MAX, n)
+    flight_phi = rng.uniform(-np.pi, np.pi, n)
+    pt = sample_pt(rng, n, config.secondary_pt_min)
+    eta = flight_eta + rng.normal(0.0, SECONDARY_ANGLE_SIGMA, n)
+    phi = (flight_phi + rng.normal(0.0, SECONDARY_ANGLE_SIGMA, n) + np.pi) % (2 * np.pi) - np.pi
+    q = np.where(rng.random(n) < 0.5, -1, 1).astype(np.int32)
+    return {
+        "vertex_primary": parent + 1,
+        "vertex_secondary": np.ones(n, np.int64),
+        "generation": np.ones(n, np.int64),
+        "vx": vertex_x[parent] + distance * np.cos(flight_phi),
+        "vy": vertex_y[parent] + distance * np.sin(flight_phi),
+        "vz": vertex_z[parent] + distance * np.sinh(flight_eta),
+        "pt": pt,
+        "eta": eta,
+        "phi": phi,
         "q": q,
     }
 
@@ -388,7 +464,7 @@ def simulate_event(mu: float = 200, seed: int = 0, event_id: int = 0, config: Si
     particle_index, truth = hits["particle"], hits["truth"]
     x, y, z = hits["x"], hits["y"], hits["z"]
     volume_id, layer_id, module_id = hits["volume_id"], hits["layer_id"], hits["module_id"]
-    barcode = encode_barcode(gen["vertex_primary"], 0, gen["particle"], 0, 0)
+    barcode = encode_barcode(gen["vertex_primary"], gen["vertex_secondary"], gen["particle"], gen["generation"], 0)
     signal = particle_index >= 0
     particle_of_hit = np.where(signal, barcode[np.maximum(particle_index, 0)], 0).astype(np.int64)
     # Shuffle before the stable sort so that noise is not recognisable by its place in a module.

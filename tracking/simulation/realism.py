@@ -26,8 +26,8 @@ REAL_FULL_EVENT = "event000001000"
 REAL_TRUTH_EVENT = 1
 ETA_EDGES = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0)
 PT_MIN = 1.0
-# A particle "from the beam line" starts within this transverse distance of it (mm): the simulation
-# makes only primaries, TrackML also secondaries.
+# A particle "from the beam line" starts within this transverse distance of it (mm): the hits-per-particle
+# table compares primaries only (both have displaced particles too).
 PRIMARY_R_MAX = 1.0
 
 

@@ -77,7 +77,10 @@ class SourceConfig:
     def describe(self) -> dict[str, Any]:
         """Plain-data identity of the source, part of the graph cache key."""
         if self.simulate is not None:
-            return {"simulate": dict(sorted(dataclasses.asdict(self.simulate).items()))}
+            from ..simulation.generator import SIMULATION_VERSION
+
+            identity = dict(sorted(dataclasses.asdict(self.simulate).items()))
+            return {"simulate": identity, "simulation_version": SIMULATION_VERSION}
         identity: dict[str, Any] = {"path": str(self.path), "first": self.first, "n": self.n}
         if self.reader is not None:  # keyed only when set, so that existing caches stay valid
             identity["reader"] = self.reader
