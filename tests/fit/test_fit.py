@@ -66,6 +66,15 @@ def test_stage_defaults_survive_a_partial_section(tmp_path):
     assert config.filter.model["name"] == "edge_filter" and config.filter.lr == 0.01
     assert config.gnn.model["name"] == "interaction_gnn"
     assert config.output == tmp_path / "o"  # relative to the YAML file
+    assert config.cuts.min_hits is None  # chosen from the detector's hits per particle when the fit runs
+
+
+def test_min_hits_candidates_follow_hits_per_particle():
+    from tracking.fit.config import default_min_hits
+
+    assert default_min_hits(None) == [3, 4, 5, 6]  # nothing known: the old fixed list
+    assert default_min_hits(5.0) == [3, 4, 5, 6]  # VELO-like: short particles keep the short cuts
+    assert default_min_hits(12.0) == list(range(3, 10))  # ACTS Generic: 12 hits, up to 9
 
 
 @pytest.mark.slow

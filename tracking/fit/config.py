@@ -12,7 +12,7 @@ that lists every key with its default::
     map:  {granularity: module, margins: [0.0, 0.05, 0.1, 0.2], min_segments: [1, 2, 3], windows: [entry]}
     filter: {model: {name: edge_filter, hidden: 64, n_layers: 4}}
     gnn:    {model: {name: interaction_gnn, hidden: 64, n_iterations: 8}}
-    cuts: {filter_efficiency: 0.995, min_hits: [3, 4, 5, 6]}
+    cuts: {filter_efficiency: 0.995, min_hits: [3, 4, 5, 6]}   # min_hits default: from hits per particle
 
 Relative paths are relative to the YAML file's directory (to the working directory on the command line).
 """
@@ -124,13 +124,21 @@ class GnnFit(StageFit):
     budget_fraction: Annotated[float, Range(gt=0, le=1)] = 0.65
 
 
+def default_min_hits(hits_per_particle_median: float | None) -> list[int]:
+    """The ``min_hits`` candidates when the fit config gives none: 3 up to max(6, median - 3)."""
+    top = 6 if hits_per_particle_median is None else max(6, int(hits_per_particle_median) - 3)
+    return list(range(3, top + 1))
+
+
 @dataclass
 class CutSearch:
     """``cuts:`` calibrated on the validation events."""
 
     filter_efficiency: Score = 0.995  # the filter cut keeps this fraction of the target edges
     score_cuts: list[Score] = field(default_factory=lambda: [0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9])
-    min_hits: list[PositiveInt] = field(default_factory=lambda: [3, 4, 5, 6])
+    # null: 3, 4, ... up to the larger of 6 and 3 below the median hits per particle of the training events
+    # (particles that leave 12 hits, as in ACTS' Generic detector, need longer minimum tracks against fakes)
+    min_hits: list[PositiveInt] | None = None
     # the short-track rule, tried on the short_rule_settings best (builder, cut, min_hits): tracks of
     # fewer than short_hits hits kept only when the mean score of their edges > short_score_cut
     short_hits: list[PositiveInt] = field(default_factory=lambda: [4, 5, 6])

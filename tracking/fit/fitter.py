@@ -18,6 +18,7 @@ Steps (each reported in ``report.json``):
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
@@ -46,7 +47,7 @@ from ..training.config import SourceConfig, parse_config
 from ..training.datasets import iter_source, source_length
 from ..training.trainer import train
 from ..truth import label_edges, truth_segments
-from .config import FitConfig, StageFit
+from .config import FitConfig, StageFit, default_min_hits
 
 PIPELINE_FILE = "pipeline.yaml"
 REPORT_FILE = "report.json"
@@ -101,6 +102,11 @@ def fit(
         f"r_scale {detector.r_scale:g} mm, z_scale {detector.z_scale:g} mm, tracks start by {detector.track_start}, "
         f"numbering {detector.numbering}"
     )
+    if config.cuts.min_hits is None:
+        config.cuts.min_hits = default_min_hits(detector.hits_per_particle_median)
+        report["fit"]["cuts"]["min_hits"] = config.cuts.min_hits
+        median = detector.hits_per_particle_median
+        log(f"      min_hits candidates {config.cuts.min_hits} (median hits per particle: {median})")
     log(f"[1/5] learning the {config.map.granularity} map from {_describe(config.train)}")
     chosen_map, map_report = search_map(config, val_events, segments, progress, detector)
     map_path = out / MAP_FILE
@@ -432,7 +438,10 @@ def calibrate_tracks(
     lowest fake rate when none reaches it)."""
     from tqdm.auto import tqdm
 
+    if config.cuts.min_hits is None:  # a caller that knows no detector (trackpipe tune)
+        config = dataclasses.replace(config, cuts=dataclasses.replace(config.cuts, min_hits=default_min_hits(None)))
     cuts = config.cuts
+    assert cuts.min_hits is not None
     rows: list[dict[str, Any]] = []
     scored_by: dict[str, list[Event]] = {}
 
@@ -522,7 +531,7 @@ def track_figures(config: FitConfig, events: list[Event], labels: list[Any]) -> 
             min_particle_hits=m.min_particle_hits,
             eta_max=m.eta_max,
             double_majority=m.double_majority,
-            min_track_hits=min(config.cuts.min_hits),
+            min_track_hits=min(config.cuts.min_hits or default_min_hits(None)),
         )
     )
     for event, event_labels in zip(events, labels, strict=True):
