@@ -294,7 +294,6 @@ def train_stage(
     if stage.train_events is not None:
         available = min(available, stage.train_events)
     plan_path = work / f"{name}-plan.json"
-    probe: dict[str, Any] = {}
     if plan_path.is_file():
         plan = json.loads(plan_path.read_text())
     elif available <= stage.probe_events:  # too few events to probe: the first epoch measures
@@ -325,7 +324,6 @@ def train_stage(
                 "validation_s_per_epoch": val_s,
             },
         }
-        probe = plan["probe"]
     with atomic_output(plan_path) as tmp:
         tmp.write_text(json.dumps(plan))
     raw = _training_raw(config, stage, graph_spec, pre_filter, detector_path, work, name)
@@ -345,7 +343,7 @@ def train_stage(
         "train_events": plan["events"],
         "epochs": len(history),
         "seconds_per_epoch": epoch_s,
-        "probe": probe or plan.get("probe"),
+        "probe": plan.get("probe"),
         "seconds": time.perf_counter() - started,
         "budget_seconds": budget_s,
         "final_epoch": final,
