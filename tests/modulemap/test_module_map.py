@@ -189,6 +189,32 @@ def test_layer_windows_and_neighbour_dilation(events):
         learner.finish(windows="module")
 
 
+def test_layer_windows_from_primaries_keep_the_displaced_segments_seen():
+    """window_vertex_r_max: the layer windows come from primaries and are narrower; displaced particles
+    widen only the entries they crossed, so every displaced training segment still becomes an edge."""
+    from tracking.simulation import simulate_event
+
+    event = simulate_event(mu=30, seed=3, event_id=0)  # the trackml detector: with displaced particles
+    everyone = MapLearner("module", 0.0, window_pt_min=0.9)
+    primaries = MapLearner("module", 0.0, window_pt_min=0.9, window_vertex_r_max=1.0)
+    everyone.add(event)
+    primaries.add(event)
+    wide, narrow = everyone.finish(0.0, windows="layer"), primaries.finish(0.0, windows="layer")
+    assert np.array_equal(wide.group_key, narrow.group_key) and np.array_equal(wide.src, narrow.src)
+    # inside the wide windows, except entries of layer pairs no primary crossed (their own windows then)
+    inside = np.all((narrow.cut_min >= wide.cut_min) & (narrow.cut_max <= wide.cut_max), axis=1)
+    assert inside.mean() > 0.95
+    assert np.any(np.any((narrow.cut_min > wide.cut_min) | (narrow.cut_max < wide.cut_max), axis=1) & inside)
+    assert narrow.build(event).shape[1] < wide.build(event).shape[1]
+    # the displaced segments of pT >= 0.9 GeV: all in the graph of the narrower map
+    seg = truth_segments(event)
+    rows, _ = event.particles.lookup(event.particle_id[seg[0]])
+    p = event.particles
+    displaced = (np.hypot(p.vx, p.vy)[rows] > 1.0) & (p.pt[rows] >= 0.9)
+    assert displaced.sum() > 20
+    assert edge_truth(narrow.build(event), seg[:, displaced], event.num_hits).sum() == displaced.sum()
+
+
 def test_nominal_module_ids_of_simulated_hits(events):
     """Nearly every particle crossing of a layer holds a hit on the module nominal at its position
     (the simulation adds a second hit where two modules overlap; hit inefficiency can drop the nominal

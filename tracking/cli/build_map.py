@@ -59,6 +59,13 @@ def _guess_reader(directory: Path) -> str:
     default=None,
     help="Learn the windows only from particles with pT >= this (GeV; default: --pt-min).",
 )
+@click.option(
+    "--window-vertex-r-max",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="--windows layer: learn the layer windows only from particles produced within this distance of the beam "
+    "line (mm); displaced particles widen only the entries they crossed (default: every particle).",
+)
 @click.option("--events", "max_events", type=click.IntRange(min=1), default=None, help="Use at most this many events.")
 @click.option("--reader", default=None, help="Reader plugin (default: acts_root or trackml_csv, by the files).")
 def build_map(
@@ -70,6 +77,7 @@ def build_map(
     neighbours: int,
     windows: str,
     window_pt_min: float | None,
+    window_vertex_r_max: float | None,
     max_events: int | None,
     reader: str | None,
 ) -> None:
@@ -86,7 +94,7 @@ def build_map(
     if max_events is not None:
         total = max_events if total is None else min(total, max_events)
     events = itertools.islice(source(directory), max_events)
-    learner = MapLearner(granularity, pt_min, window_pt_min)
+    learner = MapLearner(granularity, pt_min, window_pt_min, window_vertex_r_max=window_vertex_r_max)
     segments = skipped = 0
     for event in tqdm(events, total=total, desc=f"learning {granularity} map", unit="event"):
         if event.particle_id is None:

@@ -66,6 +66,10 @@ class MapSearch:
     # modules are joined: a pair seen a few times cannot know its spread)
     windows: list[Literal["entry", "layer"]] = field(default_factory=lambda: ["entry"])
     window_pt_min: NonNegative | None = None  # GeV; null: learn_pt_min
+    # layer windows from particles produced within this distance of the beam line (mm; null: all): displaced
+    # particles (decays, interactions) then widen only the entries they crossed, not every pair of the layer
+    # (on TrackML-like events their min/max windows made 2.6x the edges)
+    window_vertex_r_max: NonNegative | None = None
     target_efficiency: Score = 0.99
     learn_pt_min: NonNegative = 0.0  # learn connections from particles above this pT (GeV)
 

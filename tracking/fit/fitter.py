@@ -227,8 +227,13 @@ def search_map(
     (the most efficient one when none does), and the table of all candidates."""
     from tqdm.auto import tqdm
 
+    m = config.map
     learner = MapLearner(
-        config.map.granularity, config.map.learn_pt_min, window_pt_min=config.map.window_pt_min, detector=detector
+        m.granularity,
+        m.learn_pt_min,
+        window_pt_min=m.window_pt_min,
+        detector=detector,
+        window_vertex_r_max=m.window_vertex_r_max,
     )
     n_train = 0
     for _, event in tqdm(iter_source(config.train), desc="learning map", unit="event", disable=not progress):
@@ -238,7 +243,6 @@ def search_map(
         raise DataError("no training events", file=_describe(config.train))
     rows = []
     best: tuple[tuple[bool, float], ModuleMap, dict[str, Any]] | None = None
-    m = config.map
     grid = list(itertools.product(m.margins, m.min_segments, m.neighbours, m.windows))
     for margin, min_segments, neighbours, windows in tqdm(grid, desc="map candidates", disable=not progress):
         candidate = learner.finish(margin, neighbours=neighbours, min_segments=min_segments, windows=windows)

@@ -40,6 +40,7 @@ class MapLearner:
         pt_min: float = 0.0,
         window_pt_min: float | None = None,
         detector: DetectorDescription | None = None,
+        window_vertex_r_max: float | None = None,
     ) -> None:
         self.granularity = check_granularity(granularity)
         # the map records its detector's numbering: given by the description, or probed from the events
@@ -47,9 +48,13 @@ class MapLearner:
         self._numbering = NumberingProbe()
         self.pt_min = float(pt_min)
         self.window_pt_min = None if window_pt_min is None else float(window_pt_min)
+        # layer windows from particles produced within this transverse distance of the beam line (mm); the
+        # segments of displaced ones widen only the entries they were seen in (None: every particle)
+        self.window_vertex_r_max = None if window_vertex_r_max is None else float(window_vertex_r_max)
         self.n_events = 0
         self._table: pd.DataFrame | None = None
         self._layer_table: pd.DataFrame | None = None  # layer-pair windows (for windows="layer")
+        self._displaced_table: pd.DataFrame | None = None  # entry windows of displaced particles (idem)
         self._centres: pd.DataFrame | None = None
 
     def _segment_pt(self, event: Event, seg: np.ndarray) -> np.ndarray:
@@ -60,6 +65,16 @@ class MapLearner:
         pt = np.zeros(len(rows), p.pt.dtype)  # the table's precision: the cut compares in it
         pt[found] = p.pt[rows[found]]
         return pt
+
+    def _segment_vertex_r(self, event: Event, seg: np.ndarray) -> np.ndarray:
+        """Transverse distance (mm) of each segment's particle's production vertex from the beam line."""
+        if event.particles is None:
+            raise DataError("window_vertex_r_max needs the particle table (vertex positions)", event=event.event_id)
+        p = event.particles.numpy()
+        rows, found = p.lookup(as_numpy(event.particle_id)[seg[0]])
+        r = np.zeros(len(rows))
+        r[found] = np.hypot(p.vx[rows[found]].astype(np.float64), p.vy[rows[found]].astype(np.float64))
+        return r
 
     @staticmethod
     def _window_frame(src, dst, values) -> pd.DataFrame:
@@ -83,6 +98,13 @@ class MapLearner:
         used = pt >= self.pt_min
         self._table = _merge(self._table, self._window_frame(keys[seg[0]][used], keys[seg[1]][used], values[used]))
         in_window = pt >= (self.pt_min if self.window_pt_min is None else self.window_pt_min)
+        if self.window_vertex_r_max is not None and seg.shape[1]:
+            displaced = in_window & (self._segment_vertex_r(event, seg) > self.window_vertex_r_max)
+            in_window &= ~displaced
+            self._displaced_table = _merge(
+                self._displaced_table,
+                self._window_frame(keys[seg[0]][displaced], keys[seg[1]][displaced], values[displaced]),
+            )
         layers = layer_keys(keys)
         self._layer_table = _merge(
             self._layer_table,
@@ -191,7 +213,14 @@ class MapLearner:
         layer_lo = table[_MIN_COLS].reindex(pair).to_numpy(np.float64)
         layer_hi = table[_MAX_COLS].reindex(pair).to_numpy(np.float64)
         have = ~np.isnan(layer_lo) & ~np.isnan(layer_hi)
-        return np.where(have, layer_lo, lo), np.where(have, layer_hi, hi)
+        lo, hi = np.where(have, layer_lo, lo), np.where(have, layer_hi, hi)
+        if self._displaced_table is not None and len(self._displaced_table):
+            # displaced particles widen the windows of the entries they crossed, and only those
+            seen = self._displaced_table.set_index(["src", "dst"])
+            entry = pd.MultiIndex.from_arrays([src_keys, dst_keys])
+            lo = np.fmin(lo, seen[_MIN_COLS].reindex(entry).to_numpy(np.float64))
+            hi = np.fmax(hi, seen[_MAX_COLS].reindex(entry).to_numpy(np.float64))
+        return lo, hi
 
     def module_neighbours(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(module key, neighbour key) pairs: the ``k`` modules of the same layer nearest in mean hit
