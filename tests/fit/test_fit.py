@@ -17,6 +17,7 @@ from tracking.fit import load_fit_config
 from tracking.pipeline import Pipeline
 from tracking.simulation import simulate_event
 
+TINY_SOURCE = {"simulate": {"n": 4, "mu": 5, "seed": 100}}
 TINY = {
     "train": {"simulate": {"n": 3, "mu": 5, "seed": 100}},
     "val": {"simulate": {"n": 2, "mu": 5, "seed": 200}},
@@ -113,3 +114,29 @@ def test_tiny_fit_writes_a_directory_that_runs(tmp_path):
     event = simulate_event(mu=5, seed=300)
     labels = as_numpy(pipeline(event).track_labels)
     assert labels.shape == (event.num_hits,) and np.issubdtype(labels.dtype, np.integer)
+
+
+def test_stage_training_uses_the_budget_the_plan_left(tmp_path, monkeypatch):
+    """A plan made while the machine was busy trains too few epochs: when budget is left after them, the
+    stage resumes for as many more as it affords (up to max_epochs); without budget left it stops."""
+    import json as _json
+
+    from tracking.fit import fitter
+    from tracking.fit.config import FitConfig, GnnFit
+
+    calls: list[int] = []
+
+    def fake_training(raw, config_path, nproc, progress, resume=True):
+        calls.append(raw["schedule"]["epochs"])
+        return [{"epoch": i + 1, "seconds": 0.01} for i in range(raw["schedule"]["epochs"])]
+
+    monkeypatch.setattr(fitter, "_run_training", fake_training)
+    monkeypatch.setattr(fitter, "_training_raw", lambda *args: {"data": {"train": {"n": 4}}, "schedule": {}})
+    monkeypatch.setattr(fitter, "source_length", lambda source: 4)
+    config = FitConfig(train=TINY_SOURCE, val=TINY_SOURCE, output=tmp_path)
+    stage = GnnFit(max_epochs=5)
+    for budget, expected in ((60.0, [1, 5]), (0.0, [1])):
+        calls.clear()
+        (tmp_path / "gnn-plan.json").write_text(_json.dumps({"events": 4, "epochs": 1, "extend": False}))
+        _, report = fitter.train_stage("d.yaml", config, "gnn", stage, {}, None, budget, tmp_path, False)
+        assert calls == expected and report["epochs"] == expected[-1]

@@ -334,8 +334,10 @@ def train_stage(
     _limit(raw, plan["events"], epochs=plan["epochs"])
     history = _run_training(raw, work / f"{name}.yaml", nproc, progress)
     epoch_s = max(float(np.mean([row["seconds"] for row in history])), 1e-3)
-    if plan["extend"]:  # the first epoch was the probe: resume to the affordable count
-        left = budget_s - (time.perf_counter() - started)
+    # budget left (the first epoch was the probe, or the machine got faster than the probe measured): resume
+    # for as many more epochs as it affords
+    left = budget_s - (time.perf_counter() - started)
+    if plan["extend"] or left >= epoch_s:
         epochs = int(min(stage.max_epochs, max(stage.min_epochs, len(history) + math.floor(left / epoch_s))))
         if epochs > len(history):
             raw["schedule"]["epochs"] = epochs
