@@ -79,8 +79,8 @@ class SourceConfig:
         if self.simulate is not None:
             from ..simulation.generator import SIMULATION_VERSION
 
-            identity = dict(sorted(dataclasses.asdict(self.simulate).items()))
-            return {"simulate": identity, "simulation_version": SIMULATION_VERSION}
+            simulated = dict(sorted(dataclasses.asdict(self.simulate).items()))
+            return {"simulate": simulated, "simulation_version": SIMULATION_VERSION}
         identity: dict[str, Any] = {"path": str(self.path), "first": self.first, "n": self.n}
         if self.reader is not None:  # keyed only when set, so that existing caches stay valid
             identity["reader"] = self.reader
