@@ -16,7 +16,7 @@ import pandas as pd
 from ..arrays import as_numpy
 from ..detector import DetectorDescription, NumberingProbe
 from ..errors import DataError
-from ..event import Event
+from ..event import Event, Particles
 from ..io.module_keys import layer_keys
 from ..ops.doublets import CUT_VARIABLES, doublet_cut_variables
 from ..truth import truth_segments
@@ -57,21 +57,24 @@ class MapLearner:
         self._displaced_table: pd.DataFrame | None = None  # entry windows of displaced particles (idem)
         self._centres: pd.DataFrame | None = None
 
-    def _segment_pt(self, event: Event, seg: np.ndarray) -> np.ndarray:
+    @staticmethod
+    def _segment_particles(event: Event, seg: np.ndarray, why: str) -> tuple[Particles, np.ndarray, np.ndarray]:
+        """The particle table and, per segment, its particle's row and whether the table has it."""
         if event.particles is None:
-            raise DataError("a pT threshold needs the particle table", event=event.event_id)
+            raise DataError(f"{why} needs the particle table", event=event.event_id)
         p = event.particles.numpy()
         rows, found = p.lookup(as_numpy(event.particle_id)[seg[0]])
+        return p, rows, found
+
+    def _segment_pt(self, event: Event, seg: np.ndarray) -> np.ndarray:
+        p, rows, found = self._segment_particles(event, seg, "a pT threshold")
         pt = np.zeros(len(rows), p.pt.dtype)  # the table's precision: the cut compares in it
         pt[found] = p.pt[rows[found]]
         return pt
 
     def _segment_vertex_r(self, event: Event, seg: np.ndarray) -> np.ndarray:
         """Transverse distance (mm) of each segment's particle's production vertex from the beam line."""
-        if event.particles is None:
-            raise DataError("window_vertex_r_max needs the particle table (vertex positions)", event=event.event_id)
-        p = event.particles.numpy()
-        rows, found = p.lookup(as_numpy(event.particle_id)[seg[0]])
+        p, rows, found = self._segment_particles(event, seg, "window_vertex_r_max (vertex positions)")
         r = np.zeros(len(rows))
         r[found] = np.hypot(p.vx[rows[found]].astype(np.float64), p.vy[rows[found]].astype(np.float64))
         return r
