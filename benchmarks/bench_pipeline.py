@@ -10,6 +10,11 @@ benchmark fails (:class:`GraphMismatchError`). The reference end to end is the s
 Edge classifiers get a second row, ``[same model]``: our model run ACORN's way (plain torch), so the
 ratio is framework overhead alone. Every row records the torch thread count.
 
+With onnxruntime installed (``pip install "trackpipe[export]"``; not in quick mode), the pipeline runs a
+second time on the mu = 200 and real events with ``backend: onnxruntime`` for its edge classifiers: rows
+marked ``[onnxruntime]``, against the same reference figures (measured once, above). The export happens in
+the warm-up call, outside the timings (a pipeline exports once per machine: the export is cached).
+
 The pipeline is the shipped default (``builtin:default_pipeline.yaml``) when it exists. Otherwise an
 equivalent one is built here: ``module_map`` with the shipped map (or one learned from simulated
 events, seeds disjoint from the benchmark's), ``interaction_gnn`` with a randomly initialised model of
@@ -385,9 +390,11 @@ def _memory_rows(m: Measurement, labels: list[str], stages: list[Any], reference
 # -- rows --------------------------------------------------------------------------------------------
 
 
-def _latency_rows(m: Measurement, labels: list[str], device: str, ref_device: str = "cpu") -> list[Row]:
+def _latency_rows(
+    m: Measurement, labels: list[str], device: str, ref_device: str = "cpu", backend: str = "torch"
+) -> list[Row]:
     size = f"{m.name}, {m.hits} hits, {m.counts.get('edges', '?')} edges"
-    suffix = "" if device == "cpu" else f" [{device}]"
+    suffix = ("" if device == "cpu" else f" [{device}]") + ("" if backend == "torch" else f" [{backend}]")
     baseline = "ACORN" + ("" if device == ref_device else f" ({ref_device})")
     threads = _threads()
     rows = []
@@ -406,6 +413,7 @@ def _latency_rows(m: Measurement, labels: list[str], device: str, ref_device: st
                     "mu": m.mu,
                     "device": device,
                     "threads": threads,
+                    "backend": backend,
                 },
             )
         )
@@ -441,6 +449,7 @@ def _latency_rows(m: Measurement, labels: list[str], device: str, ref_device: st
                 "mu": m.mu,
                 "device": device,
                 "threads": threads,
+                "backend": backend,
                 "reference": "sum of the reference stages",
                 "checks": m.counts,
             },
@@ -564,12 +573,44 @@ def run(quick: bool = False, progress: Callable[[str], None] | None = None) -> l
         say(f"  pipeline: peak memory, {m.name}")
         rows.extend(_memory_rows(m, labels, stages, references))
 
+    rows.extend(_onnxruntime_rows(quick, stages, labels, references, measured, say))
     if accel.cuda_available():
         rows.extend(_gpu_rows(quick, stages, labels, references, measured, say))
     else:
         rows.append(skipped_row("pipeline stages on GPU", "no CUDA device (or trackpipe built without CUDA)"))
     if setup.tmpdir is not None:
         setup.tmpdir.cleanup()
+    return rows
+
+
+def _onnxruntime_rows(quick: bool, stages, labels, references, cpu_measured: list[Measurement], say) -> list[Row]:
+    """The pipeline with ``backend: onnxruntime`` edge classifiers on the mu = 200 and real events, against
+    the reference figures already measured on them."""
+    import dataclasses
+    import importlib.util
+
+    what = "edge classifiers with backend: onnxruntime"
+    if quick:
+        return [skipped_row(what, "--quick (the first call exports each model: tens of seconds)")]
+    missing = [m for m in ("onnxruntime", "onnxscript") if importlib.util.find_spec(m) is None]
+    if missing:
+        return [skipped_row(what, f"{', '.join(missing)} not installed (pip install 'trackpipe[export]')")]
+    ort_stages = [
+        type(s)(dataclasses.replace(s.config, backend="onnxruntime")).to(s.device)
+        if hasattr(s.config, "backend")
+        else s
+        for s in stages
+    ]
+    if all(o is s for o, s in zip(ort_stages, stages)):
+        return [skipped_row(what, "the pipeline has no edge classifier with a backend option")]
+    rows: list[Row] = []
+    for m in cpu_measured:
+        if m.mu is not None and m.mu != 200:
+            continue
+        say(f"  pipeline [onnxruntime]: {m.name}")
+        event = m.inputs[labels[0]][1]
+        g = measure(event, ort_stages, labels, references, 2, m.name, m.mu, reference_from=m)
+        rows.extend(_latency_rows(g, labels, "cpu", backend="onnxruntime"))
     return rows
 
 

@@ -18,19 +18,25 @@ detector reuses their doublet columns.
       checkpoint: models/gnn.pt
       score_cut: 0.5
       precision: auto
+
+``backend: onnxruntime`` runs the model in onnxruntime on the CPU instead of torch (``pip install
+"trackpipe[export]"``; :mod:`tracking.export.ort_backend`): the features are computed as before, the model
+is exported once per machine with the dynamo exporter (cached on disk) and scored float32 with torch's
+thread count. Measured on a mu = 200 event with one thread, it ran the shipped filter 1.6x and the GNN 1.3x
+faster than torch, scores equal to 5e-6. It is a CPU backend: on a GPU the stage runs torch.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import torch
 
 from tracking.config import Range, Score
 from tracking.detector import description_from_config
-from tracking.errors import DataError
+from tracking.errors import ConfigError, DataError
 from tracking.event import Event
 from tracking.nn import EdgeFilter, InteractionGNN
 from tracking.nn.features import EDGE_FEATURE_NAMES, NUM_DOUBLET_FEATURES
@@ -39,6 +45,7 @@ from tracking.nn.scoring import checkpoint_detector, load_edge_classifier, score
 from tracking.registry import register
 from tracking.stages import Stage
 
+Backend = Literal["torch", "onnxruntime"]
 FEATURES_META = "edge_features"  # Event.meta key: {"names": feature names, "detector": DetectorDescription}
 
 
@@ -57,11 +64,39 @@ class _CheckpointEdgeClassifier(Stage):
         else:
             self.detector = checkpoint_detector(self.model, f"{label}: {config.checkpoint}")
         self.runner = InferenceRunner(self.model, precision=config.precision, compile=config.compile, label=label)
+        self._label, self._onnx_runner = label, None
+        if config.backend == "onnxruntime":
+            if config.precision == "bf16" or config.compile == "on":
+                raise ConfigError(
+                    f"{label}: backend onnxruntime runs float32 without torch.compile; precision "
+                    f"{config.precision!r} / compile {config.compile!r} are options of backend torch"
+                )
+            from tracking.extras import require
+
+            require("onnxruntime")  # the missing extra is named when the pipeline is built
+            require("onnxscript")
 
     def to(self, device: torch.device) -> _CheckpointEdgeClassifier:
         super().to(device)
         self.model.to(self.device)
         return self
+
+    def __getstate__(self) -> dict[str, Any]:
+        # an onnxruntime session does not pickle (process pools, Ray): the copy exports or loads it again
+        return {**self.__dict__, "_onnx_runner": None}
+
+    def _runner_for(self, device: torch.device) -> InferenceRunner:
+        """The torch runner, or on the CPU with ``backend: onnxruntime`` the onnxruntime one (the model
+        exported at the first call, or loaded from the export cache)."""
+        if self.config.backend != "onnxruntime" or device.type != "cpu":
+            return self.runner
+        if self._onnx_runner is None:
+            from tracking.export.ort_backend import cached_onnx_model
+
+            self._onnx_runner = InferenceRunner(
+                cached_onnx_model(self.model), precision="fp32", compile="off", label=self._label
+            )
+        return self._onnx_runner
 
     def __call__(self, event: Event) -> Event:
         if event.edge_index is None:
@@ -76,7 +111,7 @@ class _CheckpointEdgeClassifier(Stage):
             self.to(event.device)
         edge_index = torch.as_tensor(event.edge_index)
         scores, features = score_edges(
-            self.runner,
+            self._runner_for(self.device),
             event,
             edge_index,
             chunk_size=getattr(self.config, "chunk_size", None),
@@ -121,6 +156,7 @@ class InteractionGNNClassifier(_CheckpointEdgeClassifier):
         detector: Path | None = None  # a detector description YAML; None = the checkpoint's
         precision: Precision = "auto"  # auto | fp32 | bf16 (tracking.nn.runtime)
         compile: Compile = "auto"  # auto | on | off: torch.compile (auto = off; tracking.nn.runtime)
+        backend: Backend = "torch"  # torch | onnxruntime (CPU; pip install "trackpipe[export]")
 
 
 @register("edge_classifier", "edge_filter")
@@ -137,4 +173,5 @@ class EdgeFilterClassifier(_CheckpointEdgeClassifier):
         detector: Path | None = None  # a detector description YAML; None = the checkpoint's
         precision: Precision = "auto"  # auto | fp32 | bf16 (tracking.nn.runtime)
         compile: Compile = "auto"  # auto | on | off: torch.compile (auto = off; tracking.nn.runtime)
+        backend: Backend = "torch"  # torch | onnxruntime (CPU; pip install "trackpipe[export]")
         chunk_size: Annotated[int, Range(ge=1)] = 1_000_000  # edges per pass: bounds activation memory

@@ -67,6 +67,25 @@ def test_measure_both_paths_agree(tiny_pipeline):
     assert all(math.isfinite(r.ours_s) and math.isfinite(r.baseline_s) for r in growth)
 
 
+def test_onnxruntime_rows_reuse_the_reference(tiny_pipeline, tmp_path, monkeypatch):
+    """The [onnxruntime] rows: the pipeline's edge classifiers switched to backend onnxruntime, timed against
+    the reference figures of the torch run (not measured again), only on the mu = 200 and real events."""
+    pytest.importorskip("onnxscript")
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setenv("TRACKPIPE_CACHE_DIR", str(tmp_path))
+    stages, labels, refs = tiny_pipeline
+    event = simulate_event(mu=5, seed=63)
+    m = bp.measure(event, stages, labels, refs, repeat=1, name="mu=200", mu=200, warmup=0)
+    other = bp.measure(event, stages, labels, refs, repeat=1, name="mu=5", mu=5, warmup=0)
+    assert "--quick" in bp._onnxruntime_rows(True, stages, labels, refs, [m], print)[0].skipped
+    rows = bp._onnxruntime_rows(False, stages, labels, refs, [other, m], print)
+    assert [r.name for r in rows] == [f"{label} [onnxruntime]" for label in labels] + [f"{bp.END_TO_END} [onnxruntime]"]
+    assert all(r.extra["backend"] == "onnxruntime" and r.extra["mu"] == 200 for r in rows)
+    assert [r.baseline_s for r in rows[:-1]] == [m.stage_ref[label] for label in labels]
+    assert rows[-1].extra["checks"]["same_tracks"] is True
+    assert stages[1].config.backend == "torch"  # the torch pipeline is left as it was
+
+
 def test_measure_fails_when_the_graphs_differ(tiny_pipeline):
     """A reference graph builder that loses an edge must fail the benchmark, not be recorded."""
     stages, labels, refs = tiny_pipeline

@@ -185,3 +185,32 @@ def test_export_errors_name_the_problem(tmp_path):
     (tmp_path / "p.yaml").write_text("stages:\n  - track_builder: truth\n")
     result = CliRunner().invoke(main, ["export", str(tmp_path / "p.yaml"), "-o", str(tmp_path / "o")])
     assert result.exit_code != 0 and "no edge classifier" in result.output
+
+
+def test_onnxruntime_backend_stage_scores_like_torch(tiny_pipeline, tmp_path, monkeypatch):
+    """``backend: onnxruntime`` in a pipeline YAML: the same edge scores (to 1e-5) and tracks as torch; the
+    export is cached (a second pipeline loads the file) and a torch-only option is a named error."""
+    pytest.importorskip("onnxscript")
+    pytest.importorskip("onnxruntime")
+    from tracking.errors import ConfigError
+
+    monkeypatch.setenv("TRACKPIPE_CACHE_DIR", str(tmp_path / "cache"))
+    text = (tiny_pipeline / "pipeline.yaml").read_text()
+    assert "score_cut: 0.5\n  - track_builder" in text
+    ort_yaml = tiny_pipeline / "pipeline_ort.yaml"
+    gnn = "score_cut: 0.5\n  - track"
+    ort_yaml.write_text(text.replace(gnn, "score_cut: 0.5\n    backend: onnxruntime\n  - track"))
+    event = simulate_event(mu=5, seed=11).to("cpu")
+    torch_pipe = Pipeline.from_yaml(tiny_pipeline / "pipeline.yaml", device="cpu")
+    want = torch_pipe.stages[1](torch_pipe.stages[0](event))
+    for _ in range(2):  # export, then from the cache
+        ort_pipe = Pipeline.from_yaml(ort_yaml, device="cpu")
+        assert ort_pipe.stages[1].config.backend == "onnxruntime"
+        got = ort_pipe.stages[1](ort_pipe.stages[0](event))
+        assert got.num_edges > 50
+        torch.testing.assert_close(got.edge_scores, want.edge_scores, rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(ort_pipe(event).track_labels, torch_pipe(event).track_labels)
+    assert len(list((tmp_path / "cache" / "onnx").glob("InteractionGNN-*.onnx"))) == 1
+    ort_yaml.write_text(text.replace(gnn, "backend: onnxruntime\n    precision: bf16\n  - track"))
+    with pytest.raises(ConfigError, match="backend onnxruntime runs float32"):
+        Pipeline.from_yaml(ort_yaml, device="cpu")

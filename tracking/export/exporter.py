@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import warnings
 from collections.abc import Iterator
@@ -88,10 +89,17 @@ def example_graph(num_nodes: int = 60, num_edges: int = 240, seed: int = 0) -> t
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
-    # TorchScript's deprecation notice and the tracer's notes about shape checks are expected here
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
+    # TorchScript's deprecation notice and the tracer's notes about shape checks are expected here, and
+    # the dynamo exporter's log lines about operators of packages we do not use (torchvision)
+    registration = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = registration.level
+    registration.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        registration.setLevel(level)
 
 
 def _model_inputs(wrapper: EdgeClassifierWithFeatures, hits, edge_index):

@@ -5,10 +5,16 @@ stage keeps computing the features (native triplet kernel), and the model -- exp
 dynamo exporter to a temporary ``.onnx`` in the three-input convention -- runs in an onnxruntime
 session with ``intra_op_num_threads`` = torch's thread count. Call it like the model:
 ``model(x, edge_index, edge_attr) -> logits`` (torch tensors in and out, CPU).
+
+:func:`cached_onnx_model` keeps the export on disk (``$TRACKPIPE_CACHE_DIR`` or ``~/.cache/trackpipe``,
+``onnx/<key>.onnx``, the key a hash of the model's weights, hyper-parameters and the torch version), so
+only the first run of a model on a machine pays the export (6-10 s for the shipped models).
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -17,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["OnnxModel"]
+__all__ = ["OnnxModel", "cache_dir", "cached_onnx_model", "model_key"]
 
 
 class OnnxModel(nn.Module):
@@ -69,3 +75,38 @@ class OnnxModel(nn.Module):
         }
         (logits,) = self.session.run(["logits"], feeds)
         return torch.from_numpy(logits)
+
+
+def cache_dir() -> Path:
+    """Where exported models are kept: ``$TRACKPIPE_CACHE_DIR``, else ``$XDG_CACHE_HOME/trackpipe``, else
+    ``~/.cache/trackpipe``."""
+    if os.environ.get("TRACKPIPE_CACHE_DIR"):
+        return Path(os.environ["TRACKPIPE_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "trackpipe"
+
+
+def model_key(model: nn.Module) -> str:
+    """A hash of ``model``'s class, hyper-parameters, weights and the torch version: the same key means
+    the same exported graph."""
+    digest = hashlib.sha256(f"{type(model).__qualname__}|{getattr(model, 'hparams', {})}|{torch.__version__}".encode())
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:24]
+
+
+def cached_onnx_model(model: nn.Module, threads: int | None = None) -> OnnxModel:
+    """:class:`OnnxModel` of ``model``, exported once per machine into :func:`cache_dir` (a temporary
+    file when that directory cannot be written)."""
+    path = cache_dir() / "onnx" / f"{type(model).__name__}-{model_key(model)}.onnx"
+    if path.is_file():
+        try:
+            return OnnxModel(model, threads=threads, path=path, reuse=True)
+        except Exception:  # noqa: BLE001 - a truncated or foreign file: export again over it
+            pass
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return OnnxModel(model, threads=threads, path=path)
+    except OSError:  # a read-only cache
+        return OnnxModel(model, threads=threads)
