@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from .arrays import as_numpy
+from .errors import DataError
 from .event import Event
 
 
@@ -58,6 +59,22 @@ def label_edges(event: Event, pt_min: float | None = None) -> Event:
     if isinstance(event.edge_index, torch.Tensor):
         return event.replace(edge_truth=torch.from_numpy(truth).to(event.edge_index.device))
     return event.replace(edge_truth=truth)
+
+
+def segments_displaced(event: Event, segments: np.ndarray, r_min: float) -> np.ndarray:
+    """bool per column of ``segments``: its particle was produced more than ``r_min`` mm from the beam line
+    (transverse distance of the particle table's vertex; needs the table: a DataError names the event)."""
+    if event.particles is None:
+        raise DataError(
+            f"displaced particles (loss.displaced_weight) need the particle table (vx, vy); event {event.event_id} "
+            "has none"
+        )
+    pid = as_numpy(event.particle_id).astype(np.int64, copy=False)
+    rows, found = event.particles.lookup(pid[segments[0]])
+    r = np.hypot(as_numpy(event.particles.vx).astype(np.float64), as_numpy(event.particles.vy).astype(np.float64))
+    far = np.zeros(segments.shape[1], dtype=bool)
+    far[found] = r[rows[found]] > r_min
+    return far
 
 
 def segments_above_pt(event: Event, segments: np.ndarray, pt_min: float) -> np.ndarray:

@@ -169,3 +169,62 @@ def test_partitioned_scores_equal_full_graph_scores(mu10_sample):
     torch.testing.assert_close(logits, full.float())
     torch.testing.assert_close(logits_full, full.float())
     assert loss == pytest.approx(loss_full, rel=1e-12)
+
+
+def test_displaced_edges_weigh_more_in_the_loss(toy_builder, tmp_path):
+    """``loss.displaced_weight``: the graphs mark the true edges of particles produced > r_min mm from the
+    beam line; the loss is BCE with those edges weighted, the same over partitions as on the whole graph."""
+    from dataclasses import replace as dc_replace
+
+    from tracking.training import parse_config
+    from tracking.training.config import LossConfig
+    from tracking.training.datasets import TrainingGraphs
+
+    from .conftest import tiny_config
+
+    event = simulate_event(10, 8, 0)
+    pid = np.asarray(event.particle_id)
+    r_vertex = np.hypot(np.asarray(event.particles.vx), np.asarray(event.particles.vy))
+    displaced_ids = np.asarray(event.particles.particle_id)[r_vertex > 1.0]
+    assert len(displaced_ids) > 0  # the simulation makes secondaries
+    plain_config = parse_config(tiny_config(), base_dir=tmp_path)
+    config = parse_config(tiny_config(loss={"displaced_weight": 5.0, "displaced_r_min": 1.0}), base_dir=tmp_path)
+    assert config.graph_key() != plain_config.graph_key()  # graphs without the labels are not reused
+    assert TrainingGraphs(plain_config, torch.device("cpu"))(event).displaced is None
+    graphs = TrainingGraphs(config, torch.device("cpu"))
+    sample = graphs(event)
+    assert sample.displaced is not None and sample.displaced.dtype == torch.bool
+    ei = sample.edge_index.numpy()
+    same_particle = (pid[ei[0]] == pid[ei[1]]) & sample.y.numpy()
+    expected = same_particle & np.isin(pid[ei[0]], displaced_ids)
+    np.testing.assert_array_equal(sample.displaced.numpy(), expected)
+    assert 0 < expected.sum() < sample.y.sum()
+    assert GraphSample.from_dict(sample.as_dict()).displaced is not None
+
+    sample = dc_replace(sample, x=sample.x.double(), edge_attr=sample.edge_attr.double())
+    torch.manual_seed(4)
+    model = EdgeFilter(hidden=8, n_layers=2).double()
+    with torch.no_grad():
+        logits = model(sample.x, sample.edge_index, sample.edge_attr)
+        weight = torch.where(sample.displaced, 5.0, 1.0).double()
+        want = (
+            torch.nn.functional.binary_cross_entropy_with_logits(
+                logits,
+                sample.y.double(),
+                weight=weight,
+                pos_weight=torch.tensor(2.0, dtype=torch.float64),
+                reduction="sum",
+            )
+            / sample.num_edges
+        )
+        plain, _ = graph_loss(model, sample, 2.0, plan_partitions(sample, 0, None), backward=False)
+        whole, _ = graph_loss(
+            model, sample, 2.0, plan_partitions(sample, 0, None), backward=False, displaced_weight=5.0
+        )
+        parts, _ = graph_loss(
+            model, sample, 2.0, plan_partitions(sample, 0, None, n_regions=4), backward=False, displaced_weight=5.0
+        )
+    assert whole == pytest.approx(float(want), rel=1e-10) and parts == pytest.approx(whole, rel=1e-10)
+    assert whole > plain
+    with pytest.raises(ValueError, match="displaced_weight"):
+        LossConfig(displaced_weight=0.0)

@@ -92,6 +92,9 @@ class StageFit:
     lr: Positive = 2e-3
     steps_per_event: PositiveInt = 4  # optimiser steps per event (exact eta-phi partitions)
     pos_weight: Positive | Literal["auto"] = "auto"
+    # loss weight of the true edges of displaced particles (produced > 1 mm from the beam line; training
+    # loss.displaced_weight): > 1 when the GNN scores secondaries low because primaries dominate
+    displaced_weight: Positive = 1.0
     # train on at most the first N training events (null: as many as the budget affords, measured by a
     # probe epoch on probe_events events); the map still learns from all of them
     train_events: PositiveInt | None = None

@@ -388,7 +388,11 @@ def _training_raw(
             "min_lr_factor": 0.02,
             "steps_per_event": stage.steps_per_event,
         },
-        "loss": {"pos_weight": stage.pos_weight, "target_pt_min": config.target_pt},
+        "loss": {
+            "pos_weight": stage.pos_weight,
+            "target_pt_min": config.target_pt,
+            **({"displaced_weight": stage.displaced_weight} if stage.displaced_weight != 1.0 else {}),
+        },
     }
     if stage.init_from is not None:
         raw["init_from"] = str(stage.init_from)

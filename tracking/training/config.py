@@ -142,8 +142,18 @@ class LossConfig:
     # only segments of particles above this pT (GeV) are true edges (ACORN's target tracks): the model
     # learns to cut low-pT particles, whose fragments would otherwise become fake tracks
     target_pt_min: NonNegative | None = None
+    # true edges of displaced particles (produced more than displaced_r_min mm from the beam line:
+    # conversions, decays in flight) weigh displaced_weight in the loss. They are a few % of the true
+    # edges, and a model that weighs all edges alike learns that tracks point to the beam line.
+    displaced_weight: float = 1.0
+    displaced_r_min: float = 1.0
 
     def __post_init__(self) -> None:
+        if not self.displaced_weight > 0 or not self.displaced_r_min >= 0:
+            raise ValueError(
+                f"keys 'displaced_weight' (> 0) and 'displaced_r_min' (>= 0): got {self.displaced_weight!r}, "
+                f"{self.displaced_r_min!r}"
+            )
         if self.pos_weight != "auto" and not self.pos_weight > 0:
             raise ValueError(f"key 'pos_weight' must be 'auto' or a number > 0, got {self.pos_weight!r}")
 
@@ -229,6 +239,8 @@ class TrainConfig:
         }
         if self.detector is not None:  # keyed only when set, so that existing caches stay valid
             identity["detector"] = self.description().key()
+        if self.loss.displaced_weight != 1.0:  # the graphs then carry which true edges are displaced
+            identity["displaced_r_min"] = self.loss.displaced_r_min
         text = json.dumps(identity, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

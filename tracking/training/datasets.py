@@ -22,7 +22,7 @@ from ..errors import DataError
 from ..event import Event
 from ..nn.features import edge_features, node_features
 from ..pipeline import build_stage
-from ..truth import edge_truth, segments_above_pt, truth_segments
+from ..truth import edge_truth, segments_above_pt, segments_displaced, truth_segments
 from .config import SourceConfig, TrainConfig
 
 
@@ -32,7 +32,8 @@ class GraphSample:
 
     ``x`` float32 ``[N, 4]`` node features (columns ``r, phi, z, eta`` scaled as in
     :mod:`tracking.nn.features`), ``edge_index`` int64 ``[2, E]``, ``edge_attr`` float32 ``[E, 10]``
-    (all edge features; a model taking fewer uses the first columns), ``y`` bool ``[E]`` edge truth.
+    (all edge features; a model taking fewer uses the first columns), ``y`` bool ``[E]`` edge truth,
+    ``displaced`` bool ``[E]`` (or None): the true edges of displaced particles (``loss.displaced_weight``).
     """
 
     event_id: int
@@ -40,14 +41,21 @@ class GraphSample:
     edge_index: torch.Tensor
     edge_attr: torch.Tensor
     y: torch.Tensor
+    displaced: torch.Tensor | None = None
 
     @property
     def num_edges(self) -> int:
         return int(self.edge_index.shape[1])
 
     def to(self, device: torch.device) -> GraphSample:
+        displaced = None if self.displaced is None else self.displaced.to(device)
         return GraphSample(
-            self.event_id, self.x.to(device), self.edge_index.to(device), self.edge_attr.to(device), self.y.to(device)
+            self.event_id,
+            self.x.to(device),
+            self.edge_index.to(device),
+            self.edge_attr.to(device),
+            self.y.to(device),
+            displaced,
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -57,11 +65,12 @@ class GraphSample:
             "edge_index": self.edge_index,
             "edge_attr": self.edge_attr,
             "y": self.y,
+            **({} if self.displaced is None else {"displaced": self.displaced}),
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> GraphSample:
-        return cls(int(d["event_id"]), d["x"], d["edge_index"], d["edge_attr"], d["y"])
+        return cls(int(d["event_id"]), d["x"], d["edge_index"], d["edge_attr"], d["y"], d.get("displaced"))
 
 
 def iter_source(source: SourceConfig, indices: set[int] | None = None) -> Iterator[tuple[int, Event]]:
@@ -117,6 +126,7 @@ class TrainingGraphs:
     def __init__(self, config: TrainConfig, device: torch.device) -> None:
         self.device = device
         self.target_pt_min = config.loss.target_pt_min
+        self.displaced_r_min = config.loss.displaced_r_min if config.loss.displaced_weight != 1.0 else None
         self.detector = config.description()
         self.stages = [build_stage(config.graph_builder, index="graph_builder", base_dir=config.base_dir)[1]]
         if config.pre_filter is not None:
@@ -139,7 +149,11 @@ class TrainingGraphs:
             x = node_features(graph, self.device, detector=self.detector)
             attr = edge_features(graph, edge_index, self.device, detector=self.detector)
         y = torch.from_numpy(edge_truth(edge_index, segments, event.num_hits))
-        return GraphSample(event.event_id, x.cpu(), edge_index.cpu(), attr.cpu(), y)
+        displaced = None
+        if self.displaced_r_min is not None:
+            far = segments_displaced(event, segments, self.displaced_r_min)
+            displaced = torch.from_numpy(edge_truth(edge_index, segments[:, far], event.num_hits))
+        return GraphSample(event.event_id, x.cpu(), edge_index.cpu(), attr.cpu(), y, displaced)
 
 
 class GraphDataset:

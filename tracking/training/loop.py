@@ -68,9 +68,11 @@ def graph_loss(
     backward: bool,
     bf16: bool = False,
     no_sync: Any = None,
+    displaced_weight: float = 1.0,
 ) -> tuple[float, torch.Tensor | None]:
     """Class-weighted BCE of one graph, normalised by its edge count, summed over ``partitions``'
-    owned edges; with ``backward`` the gradients accumulate partition by partition (``no_sync``, a
+    owned edges (the true edges of displaced particles, ``sample.displaced``, weigh ``displaced_weight``
+    more); with ``backward`` the gradients accumulate partition by partition (``no_sync``, a
     DDP ``model.no_sync``, defers the all-reduce to the last one). Returns the loss and, without
     ``backward``, the logits of every edge (float32, full-graph order)."""
     total_edges = max(sample.num_edges, 1)
@@ -86,8 +88,14 @@ def graph_loss(
                 logits = model(sample.x[part.nodes], part.edge_index, sample.edge_attr[part.edges, :width])
             owned_logits = logits[part.owned].to(sample.x.dtype)
             labels = sample.y[part.edges][part.owned].to(sample.x.dtype)
+            edge_weight = None
+            if displaced_weight != 1.0 and sample.displaced is not None:
+                far = sample.displaced[part.edges][part.owned]
+                edge_weight = torch.where(far, displaced_weight, 1.0).to(sample.x.dtype)
             loss = (
-                F.binary_cross_entropy_with_logits(owned_logits, labels, pos_weight=weight, reduction="sum")
+                F.binary_cross_entropy_with_logits(
+                    owned_logits, labels, weight=edge_weight, pos_weight=weight, reduction="sum"
+                )
                 / total_edges
             )
             if backward:
@@ -110,6 +118,7 @@ class Trainee:
     pos_weight: float
     hops: int  # halo depth of exact partitions
     max_edges: int | None  # edge budget of one partition
+    displaced_weight: float = 1.0  # loss weight of displaced particles' true edges (loss.displaced_weight)
 
 
 def train_epoch(
@@ -156,6 +165,7 @@ def train_epoch(
                 backward=True,
                 bf16=config.memory.bf16,
                 no_sync=trainee.no_sync,
+                displaced_weight=trainee.displaced_weight,
             )
             trainee.optimizer.step()
             loss += part_loss
@@ -185,7 +195,13 @@ def validate(
         sample = dataset[index].to(device)
         partitions = plan_partitions(sample, trainee.hops, trainee.max_edges)
         loss, logits = graph_loss(
-            model, sample, trainee.pos_weight, partitions, backward=False, bf16=config.memory.bf16
+            model,
+            sample,
+            trainee.pos_weight,
+            partitions,
+            backward=False,
+            bf16=config.memory.bf16,
+            displaced_weight=trainee.displaced_weight,
         )
         assert logits is not None
         scores_pass = torch.sigmoid(logits) > config.score_cut if cut is None else logits > cut

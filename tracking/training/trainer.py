@@ -155,7 +155,14 @@ def _train(
         resources.ddp_models.append(forward_model)
     resources.optimizers.append(optimizer)
     trainee = Trainee(
-        model, forward_model, no_sync, optimizer, pos_weight, message_passing_hops(model), edge_budget(config, model)
+        model,
+        forward_model,
+        no_sync,
+        optimizer,
+        pos_weight,
+        message_passing_hops(model),
+        edge_budget(config, model),
+        config.loss.displaced_weight,
     )
 
     sampler: DistributedSampler[int] = DistributedSampler(
