@@ -39,6 +39,17 @@ def test_merge_then_split_gives_back_each_graph():
     assert torch.equal(back[0].edge_scores, events[0].edge_scores[[0, 2]])
 
 
+def test_merge_and_split_carry_meta():
+    """What all events' meta agree on reaches the union; what the batched stages add reaches every event
+    (the edge classifiers' feature provenance, which the next classifier checks before reusing features)."""
+    events = [small_event(k, 3, [(0, 1)]) for k in (1, 2)]
+    events = [e.replace(meta={"shared": 1, "own": e.event_id}) for e in events]
+    merged, offsets = merge_graphs(events)
+    assert merged.meta == {"shared": 1}
+    back = split_graphs(merged.replace(meta={**merged.meta, "added": "by a stage"}), events, offsets)
+    assert [b.meta for b in back] == [{"shared": 1, "own": k, "added": "by a stage"} for k in (1, 2)]
+
+
 @pytest.fixture(scope="module")
 def served_events():
     from tracking.simulation import simulate_events

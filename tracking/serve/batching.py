@@ -53,8 +53,18 @@ def merge_graphs(events: Sequence[Event]) -> tuple[Event, list[int]]:
         values = [getattr(e, name) for e in events]
         if all(v is not None for v in values):
             changes[name] = _cat(values)
-    merged = Event(event_id=events[0].event_id, **changes)
+    # what every event's meta says alike (e.g. the provenance of their edge features) holds for the union
+    first = events[0].meta
+    common = {k: v for k, v in first.items() if all(k in e.meta and _same(e.meta[k], v) for e in events[1:])}
+    merged = Event(event_id=events[0].event_id, meta=common, **changes)
     return merged, offsets
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b)
+    except Exception:  # noqa: BLE001 - values without a plain truth value (arrays): not the same
+        return False
 
 
 def split_graphs(merged: Event, events: Sequence[Event], offsets: list[int]) -> list[Event]:
@@ -69,6 +79,8 @@ def split_graphs(merged: Event, events: Sequence[Event], offsets: list[int]) -> 
         for name in ("edge_features", "edge_scores"):
             value = getattr(merged, name)
             changes[name] = None if value is None else value[mask]
+        # what the batched stages recorded (e.g. their edge features' provenance) belongs to each event
+        changes["meta"] = {**event.meta, **merged.meta}
         out.append(event.replace(**changes))
     return out
 
