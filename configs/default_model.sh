@@ -4,7 +4,8 @@
 # of them (seed 1000), the edge filter and GNN fine-tuned from the previous shipped models, every cut chosen
 # on 4 validation events (seed 40). Evaluation and demo events use other seeds (demo: 424242; the figures
 # in the README: 5000+, configs/evaluate_default.sh).
-#   module_map_default.npz  filter_default.pt  gnn_default.pt  default_pipeline.yaml  (+ report in runs/)
+#   module_map_default.npz  filter_default.pt  gnn_default.pt  track_quality_default.npz  default_pipeline.yaml
+#   (+ report in runs/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fitted=${FITTED:-runs/fit_default}
@@ -20,13 +21,13 @@ import yaml
 
 fitted, resources = Path(sys.argv[1]), Path("tracking/resources")
 names = {"map.npz": "module_map_default.npz", "filter.pt": "filter_default.pt", "gnn.pt": "gnn_default.pt",
-         "detector.yaml": "detector_trackml.yaml"}
+         "detector.yaml": "detector_trackml.yaml", "track_quality.npz": "track_quality_default.npz"}
 for source, target in names.items():
     if (fitted / source).is_file():
         shutil.copyfile(fitted / source, resources / target)
 spec = yaml.safe_load((fitted / "pipeline.yaml").read_text())
 for stage in spec["stages"]:
-    for key in ("map", "checkpoint", "detector"):
+    for key in ("map", "checkpoint", "detector", "quality"):
         if key in stage:
             stage[key] = "builtin:" + names[Path(stage[key]).name]
 header = (

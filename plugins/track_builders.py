@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import torch
 
 from tracking import ops
 from tracking.config import Range, Score
 from tracking.detector import BUILTIN, DetectorDescription, description_from_config
-from tracking.errors import DataError
+from tracking.errors import ConfigError, DataError
 from tracking.event import Event
 from tracking.registry import register
 from tracking.stages import Stage
@@ -38,6 +38,33 @@ class TruthTrackBuilder(Stage):
         return event.replace(track_labels=new_id[inverse])
 
 
+class _ShortTrackRule:
+    """The short-track rule of the graph track builders: tracks of fewer than ``short_hits`` hits are kept
+    only when their edges' mean score (or, with ``quality:``, a track-quality model's probability,
+    :mod:`tracking.quality`) is > ``short_score_cut``."""
+
+    config: Any
+
+    def _load_quality(self) -> None:
+        self.quality_model = None
+        if self.config.quality is not None:
+            from tracking.quality import TrackQualityModel
+
+            try:
+                self.quality_model = TrackQualityModel.load(self.config.quality)
+            except DataError as err:
+                raise ConfigError(f"track_builder: key 'quality': {err}") from err
+
+    def _short_rule(self, event: Event, labels, edge_index, scores):
+        cfg = self.config
+        if cfg.short_hits <= 1:
+            return labels
+        track_scores = None
+        if self.quality_model is not None:
+            track_scores = self.quality_model.score_tracks(event, labels, scores, edge_index)
+        return ops.drop_weak_short_tracks(labels, edge_index, scores, cfg.short_hits, cfg.short_score_cut, track_scores)
+
+
 def _scored_graph(event: Event, builder: str):
     if event.edge_index is None:
         raise DataError(
@@ -51,7 +78,7 @@ def _scored_graph(event: Event, builder: str):
 
 
 @register("track_builder", "connected_components")
-class ConnectedComponentsTrackBuilder(Stage):
+class ConnectedComponentsTrackBuilder(_ShortTrackRule, Stage):
     """Tracks = connected components of the edges scoring above a cut (optionally after junction removal)."""
 
     @dataclass
@@ -62,6 +89,11 @@ class ConnectedComponentsTrackBuilder(Stage):
         # tracks of fewer than short_hits hits are kept only when their edges' mean score > short_score_cut
         short_hits: Annotated[int, Range(ge=0)] = 0  # 0: off
         short_score_cut: Score = 0.9
+        quality: Path | None = None  # a track-quality model (.npz): the short-track rule uses its probability
+
+    def __init__(self, config: Config) -> None:
+        super().__init__(config)
+        self._load_quality()
 
     def __call__(self, event: Event) -> Event:
         edge_index, scores = _scored_graph(event, "connected_components")
@@ -74,12 +106,12 @@ class ConnectedComponentsTrackBuilder(Stage):
         else:
             cut = cfg.score_cut
         labels = ops.connected_components(edge_index, event.num_hits, scores, cut=cut, min_hits=cfg.min_hits)
-        labels = ops.drop_weak_short_tracks(labels, edge_index, event.edge_scores, cfg.short_hits, cfg.short_score_cut)
+        labels = self._short_rule(event, labels, edge_index, event.edge_scores)
         return event.replace(track_labels=labels)
 
 
 @register("track_builder", "walkthrough")
-class WalkthroughTrackBuilder(Stage):
+class WalkthroughTrackBuilder(_ShortTrackRule, Stage):
     """ACORN's CC-and-walk: simple-path components are tracks, others are walked from their innermost hits.
 
     ``order`` says which hits are innermost: ``radius`` (smallest r; barrel/solenoid detectors),
@@ -95,11 +127,13 @@ class WalkthroughTrackBuilder(Stage):
         # tracks of fewer than short_hits hits are kept only when their edges' mean score > short_score_cut
         short_hits: Annotated[int, Range(ge=0)] = 0  # 0: off
         short_score_cut: Score = 0.9
+        quality: Path | None = None  # a track-quality model (.npz): the short-track rule uses its probability
         order: Literal["auto", "radius", "distance"] = "auto"
         detector: Path | None = None
 
     def __init__(self, config: Config) -> None:
         super().__init__(config)
+        self._load_quality()
         label = f"track_builder {getattr(self, 'plugin_name', 'walkthrough')!r}: key 'detector'"
         detector = description_from_config(config.detector, where=label) if config.detector else None
         start = config.order if config.order != "auto" else (detector.track_start if detector else "radius")
@@ -119,5 +153,5 @@ class WalkthroughTrackBuilder(Stage):
             min_hits=cfg.min_hits,
             order=self.detector.start_order(event),
         )
-        labels = ops.drop_weak_short_tracks(labels, edge_index, scores, cfg.short_hits, cfg.short_score_cut)
+        labels = self._short_rule(event, labels, edge_index, scores)
         return event.replace(track_labels=labels)

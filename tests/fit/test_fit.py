@@ -42,6 +42,9 @@ TINY = {
         "short_hits": [5],
         "short_score_cuts": [0.5, 0.9],
         "short_rule_settings": 1,
+        "quality_events": 2,
+        "quality_short_hits": [1000],
+        "quality_cuts": [0.5],
     },
 }
 
@@ -92,7 +95,7 @@ def test_tiny_fit_writes_a_directory_that_runs(tmp_path):
 
     spec = yaml.safe_load((out / "pipeline.yaml").read_text())
     for stage in spec["stages"]:
-        for key in ("map", "checkpoint"):
+        for key in ("map", "checkpoint", "quality"):
             if key in stage:
                 assert not Path(stage[key]).is_absolute()  # the directory can move
     report = json.loads((out / "report.json").read_text())
@@ -103,9 +106,12 @@ def test_tiny_fit_writes_a_directory_that_runs(tmp_path):
     assert filter_step["probe"]["events"] == 1 and 1 <= filter_step["train_events"] <= 3
     assert report["steps"]["gnn"]["probe"] is None and report["steps"]["gnn"]["train_events"] == 3
     rows = report["steps"]["tracks"]["candidates"]
-    # (gnn, filter alone) x builder x cuts x min_hits, then the short rule on the best setting
-    assert len(rows) == 2 * 4 + 2
-    assert [row.get("short_hits") for row in rows[8:]] == [5, 5]
+    # (gnn, filter alone) x builder x cuts x min_hits, then the short rule on the best setting, then the
+    # same rule judged by the track-quality model trained on the last 2 training events
+    assert len(rows) == 2 * 4 + 2 + 1
+    assert [row.get("short_hits") for row in rows[8:]] == [5, 5, 1000]
+    assert rows[-1]["quality"].endswith("track_quality.npz")
+    assert (out / "track_quality.npz").is_file()
     assert 0.0 <= report["validation"]["efficiency"] <= 1.0
 
     moved = tmp_path / "moved"

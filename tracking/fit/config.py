@@ -151,6 +151,12 @@ class CutSearch:
     short_hits: list[PositiveInt] = field(default_factory=lambda: [4, 5, 6])
     short_score_cuts: list[Score] = field(default_factory=lambda: [0.5, 0.8, 0.9, 0.95, 0.98])
     short_rule_settings: NonNegativeInt = 3  # 0: off
+    # the short-track rule with a learned track-quality model (tracking.quality) instead of the mean edge
+    # score: trained on the last quality_events training events (0: off), tried on the same best settings
+    # with these short_hits (1000: every track is judged) and probability cuts
+    quality_events: NonNegativeInt = 4
+    quality_short_hits: list[PositiveInt] = field(default_factory=lambda: [5, 7, 9, 1000])
+    quality_cuts: list[Score] = field(default_factory=lambda: [0.3, 0.5, 0.7, 0.8, 0.9])
     track_builders: list[Literal["walkthrough", "connected_components"]] = field(
         default_factory=lambda: ["walkthrough", "connected_components"]
     )

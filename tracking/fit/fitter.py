@@ -56,6 +56,7 @@ MAP_FILE = "map.npz"
 FILTER_FILE = "filter.pt"
 GNN_FILE = "gnn.pt"
 DETECTOR_FILE = "detector.yaml"
+QUALITY_FILE = "track_quality.npz"
 
 Log = Callable[[str], None]
 
@@ -173,7 +174,10 @@ def fit(
         candidates["filter"] = [graph_spec, {**filter_spec, "score_cut": 0.0, "prune": False}]
     if not candidates:
         raise DataError("nothing to score edges with: enable the filter or the GNN", file="fit config")
-    tracks_report = calibrate_tracks(config, candidates, val_events, progress, detector_path)
+    quality_events = _quality_events(config)
+    tracks_report = calibrate_tracks(
+        config, candidates, val_events, progress, detector_path, quality_events, out / QUALITY_FILE
+    )
     steps["tracks"] = tracks_report
     best = tracks_report["chosen"]
     log(
@@ -438,12 +442,16 @@ def calibrate_tracks(
     val_events: list[Event],
     progress: bool,
     detector_path: str | None = None,
+    quality_events: list[Event] | None = None,
+    quality_path: Path | None = None,
 ) -> dict[str, Any]:
     """Score the validation events with each candidate's stages once, then try every track builder,
     score cut and ``min_hits``; then, on the ``cuts.short_rule_settings`` best of those, the short-track
     rule (tracks of fewer than ``short_hits`` hits kept only when their edges' mean score passes
-    ``short_score_cut``). The chosen setting has the highest efficiency at fake rate <= max_fake (the
-    lowest fake rate when none reaches it)."""
+    ``short_score_cut``), and with ``quality_events`` the same rule judged by a track-quality model
+    (:mod:`tracking.quality`) trained on the tracks of those events (saved to ``quality_path``). The
+    chosen setting has the highest efficiency at fake rate <= max_fake (the lowest fake rate when none
+    reaches it)."""
     from tqdm.auto import tqdm
 
     if config.cuts.min_hits is None:  # a caller that knows no detector (trackpipe tune)
@@ -484,21 +492,27 @@ def calibrate_tracks(
         if base not in bases and len(bases) < cuts.short_rule_settings:
             bases.append(base)
     floor = min(cuts.min_hits)
-    short_grid = [
-        (base, short_hits, short_cut)
-        for base in bases
-        for short_hits in cuts.short_hits
-        if short_hits > floor
-        for short_cut in cuts.short_score_cuts
-    ]
-    for (label, builder_name, cut), short_hits, short_cut in tqdm(
-        short_grid, desc="short-track rule", disable=not progress
-    ):
+
+    def short_rule_grid(hits: list[int], score_cuts: list[float], desc: str, **extra: Any) -> None:
+        nonlocal best
+        grid = [(base, h, c) for base in bases for h in hits if h > floor for c in score_cuts]
+        for (label, builder_name, cut), short_hits, short_cut in tqdm(grid, desc=desc, disable=not progress):
+            setting = {"track_builder": builder_name, "score_cut": cut, "min_hits": floor}
+            setting.update(short_hits=short_hits, short_score_cut=short_cut, **extra)
+            row = trial(label, setting)
+            if best is None or key(row) > key(best):
+                best = row
+
+    short_rule_grid(cuts.short_hits, cuts.short_score_cuts, "short-track rule")
+    if quality_events and bases and quality_path is not None:
+        label, builder_name, cut = bases[0]
         setting = {"track_builder": builder_name, "score_cut": cut, "min_hits": floor}
-        setting.update(short_hits=short_hits, short_score_cut=short_cut)
-        row = trial(label, setting)
-        if best is None or key(row) > key(best):
-            best = row
+        model = train_quality_model(
+            config, _stages(candidates[label]), setting, quality_events, progress, detector_path
+        )
+        if model is not None:
+            model.save(quality_path)
+            short_rule_grid(cuts.quality_short_hits, cuts.quality_cuts, "track-quality rule", quality=str(quality_path))
     assert best is not None
     reached = key(best)[0]
     if not reached:
@@ -507,6 +521,51 @@ def calibrate_tracks(
             f"({best['fake_rate']:.4f}). More training budget or a larger max_fake may help."
         )
     return {"candidates": rows, "chosen": best, "reached_max_fake": reached}
+
+
+def _quality_events(config: FitConfig) -> list[Event]:
+    """The last ``cuts.quality_events`` training events (those the models learn from last, or not at all
+    when ``train_events`` leaves them out), with truth."""
+    k = config.cuts.quality_events
+    if k == 0:
+        return []
+    n = source_length(config.train)
+    events = [event.numpy() for _, event in iter_source(config.train, set(range(max(n - k, 0), n)))]
+    _require_truth(events, _describe(config.train))
+    return events
+
+
+def train_quality_model(
+    config: FitConfig,
+    stages: list[Any],
+    setting: dict[str, Any],
+    events: list[Event],
+    progress: bool,
+    detector_path: str | None = None,
+) -> Any:
+    """A :class:`~tracking.quality.TrackQualityModel` trained on the tracks that ``stages`` and the track
+    builder ``setting`` make of ``events`` (real = matched to a particle by double majority); None when
+    those tracks are all real or all fake (nothing to learn)."""
+    from tqdm.auto import tqdm
+
+    from ..metrics.tracks import match_tracks
+    from ..quality import fit_track_quality, track_features
+
+    builder = _build_track_builder(setting, detector_path)
+    matching = TrackMatchConfig(pt_min=None, min_particle_hits=1, min_track_hits=1)
+    features, real = [], []
+    for event in tqdm(events, desc="track-quality events", disable=not progress):
+        scored = _run(stages, event)
+        labels = as_numpy(builder(scored).track_labels)
+        features.append(track_features(scored.x, scored.y, scored.z, scored.edge_index, scored.edge_scores, labels))
+        result = match_tracks(scored, labels, matching)
+        matched = np.zeros(int(labels.max(initial=-1)) + 1, dtype=bool)
+        matched[result.track_id] = result.track_matched
+        real.append(matched)
+    y = np.concatenate(real) if real else np.zeros(0, dtype=bool)
+    if len(y) == 0 or y.all() or not y.any():
+        return None
+    return fit_track_quality(np.concatenate(features), y, seed=config.seed)
 
 
 def track_figures(config: FitConfig, events: list[Event], labels: list[Any]) -> tuple[dict[str, float], dict[str, Any]]:
@@ -553,7 +612,7 @@ def write_pipeline(directory: Path, stages: list[dict[str, Any]]) -> dict[str, A
     plain = []
     for spec in stages:
         spec = dict(spec)
-        for key in ("map", "checkpoint", "detector"):
+        for key in ("map", "checkpoint", "detector", "quality"):
             if key in spec:
                 spec[key] = str(Path(spec[key]).resolve().relative_to(directory.resolve()))
         plain.append(spec)
@@ -636,6 +695,8 @@ def _track_builder_spec(best: dict[str, Any], detector_path: str | None) -> dict
     spec = {"track_builder": best["track_builder"], "score_cut": best["score_cut"], "min_hits": best["min_hits"]}
     if best.get("short_hits"):
         spec.update(short_hits=best["short_hits"], short_score_cut=best["short_score_cut"])
+    if best.get("quality"):
+        spec["quality"] = best["quality"]
     if best["track_builder"] == "walkthrough" and detector_path is not None:
         spec["detector"] = detector_path  # walks start where this detector's tracks start
     return spec
@@ -644,7 +705,8 @@ def _track_builder_spec(best: dict[str, Any], detector_path: str | None) -> dict
 def _short_rule(setting: dict[str, Any]) -> str:
     if not setting.get("short_hits"):
         return ""
-    return f", tracks < {setting['short_hits']} hits need mean edge score > {setting['short_score_cut']}"
+    judged = "track-quality probability" if setting.get("quality") else "mean edge score"
+    return f", tracks < {setting['short_hits']} hits need {judged} > {setting['short_score_cut']}"
 
 
 def _build_track_builder(setting: dict[str, Any], detector_path: str | None) -> Any:

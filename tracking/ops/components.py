@@ -11,6 +11,8 @@ device. Conventions, shared with the kernels (``csrc/include/trackpipe/component
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 
@@ -173,27 +175,36 @@ def walkthrough(
     return labels_host
 
 
-def drop_weak_short_tracks(labels: Array, edge_index: Array, scores: Array, short_hits: int, score_cut: float) -> Array:
+def drop_weak_short_tracks(
+    labels: Array, edge_index: Array, scores: Array, short_hits: int, score_cut: float, track_scores: Any = None
+) -> Array:
     """A track-quality rule finer than one ``min_hits``: tracks of fewer than ``short_hits`` hits are kept
     only when the mean score of the graph edges joining two of their hits is > ``score_cut`` (the few
-    hits of a short track are then a confident chain, not a fragment or a chance alignment); their
-    hits get -1 otherwise (the other tracks are numbered 0.. again, in their order). Returns new labels on the
-    device and of the kind of ``labels``; ``short_hits`` <= 1 returns them unchanged."""
+    hits of a short track are then a confident chain, not a fragment or a chance alignment), or, given
+    ``track_scores`` (one per track, e.g. :class:`tracking.quality.TrackQualityModel` probabilities), when
+    their track score is > ``score_cut``; their hits get -1 otherwise (the other tracks are numbered 0..
+    again, in their order). Returns new labels on the device and of the kind of ``labels``; ``short_hits``
+    <= 1 returns them unchanged."""
     if short_hits <= 1:
         return labels
     lab = as_numpy(labels).astype(np.int64, copy=True)
     if lab.size == 0 or lab.max(initial=-1) < 0:
         return labels
-    ei = as_numpy(edge_index).astype(np.int64, copy=False)
-    sc = as_numpy(scores).astype(np.float64, copy=False)
     n_tracks = int(lab.max()) + 1
     size = np.bincount(lab[lab >= 0], minlength=n_tracks)
-    src_lab, dst_lab = lab[ei[0]], lab[ei[1]]
-    inside = (src_lab >= 0) & (src_lab == dst_lab)
-    total = np.bincount(src_lab[inside], weights=sc[inside], minlength=n_tracks)
-    count = np.bincount(src_lab[inside], minlength=n_tracks)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(count > 0, total / np.maximum(count, 1), 0.0)
+    if track_scores is not None:
+        mean = np.asarray(as_numpy(track_scores), dtype=np.float64)
+        if mean.shape != (n_tracks,):
+            raise ValueError(f"track_scores: expected one per track ({n_tracks}), got shape {mean.shape}")
+    else:
+        ei = as_numpy(edge_index).astype(np.int64, copy=False)
+        sc = as_numpy(scores).astype(np.float64, copy=False)
+        src_lab, dst_lab = lab[ei[0]], lab[ei[1]]
+        inside = (src_lab >= 0) & (src_lab == dst_lab)
+        total = np.bincount(src_lab[inside], weights=sc[inside], minlength=n_tracks)
+        count = np.bincount(src_lab[inside], minlength=n_tracks)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(count > 0, total / np.maximum(count, 1), 0.0)
     weak = (size < short_hits) & ~(mean > score_cut)
     drop = np.zeros(lab.shape, dtype=bool)
     drop[lab >= 0] = weak[lab[lab >= 0]]
