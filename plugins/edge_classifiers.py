@@ -64,7 +64,8 @@ class _CheckpointEdgeClassifier(Stage):
         else:
             self.detector = checkpoint_detector(self.model, f"{label}: {config.checkpoint}")
         self.runner = InferenceRunner(self.model, precision=config.precision, compile=config.compile, label=label)
-        self._label, self._onnx_runner = label, None
+        self._label = label
+        self._onnx_runner: InferenceRunner | None = None
         if config.backend == "onnxruntime":
             if config.precision == "bf16" or config.compile == "on":
                 raise ConfigError(
