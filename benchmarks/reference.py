@@ -539,26 +539,45 @@ def acorn_layout(model: torch.nn.Module) -> torch.nn.Module:
     raise NotImplementedError(f"no ACORN layout for {type(model).__name__}")
 
 
+# A track builder's own track-quality step (its short-track rule, optionally with a track-quality model):
+# (event, labels, edge_index, scores) -> labels. ACORN has none; the reference applies the stage's own after
+# ACORN's algorithm, so that both sides do the same work and give the same tracks.
+TrackRule = Callable[[Event, Any, Any, Any], Any]
+
+
 class _ScipyComponents:
-    def __init__(self, score_cut: float, min_hits: int, junction_removal: bool = False) -> None:
+    def __init__(
+        self, score_cut: float, min_hits: int, junction_removal: bool = False, rule: TrackRule | None = None
+    ) -> None:
         self.score_cut = score_cut
         self.min_hits = min_hits
         self.junction_removal = junction_removal
+        self.rule = rule
 
     def __call__(self, event: Event) -> Event:
         scores, cut = event.edge_scores, self.score_cut
         if self.junction_removal:
             scores, cut = numpy_junction_removal(event.edge_index, scores, cut).astype(np.float32), 0.5
         labels = scipy_connected_components(event.edge_index, event.num_hits, scores, cut, self.min_hits)
+        if self.rule is not None:
+            labels = self.rule(event, labels, event.edge_index, event.edge_scores)
         return event.replace(track_labels=labels)
 
 
 class _Walk:
-    def __init__(self, score_cut: float, walk_cut: float | None, min_hits: int, walk: Callable = python_walkthrough):
+    def __init__(
+        self,
+        score_cut: float,
+        walk_cut: float | None,
+        min_hits: int,
+        walk: Callable = python_walkthrough,
+        rule: TrackRule | None = None,
+    ) -> None:
         self.score_cut = score_cut
         self.walk_cut = walk_cut
         self.min_hits = min_hits
         self.walk = walk
+        self.rule = rule
 
     def __call__(self, event: Event) -> Event:
         labels = self.walk(
@@ -570,6 +589,8 @@ class _Walk:
             self.min_hits,
             np.asarray(event.r),
         )
+        if self.rule is not None:
+            labels = self.rule(event, labels, event.edge_index, event.edge_scores)
         return event.replace(track_labels=labels)
 
 
@@ -589,7 +610,9 @@ def reference_stage(stage: Any) -> ReferenceStage:
       reference stage our stage's input instead of the previous reference stage's output;
     - ``walkthrough`` -> :func:`numba_walkthrough` (``FastWalkthrough``; :func:`python_walkthrough`,
       ACORN's older ``CCandWalk``, when numba is not installed);
-    - ``connected_components`` -> :func:`scipy_connected_components`.
+    - ``connected_components`` -> :func:`scipy_connected_components`;
+    - a track builder's short-track rule (with its track-quality model, if any), which ACORN does not have,
+      is the stage's own, applied after ACORN's algorithm on both sides.
 
     Raises ``NotImplementedError`` naming the plugin when there is no reference for it.
     """
@@ -604,11 +627,12 @@ def reference_stage(stage: Any) -> ReferenceStage:
     if kind == "edge_classifier" and name in ("interaction_gnn", "edge_filter"):
         chunk = getattr(cfg, "chunk_size", None)
         return ReferenceStage(label, _AcornModelScores(acorn_layout(stage.model), cfg.score_cut, cfg.prune, chunk))
+    rule = getattr(stage, "_short_rule", None) if getattr(cfg, "short_hits", 0) > 1 else None
     if kind == "track_builder" and name == "connected_components":
-        return ReferenceStage(label, _ScipyComponents(cfg.score_cut, cfg.min_hits, cfg.junction_removal))
+        return ReferenceStage(label, _ScipyComponents(cfg.score_cut, cfg.min_hits, cfg.junction_removal, rule))
     if kind == "track_builder" and name == "walkthrough":
         walk = numba_walkthrough if _has_numba() else python_walkthrough
-        return ReferenceStage(label, _Walk(cfg.score_cut, cfg.walk_cut, cfg.min_hits, walk))
+        return ReferenceStage(label, _Walk(cfg.score_cut, cfg.walk_cut, cfg.min_hits, walk, rule))
     raise NotImplementedError(f"no ACORN-equivalent reference for {label}")
 
 
