@@ -107,7 +107,7 @@ def test_track_builders_use_the_quality_model(tmp_path):
     train = np.concatenate(
         [
             features[[0]] + rng.normal(0, 0.01, (200, len(FEATURE_NAMES))),
-            features[[1]] + 0 * rng.normal(0, 0.01, (200, len(FEATURE_NAMES))),
+            np.repeat(features[[1]], 200, axis=0),
         ]
     )
     model = fit_track_quality(train, np.repeat([True, False], 200))

@@ -69,12 +69,21 @@ def segments_displaced(event: Event, segments: np.ndarray, r_min: float) -> np.n
             f"displaced particles (loss.displaced_weight) need the particle table (vx, vy); event {event.event_id} "
             "has none"
         )
+    particles = event.particles
+    r = np.hypot(as_numpy(particles.vx).astype(np.float64), as_numpy(particles.vy).astype(np.float64))
+    r_vertex, found = _segment_particle_values(event, segments, r)
+    return found & (r_vertex > r_min)
+
+
+def _segment_particle_values(event: Event, segments: np.ndarray, column: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(value, found)`` per column of ``segments``: ``column`` (one value per particle-table row) of the
+    segment's particle, and whether the table has that particle (value 0 where not)."""
+    assert event.particles is not None
     pid = as_numpy(event.particle_id).astype(np.int64, copy=False)
     rows, found = event.particles.lookup(pid[segments[0]])
-    r = np.hypot(as_numpy(event.particles.vx).astype(np.float64), as_numpy(event.particles.vy).astype(np.float64))
-    far = np.zeros(segments.shape[1], dtype=bool)
-    far[found] = r[rows[found]] > r_min
-    return far
+    values = np.zeros(segments.shape[1], dtype=column.dtype)
+    values[found] = column[rows[found]]
+    return values, found
 
 
 def segments_above_pt(event: Event, segments: np.ndarray, pt_min: float) -> np.ndarray:
@@ -82,9 +91,6 @@ def segments_above_pt(event: Event, segments: np.ndarray, pt_min: float) -> np.n
     a particle missing from it fails the cut)."""
     if event.particles is None:
         raise ValueError(f"a pT threshold ({pt_min} GeV) needs the particle table; event {event.event_id} has none")
-    pid = as_numpy(event.particle_id).astype(np.int64, copy=False)
-    rows, found = event.particles.lookup(pid[segments[0]])
     pt = as_numpy(event.particles.pt).astype(np.float64)  # compared in double precision, as always
-    keep = found.copy()
-    keep[found] = pt[rows[found]] > pt_min
-    return segments[:, keep]
+    segment_pt, found = _segment_particle_values(event, segments, pt)
+    return segments[:, found & (segment_pt > pt_min)]
