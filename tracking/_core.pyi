@@ -165,3 +165,21 @@ def walkthrough_cpu(
     min_hits: int,
     labels: npt.NDArray[np.int64],
 ) -> int: ...
+
+# bind_nn.cpp
+def layer_norm_act_cpu(
+    x: npt.NDArray[np.float32],
+    bias: npt.NDArray[np.float32] | None,
+    gamma: npt.NDArray[np.float32],
+    beta: npt.NDArray[np.float32],
+    eps: float,
+    activation: int,
+    threads: int,
+) -> None: ...
+def gather_add_cpu(
+    out: npt.NDArray[np.float32], table: npt.NDArray[np.float32], index: npt.NDArray[np.int64], threads: int
+) -> None: ...
+def index_add_rows_cpu(
+    out: npt.NDArray[np.float32], values: npt.NDArray[np.float32], index: npt.NDArray[np.int64], threads: int
+) -> None: ...
+def nn_kernels_vectorised() -> bool: ...

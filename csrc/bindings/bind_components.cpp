@@ -11,31 +11,15 @@
 #include <stdexcept>
 #include <string>
 
+#include "arrays.hpp"
 #include "trackpipe/components.hpp"
 
 namespace py = pybind11;
 
 namespace {
 
-template <class T>
-const T* input_ptr(const py::array& array, const char* name, py::ssize_t expected_size) {
-  if (!py::isinstance<py::array_t<T>>(array) || !py::dtype::of<T>().is(array.dtype())) {
-    throw py::value_error(std::string(name) + ": wrong dtype");
-  }
-  if (!(array.flags() & py::array::c_style)) throw py::value_error(std::string(name) + ": not C-contiguous");
-  if (array.size() != expected_size) {
-    throw py::value_error(std::string(name) + ": expected " + std::to_string(expected_size) + " elements, got " +
-                          std::to_string(array.size()));
-  }
-  return static_cast<const T*>(array.data());
-}
-
-template <class T>
-T* output_ptr(py::array& array, const char* name, py::ssize_t expected_size) {
-  input_ptr<T>(array, name, expected_size);
-  if (!array.writeable()) throw py::value_error(std::string(name) + ": not writeable");
-  return static_cast<T*>(array.mutable_data());
-}
+using trackpipe_bindings::input_ptr;
+using trackpipe_bindings::output_ptr;
 
 struct EdgeList {
   const int64_t* src;

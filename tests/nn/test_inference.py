@@ -1,4 +1,5 @@
-"""Blocked inference (``infer``) equals ``forward`` bit for bit in float32; precision and compile runners."""
+"""Blocked inference (``infer``) equals ``forward`` bit for bit in float32 without the fused kernels, and to
+float32 rounding with them; precision and compile runners."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import torch
 from torch import nn
 
 from tracking import accel
-from tracking.nn import EdgeFilter, InteractionGNN
+from tracking.nn import EdgeFilter, InteractionGNN, fused
 from tracking.nn import runtime as rt
 from tracking.nn.inference import mlp_tail, row_blocks
 from tracking.nn.mlp import ACTIVATIONS, make_mlp
@@ -46,9 +47,25 @@ def test_gnn_infer_equals_forward_bit_for_bit(kw, block):
     attr = ea if model.edge_features else None
     with torch.no_grad():
         expected = model(x, ei, attr)
-    got = model.infer(x, ei, attr, block=block)
+    with fused.enabled(False):
+        got = model.infer(x, ei, attr, block=block)
     assert got.dtype == torch.float32 and got.shape == (ei.shape[1],)
     assert torch.equal(got, expected)
+
+
+@pytest.mark.parametrize("kw", GNN_VARIANTS)
+def test_gnn_infer_with_fused_kernels_equals_forward_to_rounding(kw):
+    """The default CPU inference (fused LayerNorm + activation, gather-add, index-add, the one-output layer
+    block by block) gives forward's logits to float32 rounding."""
+    torch.manual_seed(1)
+    model = InteractionGNN(**{"hidden": 16, "n_iterations": 3, **kw}).eval()
+    x, ei, ea = graph(edge_features=model.edge_features)
+    attr = ea if model.edge_features else None
+    with torch.no_grad(), fused.enabled(False):
+        expected = model(x, ei, attr)
+    with fused.enabled(True):
+        got = model.infer(x, ei, attr, block=97)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=2e-5)
 
 
 @pytest.mark.parametrize(
@@ -62,7 +79,10 @@ def test_filter_infer_equals_forward_bit_for_bit(kw, block):
     attr = ea if model.edge_features else None
     with torch.no_grad():
         expected = model(x, ei, attr)
-    assert torch.equal(model.infer(x, ei, attr, block=block), expected)
+    with fused.enabled(False):
+        assert torch.equal(model.infer(x, ei, attr, block=block), expected)
+    with fused.enabled(True):
+        torch.testing.assert_close(model.infer(x, ei, attr, block=block), expected, rtol=1e-5, atol=2e-5)
 
 
 def test_infer_on_an_empty_graph_and_bad_inputs():
@@ -88,8 +108,12 @@ def test_mlp_tail_equals_the_sequential(activation):
     h = torch.randn(40, 6)
     with torch.no_grad():
         expected = mlp(h)
-        assert torch.equal(mlp_tail(mlp, h.clone(), start=0), expected)
-        assert torch.equal(mlp_tail(mlp, cast_first(mlp, h), start=1), expected)
+        with fused.enabled(False):
+            assert torch.equal(mlp_tail(mlp, h.clone(), start=0), expected)
+            assert torch.equal(mlp_tail(mlp, cast_first(mlp, h), start=1), expected)
+        with fused.enabled(True):
+            torch.testing.assert_close(mlp_tail(mlp, h.clone(), start=0), expected, rtol=1e-5, atol=1e-5)
+            torch.testing.assert_close(mlp_tail(mlp, cast_first(mlp, h), start=1), expected, rtol=1e-5, atol=1e-5)
 
 
 def cast_first(mlp: nn.Sequential, h: torch.Tensor) -> torch.Tensor:

@@ -37,6 +37,7 @@ def collect_info(torch_runtime: bool = True) -> dict[str, object]:
         "torch_scatter": accel.TORCH_SCATTER,
         "openmp": accel.OPENMP_COMPILED,
         "openmp_threads": int(core.max_threads()),
+        "nn_kernels_avx2": bool(core.nn_kernels_vectorised()),
         "numpy": _installed_version("numpy"),
     }
     if torch_runtime:
@@ -82,6 +83,10 @@ def info(as_json: bool, torch_runtime: bool) -> None:
             "installed" if data["torch_scatter"] else "not installed (optional; native torch scatter used)",
         ),
         ("OpenMP threads", f"{data['openmp_threads']}" + ("" if data["openmp"] else " (built without OpenMP)")),
+        (
+            "fused nn kernels",
+            "AVX2 + FMA" if data["nn_kernels_avx2"] else "portable (no AVX2 + FMA on this CPU)",
+        ),
         *([("torch threads", str(data["torch_threads"]))] if torch_runtime else []),
         ("numpy", data["numpy"]),
     ]

@@ -15,6 +15,7 @@ from typing import Literal
 import torch
 
 from .. import accel
+from . import fused
 
 Reduce = Literal["sum", "mean", "max"]
 Backend = Literal["auto", "native", "torch_scatter"]
@@ -45,7 +46,8 @@ def _native(messages: torch.Tensor, index: torch.Tensor, num_nodes: int, reduce:
         expanded = index.view(-1, *([1] * (messages.ndim - 1))).expand_as(messages)
         # include_self=False: a node without messages keeps the zero it starts with (torch-scatter's convention).
         return messages.new_zeros(shape).scatter_reduce(0, expanded, messages, "amax", include_self=False)
-    out = messages.new_zeros(shape).index_add(0, index, messages)
+    # sum in edge order, as index_add does: the fused kernel where it applies (inference on the CPU)
+    out = fused.index_add(messages, index, num_nodes)
     if reduce == "mean":
         count = torch.zeros(num_nodes, dtype=messages.dtype, device=messages.device)
         count.index_add_(0, index, torch.ones_like(index, dtype=messages.dtype))

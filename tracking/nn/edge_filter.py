@@ -86,10 +86,12 @@ class EdgeFilter(nn.Module):
         if n_edges == 0 or len(self.network) == 1:  # nothing to block in a lone matrix-vector product
             return self.network(self._inputs(x, edge_index, edge_attr, slice(None))).squeeze(1)
 
-        def first(rows: slice) -> torch.Tensor:
-            return cast(torch.Tensor, self.network[0](self._inputs(x, edge_index, edge_attr, rows)))
+        layer = cast(nn.Linear, self.network[0])
 
-        return blocked_mlp(self.network, n_edges, first, block).squeeze(1)
+        def first(rows: slice) -> torch.Tensor:  # the first layer without its bias (blocked_mlp adds it)
+            return nn.functional.linear(self._inputs(x, edge_index, edge_attr, rows), layer.weight)
+
+        return blocked_mlp(self.network, n_edges, first, block, pending_bias=layer.bias).squeeze(1)
 
     def _inputs(
         self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor | None, rows: slice

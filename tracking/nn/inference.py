@@ -9,8 +9,10 @@ mu = 200 graphs: the edge filter 4.3x faster at 16384 rows than whole-graph, 3.7
 Every row of a matrix product is computed with the same kernel and summation order whatever the number
 of rows, except for one-row products and one-output (matrix-vector) products, whose kernels round
 differently with the row count: blocks have at least :data:`MIN_BLOCK` rows and a final one-output
-layer runs on all rows at once. So the blocked result equals the whole-graph one bit for bit in float32;
-the models' tests assert it.
+layer runs on all rows at once. So the blocked result equals the whole-graph one bit for bit in float32
+(the models' tests assert it) when the fused kernels of :mod:`tracking.nn.fused` are off; with them (the
+default on the CPU) each LayerNorm and its activation run as one kernel, whose float32 rounding differs from
+torch's (~1e-7 relative; the tests bound the scores' difference).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from collections.abc import Callable, Iterator
 
 import torch
 from torch import nn
+
+from . import fused
 
 __all__ = ["MIN_BLOCK", "ROW_BLOCK", "blocked_mlp", "mlp_tail", "row_blocks", "scalar_output"]
 
@@ -47,10 +51,46 @@ def scalar_output(mlp: nn.Sequential) -> bool:
     return isinstance(last, nn.Linear) and last.out_features == 1
 
 
-def mlp_tail(mlp: nn.Sequential, h: torch.Tensor, start: int = 1, stop: int | None = None) -> torch.Tensor:
-    """``mlp[start:stop](h)``, with the element-wise activations applied in place (``h`` is a scratch
-    block owned by the caller; the values are those of the modules)."""
-    for layer in list(mlp)[start:stop]:
+def mlp_tail(
+    mlp: nn.Sequential,
+    h: torch.Tensor,
+    start: int = 1,
+    stop: int | None = None,
+    pending_bias: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """``mlp[start:stop](h + pending_bias)``, with the element-wise activations applied in place (``h`` is a
+    scratch block owned by the caller). A ``LayerNorm`` and the activation after it run as one fused kernel
+    where it applies (:func:`tracking.nn.fused.layer_norm_act_`: float32 rounding apart, the values of the
+    modules), taking the pending bias (of the ``Linear`` before) in the same pass; every other layer gives
+    the values of its module."""
+    layers = list(mlp)[start:stop]
+    i = 0
+    if pending_bias is not None:
+        norm = layers[0] if layers else None
+        following = layers[1] if len(layers) > 1 else None
+        activation = following if following is not None and fused.fusable_activation(following) else None
+        if isinstance(norm, nn.LayerNorm) and fused.layer_norm_act_(h, norm, activation, pending_bias):
+            i = 1 if activation is None else 2
+        else:
+            h = h.add_(pending_bias) if not h.requires_grad else h + pending_bias
+    while i < len(layers):
+        layer = layers[i]
+        if isinstance(layer, (nn.Linear, nn.LayerNorm)) and not h.requires_grad:
+            linear = layer if isinstance(layer, nn.Linear) else None
+            j = i + (linear is not None)  # the LayerNorm
+            norm = layers[j] if j < len(layers) else None
+            following = layers[j + 1] if j + 1 < len(layers) else None
+            activation = following if following is not None and fused.fusable_activation(following) else None
+            if isinstance(norm, nn.LayerNorm):
+                if linear is not None:
+                    out = fused.linear_norm_act(h, linear, norm, activation)
+                    ran = out is not None
+                    h = out if out is not None else h
+                else:
+                    ran = fused.layer_norm_act_(h, norm, activation)
+                if ran:
+                    i = j + (1 if activation is None else 2)
+                    continue
         if isinstance(layer, _IN_PLACE) and not h.requires_grad:
             if isinstance(layer, nn.LeakyReLU):
                 h = nn.functional.leaky_relu_(h, layer.negative_slope)
@@ -60,15 +100,28 @@ def mlp_tail(mlp: nn.Sequential, h: torch.Tensor, start: int = 1, stop: int | No
                 h = nn.functional.silu(h, inplace=True)
         else:
             h = layer(h)
+        i += 1
     return h
 
 
-def blocked_mlp(mlp: nn.Sequential, rows: int, first: Callable[[slice], torch.Tensor], block: int) -> torch.Tensor:
+def blocked_mlp(
+    mlp: nn.Sequential,
+    rows: int,
+    first: Callable[[slice], torch.Tensor],
+    block: int,
+    pending_bias: torch.Tensor | None = None,
+) -> torch.Tensor:
     """``mlp`` applied to the rows ``first(rows)`` gives for each row block (``first`` computes the input
-    of ``mlp[1]``, i.e. the first layer's output): every layer block by block, except a final one-output
-    ``Linear``, applied once to all rows (:func:`scalar_output`)."""
+    of ``mlp[1]``, i.e. the first layer's output, or that output less ``pending_bias``): every layer block by
+    block, except a final one-output ``Linear``, applied once to all rows (:func:`scalar_output`) unless the
+    fused kernels are on."""
     stop = len(mlp) - 1 if scalar_output(mlp) else None
     if stop == 0:
         raise ValueError("blocked_mlp: the first layer is the one-output layer; run the MLP on all rows at once")
-    out = torch.cat([mlp_tail(mlp, first(part), 1, stop) for part in row_blocks(rows, block)])
+    if stop is not None and fused.is_enabled():
+        # not bit for bit anyway: the one-output layer block by block too (no [rows, hidden] tensor of the
+        # whole graph, 410 MB for the filter's 1.6M edges at mu = 200)
+        last = mlp[stop]
+        return torch.cat([last(mlp_tail(mlp, first(part), 1, stop, pending_bias)) for part in row_blocks(rows, block)])
+    out = torch.cat([mlp_tail(mlp, first(part), 1, stop, pending_bias) for part in row_blocks(rows, block)])
     return mlp[len(mlp) - 1](out) if stop is not None else out

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from . import fused
 from .aggregation import REDUCTIONS, Reduce, aggregate
 from .features import NUM_EDGE_FEATURES
 from .inference import ROW_BLOCK, blocked_mlp, mlp_tail, row_blocks, scalar_output
@@ -68,22 +69,29 @@ class _BlockedFirstLayer:
         if offset != first.in_features:
             raise ValueError(f"inputs of width {offset} for a first layer of width {first.in_features}")
 
-    def __call__(self, rows: slice) -> torch.Tensor:
-        """The first layer's output for the edges ``rows``."""
+    def __call__(self, rows: slice, bias: bool = True) -> torch.Tensor:
+        """The first layer's output for the edges ``rows`` (without its bias: ``bias=False``)."""
         out: torch.Tensor | None = None
         for value, weight, index in self.parts:
             if index is not None:
-                part = value[index[rows]]
-            else:
-                assert weight is not None
-                part = nn.functional.linear(value[rows], weight)
+                if out is None:
+                    out = value[index[rows]]
+                else:
+                    fused.gather_add_(out, value, index[rows])  # out += value[index[rows]], no gathered copy
+                continue
+            assert weight is not None
+            part = nn.functional.linear(value[rows], weight)
             out = part if out is None else out.add_(part)
         assert out is not None
-        return out.add_(self.bias)
+        return out.add_(self.bias) if bias else out
+
+    def tail(self, rows: slice) -> torch.Tensor:
+        """The whole MLP for the edges ``rows`` (the bias joins the fused LayerNorm where it applies)."""
+        return mlp_tail(self.mlp, self(rows, bias=False), pending_bias=self.bias)
 
     def run(self, rows: int, block: int) -> torch.Tensor:
         """The whole MLP on ``rows`` edges, block by block (:func:`~tracking.nn.inference.blocked_mlp`)."""
-        return blocked_mlp(self.mlp, rows, self, block)
+        return blocked_mlp(self.mlp, rows, lambda part: self(part, bias=False), block, pending_bias=self.bias)
 
 
 class InteractionGNN(nn.Module):
@@ -270,7 +278,7 @@ class InteractionGNN(nn.Module):
             k = 0 if self.recurrent else step
             messages = _BlockedFirstLayer(cast(nn.Sequential, self.edge_networks[k]), [(e, None), (h, src), (h, dst)])
             for rows in row_blocks(n_edges, block):
-                e[rows].add_(mlp_tail(messages.mlp, messages(rows)))  # reads e[rows] before the update
+                e[rows].add_(messages.tail(rows))  # reads e[rows] before the update
             incoming = aggregate(e, dst, n_nodes, self.aggregation)
             outgoing = aggregate(e, src, n_nodes, self.aggregation)
             network = cast(nn.Sequential, self.node_networks[k])

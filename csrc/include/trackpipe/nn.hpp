@@ -1,0 +1,32 @@
+// Row-wise kernels for the CPU inference of the edge classifiers (tracking.nn.fused): the element-wise steps
+// between their matrix products, fused so that each row block is read and written once per step instead of
+// once per torch operator. Plain C++ (x86-64 gets an AVX2 + FMA path chosen at run time); no torch.
+#pragma once
+
+#include <cstdint>
+
+namespace trackpipe {
+
+enum class Activation : int { none = 0, silu = 1, relu = 2 };
+
+// In place, each row of x [rows, width]: with v = x + bias (bias may be null: v = x),
+// act(gamma * (v - mean) / sqrt(var + eps) + beta), with the mean and the biased variance of v over the row
+// (a Linear layer's bias, torch.nn.LayerNorm over the last dimension, then the activation).
+void layer_norm_act_cpu(float* x, int64_t rows, int64_t width, const float* bias, const float* gamma,
+                        const float* beta, float eps, Activation act, int threads);
+
+// out[i, :] += table[index[i], :] for i < rows (table has table_rows rows; an index outside it throws
+// std::out_of_range before anything is written).
+void gather_add_cpu(float* out, const float* table, int64_t table_rows, const int64_t* index, int64_t rows,
+                    int64_t width, int threads);
+
+// out[index[i], :] += values[i, :] for i < rows, in increasing i for every element (the order of torch's
+// index_add_ on the CPU, so the same sums); out has out_rows rows (an index outside throws std::out_of_range
+// before anything is written).
+void index_add_rows_cpu(float* out, int64_t out_rows, const float* values, const int64_t* index, int64_t rows,
+                        int64_t width, int threads);
+
+// Whether the AVX2 + FMA path runs on this CPU.
+bool nn_kernels_vectorised() noexcept;
+
+}  // namespace trackpipe

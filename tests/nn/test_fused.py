@@ -1,0 +1,127 @@
+"""The fused CPU inference kernels (tracking.nn.fused, csrc/cpu/nn_cpu.cpp) against torch's operators."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from tracking._native import core
+from tracking.nn import fused
+from tracking.nn.aggregation import aggregate
+
+
+def norm_layer(width: int, seed: int) -> nn.LayerNorm:
+    g = torch.Generator().manual_seed(seed)
+    norm = nn.LayerNorm(width)
+    with torch.no_grad():
+        norm.weight.copy_(torch.rand(width, generator=g) + 0.5)
+        norm.bias.copy_(torch.randn(width, generator=g))
+    return norm
+
+
+@pytest.mark.parametrize("width", [64, 16, 7, 24])
+@pytest.mark.parametrize("activation", [None, nn.SiLU(), nn.ReLU()])
+@pytest.mark.parametrize("with_bias", [False, True])
+def test_layer_norm_act_equals_torch(width, activation, with_bias):
+    g = torch.Generator().manual_seed(width)
+    h = torch.randn(1000, width, generator=g) * 4
+    h[:10] *= 30  # large values: exp clamped, SiLU of -100 is -0
+    bias = torch.randn(width, generator=g) if with_bias else None
+    norm = norm_layer(width, width + 1)
+    with torch.no_grad():
+        expected = norm(h + bias if bias is not None else h)
+        if activation is not None:
+            expected = activation(expected)
+        got = h.clone()
+        assert fused.layer_norm_act_(got, norm, activation, bias)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    assert torch.isfinite(got).all()
+
+
+def test_layer_norm_act_threads_and_empty_blocks():
+    norm = norm_layer(64, 3)
+    h = torch.randn(20000, 64)
+    one, two = h.clone(), h.clone()
+    core.layer_norm_act_cpu(one.numpy(), None, norm.weight.detach().numpy(), norm.bias.detach().numpy(), 1e-5, 1, 1)
+    core.layer_norm_act_cpu(two.numpy(), None, norm.weight.detach().numpy(), norm.bias.detach().numpy(), 1e-5, 1, 2)
+    assert torch.equal(one, two)  # rows are independent: the thread count changes nothing
+    empty = torch.zeros(0, 64)
+    with torch.no_grad():
+        assert fused.layer_norm_act_(empty, norm, nn.SiLU())
+
+
+def test_layer_norm_act_declines_what_it_cannot_do():
+    norm = norm_layer(8, 4)
+    with torch.no_grad():
+        assert not fused.layer_norm_act_(torch.randn(5, 8, dtype=torch.float64), norm)  # not float32
+        assert not fused.layer_norm_act_(torch.randn(8, 5).t(), norm)  # not contiguous
+        assert not fused.layer_norm_act_(torch.randn(5, 8), norm, nn.GELU())  # activation it has not
+        assert not fused.layer_norm_act_(torch.randn(5, 9), norm_layer(9, 5).requires_grad_(False), nn.Tanh())
+        with fused.enabled(False):
+            assert not fused.layer_norm_act_(torch.randn(5, 8), norm)
+    needs_grad = torch.randn(5, 8, requires_grad=True)
+    assert not fused.layer_norm_act_(needs_grad, norm)
+    x, gamma, beta = torch.randn(3, 8).numpy(), torch.ones(7).numpy(), torch.zeros(8).numpy()
+    with pytest.raises(ValueError, match="gamma"):
+        core.layer_norm_act_cpu(x, None, gamma, beta, 1e-5, 0, 1)
+
+
+def test_linear_norm_act_equals_the_modules():
+    torch.manual_seed(5)
+    linear, norm = nn.Linear(12, 64), norm_layer(64, 6)
+    h = torch.randn(300, 12)
+    with torch.no_grad():
+        expected = nn.functional.silu(norm(linear(h)))
+        got = fused.linear_norm_act(h, linear, norm, nn.SiLU())
+    assert got is not None
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_gather_add_equals_torch_bit_for_bit():
+    g = torch.Generator().manual_seed(7)
+    table = torch.randn(500, 64, generator=g)
+    index = torch.randint(0, 500, (5000,), generator=g)
+    index[:100] = 3  # repeated rows
+    out = torch.randn(5000, 64, generator=g)
+    expected = out + table[index]
+    assert fused.gather_add_(out, table, index) is out
+    assert torch.equal(out, expected)
+    with pytest.raises(IndexError, match=r"gather_add: index 500 at position 2 outside \[0, 500\)"):
+        fused.gather_add_(torch.zeros(3, 64), table, torch.tensor([0, 1, 500]))
+
+
+@pytest.mark.parametrize("width", [64, 20, 3])
+def test_index_add_equals_torch_bit_for_bit(width):
+    """Every element sums its rows in edge order, as torch's index_add_ does on the CPU: the same floats,
+    with one and with two threads."""
+    g = torch.Generator().manual_seed(width)
+    values = torch.randn(30000, width, generator=g) * torch.logspace(-3, 3, 30000).unsqueeze(1)
+    index = torch.randint(0, 700, (30000,), generator=g)
+    index[:5000] = 11
+    expected = torch.zeros(750, width).index_add_(0, index, values)
+    assert torch.equal(fused.index_add(values, index, 750), expected)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert torch.equal(fused.index_add(values, index, 750), expected)
+    finally:
+        torch.set_num_threads(threads)
+    with torch.no_grad():
+        assert torch.equal(aggregate(values, index, 750, "sum"), expected)
+        torch.testing.assert_close(
+            aggregate(values, index, 750, "mean"), aggregate(values, index, 750, "mean", backend="native")
+        )
+    with pytest.raises(IndexError, match=r"index_add_rows: index -1 at position 0"):
+        fused.index_add(values[:2], torch.tensor([-1, 0]), 750)
+
+
+def test_the_kernels_step_aside_while_exporting():
+    """torch.export (the ONNX exporter) records torch operators: the kernels must not run under it."""
+
+    class Add(nn.Module):
+        def forward(self, values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+            return fused.index_add(values, index, 4)
+
+    program = torch.export.export(Add(), (torch.randn(6, 8), torch.tensor([0, 1, 1, 3, 2, 0])))
+    assert any("index_add" in str(node.target) for node in program.graph.nodes)
