@@ -12,6 +12,7 @@ Each stage follows what ACORN (GNN4ITk CommonFramework) really runs, and names t
   (:class:`AcornFilter`, :class:`AcornInteractionGNN`) at our models' hidden size, depth and
   iterations, on ACORN's node features (no edge features); :func:`same_model_reference` runs *our*
   model the ACORN way (plain torch, torch triplet features) as a second row: framework overhead alone.
+  Both run with trackpipe's fused CPU kernels (:mod:`tracking.nn.fused`) switched off: torch operators only.
 - **track building**: :func:`numba_walkthrough`, ACORN's ``FastWalkthrough`` (scipy components, simple
   paths, numba walk); :func:`python_walkthrough` is ACORN's older ``CCandWalk`` in Python (the test
   oracle of our kernel); :func:`scipy_connected_components` for the plain components builder (with
@@ -32,6 +33,7 @@ import torch
 
 from tracking.event import Event
 from tracking.modulemap import ModuleMap, group_keys
+from tracking.nn import fused
 from tracking.ops.doublets import CUT_VARIABLES, MIN_DR
 
 #: Joined rows per batch: ACORN's ``PyModuleMap.batch_size`` default (``int(1e6)``).
@@ -485,7 +487,7 @@ class _ModelScores:
 
         tensors = event.to("cpu")
         edge_index = torch.as_tensor(tensors.edge_index)
-        with torch.inference_mode():
+        with torch.inference_mode(), fused.enabled(False):  # plain torch, as ACORN runs a model
             x = node_features(tensors)
             width = getattr(self.model, "edge_features", 0)
             attr = edge_features(tensors, edge_index, width=width, triplet_backend="torch") if width else None
@@ -512,7 +514,7 @@ class _AcornModelScores:
         tensors = event.to("cpu")
         edge_index = torch.as_tensor(tensors.edge_index)
         step = max(self.chunk_size or edge_index.shape[1], 1)
-        with torch.inference_mode():
+        with torch.inference_mode(), fused.enabled(False):  # plain torch (scatter_add), as ACORN
             x = node_features(tensors)
             logits = [self.model(x, edge_index[:, a : a + step]) for a in range(0, edge_index.shape[1], step)]
             scores = torch.sigmoid(torch.cat(logits)).numpy() if logits else np.zeros(0, np.float32)

@@ -182,4 +182,23 @@ def gather_add_cpu(
 def index_add_rows_cpu(
     out: npt.NDArray[np.float32], values: npt.NDArray[np.float32], index: npt.NDArray[np.int64], threads: int
 ) -> None: ...
+def segment_sum_rows_cpu(
+    out: npt.NDArray[np.float32],
+    column: int,
+    values: npt.NDArray[np.float32],
+    order: npt.NDArray[np.int64],
+    offsets: npt.NDArray[np.int64],
+    threads: int,
+) -> None: ...
+def doublet_features_cpu(
+    r: npt.NDArray[np.float32],
+    phi: npt.NDArray[np.float32],
+    z: npt.NDArray[np.float32],
+    eta: npt.NDArray[np.float32],
+    src: npt.NDArray[np.int64],
+    dst: npt.NDArray[np.int64],
+    scales: dict[str, float],
+    out: npt.NDArray[np.float32],
+    threads: int,
+) -> None: ...
 def nn_kernels_vectorised() -> bool: ...

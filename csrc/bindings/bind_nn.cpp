@@ -11,6 +11,7 @@
 #include <string>
 
 #include "arrays.hpp"
+#include "trackpipe/features.hpp"
 #include "trackpipe/nn.hpp"
 
 namespace py = pybind11;
@@ -83,6 +84,55 @@ void bind_nn(py::module_& m) {
       },
       py::arg("out").noconvert(), py::arg("values"), py::arg("index"), py::arg("threads"),
       "In place: out[index[i]] += values[i], every element summed in increasing i (torch's index_add_ order).");
+
+  m.def(
+      "segment_sum_rows_cpu",
+      [](py::array out, int64_t column, const py::array& values, const py::array& order, const py::array& offsets,
+         int threads) {
+        Matrix target = matrix(out, "out");
+        if (values.ndim() != 2) throw py::value_error("values: expected a 2-d array");
+        const int64_t width = values.shape(1);
+        int64_t rows = 0;
+        const float* source = table_of(values, "values", width, &rows);
+        const int64_t* perm = input_ptr<int64_t>(order, "order", rows);
+        const int64_t* starts = input_ptr<int64_t>(offsets, "offsets", target.rows + 1);
+        py::gil_scoped_release release;
+        trackpipe::segment_sum_rows_cpu(target.data, target.rows, target.width, column, source, rows, width, perm,
+                                        starts, threads);
+      },
+      py::arg("out").noconvert(), py::arg("column"), py::arg("values"), py::arg("order"), py::arg("offsets"),
+      py::arg("threads"),
+      "In place: out[i, column:column + W] = sum of values[order[k]] for k in [offsets[i], offsets[i + 1]).");
+
+  m.def(
+      "doublet_features_cpu",
+      [](const py::array& r, const py::array& phi, const py::array& z, const py::array& eta, const py::array& src,
+         const py::array& dst, const py::dict& scales, py::array out, int threads) {
+        const py::ssize_t hits = r.size();
+        const py::ssize_t edges = src.size();
+        trackpipe::DoubletScales s;
+        s.r_scale = scales["r_scale"].cast<float>();
+        s.phi_scale = scales["phi_scale"].cast<float>();
+        s.z_scale = scales["z_scale"].cast<float>();
+        s.eta_scale = scales["eta_scale"].cast<float>();
+        s.min_abs_dr = scales["min_abs_dr"].cast<float>();
+        s.phi_slope_scale = scales["phi_slope_scale"].cast<float>();
+        s.phi_slope_clamp = scales["phi_slope_clamp"].cast<float>();
+        s.rphi_slope_clamp = scales["rphi_slope_clamp"].cast<float>();
+        s.z0_clamp = scales["z0_clamp"].cast<float>();
+        const float* rp = input_ptr<float>(r, "r", hits);
+        const float* pp = input_ptr<float>(phi, "phi", hits);
+        const float* zp = input_ptr<float>(z, "z", hits);
+        const float* ep = input_ptr<float>(eta, "eta", hits);
+        const int64_t* sp = input_ptr<int64_t>(src, "src", edges);
+        const int64_t* dp = input_ptr<int64_t>(dst, "dst", edges);
+        float* op = output_ptr<float>(out, "out", edges * trackpipe::kDoubletFeatures);
+        py::gil_scoped_release release;
+        trackpipe::doublet_features_cpu(rp, pp, zp, ep, hits, sp, dp, edges, s, op, threads);
+      },
+      py::arg("r"), py::arg("phi"), py::arg("z"), py::arg("eta"), py::arg("src"), py::arg("dst"), py::arg("scales"),
+      py::arg("out").noconvert(), py::arg("threads"),
+      "The 7 doublet features of each edge src -> dst into out (float32 [E, 7]); scales: the detector's.");
 
   m.def("nn_kernels_vectorised", &trackpipe::nn_kernels_vectorised,
         "True when the LayerNorm kernel runs its AVX2 + FMA path on this CPU.");

@@ -221,6 +221,35 @@ void index_add_rows_cpu(float* out, int64_t out_rows, const float* values, const
   }
 }
 
+void segment_sum_rows_cpu(float* out, int64_t out_rows, int64_t out_width, int64_t column, const float* values,
+                          int64_t value_rows, int64_t width, const int64_t* order, const int64_t* offsets,
+                          int threads) {
+  if (column < 0 || width < 1 || column + width > out_width) {
+    throw std::invalid_argument("segment_sum_rows: columns [" + std::to_string(column) + ", " +
+                                std::to_string(column + width) + ") outside the " + std::to_string(out_width) +
+                                " columns of out");
+  }
+  if (offsets[0] != 0 || offsets[out_rows] != value_rows) {
+    throw std::invalid_argument("segment_sum_rows: offsets must run from 0 to the number of value rows");
+  }
+  for (int64_t i = 0; i < out_rows; ++i) {
+    if (offsets[i + 1] < offsets[i]) throw std::invalid_argument("segment_sum_rows: offsets must not decrease");
+  }
+  check_index(order, value_rows, value_rows, "segment_sum_rows");
+  const int n = clamp_threads(threads, out_rows);
+#ifdef TRACKPIPE_OPENMP
+#pragma omp parallel for num_threads(n) schedule(static) if (n > 1)
+#endif
+  for (int64_t i = 0; i < out_rows; ++i) {
+    float* target = out + i * out_width + column;
+    for (int64_t k = 0; k < width; ++k) target[k] = 0.0f;
+    for (int64_t j = offsets[i]; j < offsets[i + 1]; ++j) {
+      const float* source = values + order[j] * width;
+      for (int64_t k = 0; k < width; ++k) target[k] += source[k];
+    }
+  }
+}
+
 bool nn_kernels_vectorised() noexcept {
 #ifdef TRACKPIPE_X86
   return cpu_has_avx2_fma();

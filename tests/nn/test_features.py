@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -268,3 +269,33 @@ def test_zero_field_gives_straight_line_features():
     # the same graph under the built-in 2 T description: no such separation in the curvature column
     builtin = F.edge_features(ev).numpy()
     assert not np.allclose(builtin[:, 7], feats[:, 7])
+
+
+def test_native_doublet_features_equal_the_torch_form_bit_for_bit():
+    """The one-pass native kernel (float32 CPU inference) against the torch operations it replaces, on edges
+    between hits at equal radius (dr = 0), within 1e-3 mm, across the phi = +-pi seam, and for a fitted
+    detector's scales."""
+    from tracking.detector import BUILTIN
+    from tracking.nn import fused
+
+    ev = make_event(n=2000, e=100_000, seed=11)
+    x, y = np.asarray(ev.x).copy(), np.asarray(ev.y).copy()
+    x[:10], y[:10] = x[10:20], y[10:20]  # hits 0-9 at the radius of 10-19 (and the same phi)
+    x[20], y[20] = -500.0, 1e-4  # phi just under +pi ...
+    x[21], y[21] = -510.0, -1e-4  # ... and just over -pi
+    ei = np.asarray(ev.edge_index).copy()
+    ei[:, :10] = [np.arange(10), np.arange(10, 20)]
+    ei[:, 10] = [20, 21]
+    ev = ev.replace(x=x, y=y, edge_index=ei)
+    fitted = dataclasses.replace(BUILTIN, r_scale=60.0, z_scale=850.0, phi_slope_clamp=3.0, min_abs_dr=0.5)
+    coords = F._hit_coordinates(ev, None)
+    edges = torch.from_numpy(ei)
+    for detector in (BUILTIN, fitted):
+        with torch.inference_mode():
+            native = F.compute_edge_features(*coords, edges, detector=detector)
+            with fused.enabled(False):
+                reference = F.compute_edge_features(*coords, edges, detector=detector)
+        assert torch.equal(native, reference)
+    bad = torch.tensor([[0, 1], [2, 2000]])
+    with torch.inference_mode(), pytest.raises(IndexError, match=r"edge 1 \(1 -> 2000\) outside \[0, 2000\) hits"):
+        F.compute_edge_features(*coords, bad)

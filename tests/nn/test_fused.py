@@ -125,3 +125,29 @@ def test_the_kernels_step_aside_while_exporting():
 
     program = torch.export.export(Add(), (torch.randn(6, 8), torch.tensor([0, 1, 1, 3, 2, 0])))
     assert any("index_add" in str(node.target) for node in program.graph.nodes)
+
+
+def test_segment_sum_into_equals_index_add_bit_for_bit():
+    """Sums written into columns of a node-state buffer, node by node over a stable sort of the index: the
+    same floats as index_add_ in edge order; nodes without edges get zeros; the other columns are untouched."""
+    g = torch.Generator().manual_seed(9)
+    values = torch.randn(40000, 16, generator=g) * torch.logspace(-3, 3, 40000).unsqueeze(1)
+    index = torch.randint(0, 900, (40000,), generator=g)
+    index[:4000] = 5
+    state = torch.randn(1000, 48, generator=g)
+    before = state.clone()
+    segs = fused.segments(index, 1000)
+    fused.segment_sum_into(state, 16, values, segs)
+    expected = torch.zeros(1000, 16).index_add_(0, index, values)
+    assert torch.equal(state[:, 16:32], expected)
+    assert torch.equal(state[:, :16], before[:, :16]) and torch.equal(state[:, 32:], before[:, 32:])
+    assert torch.equal(state[950:, 16:32], torch.zeros(50, 16))  # no edges there
+    with fused.enabled(False):
+        other = before.clone()
+        fused.segment_sum_into(other, 16, values, segs)
+    assert torch.equal(other, state)
+    with pytest.raises(ValueError, match="outside the 48 columns"):
+        fused.segment_sum_into(state, 40, values, segs)
+    bad = fused.Segments(segs.nodes, segs.order, segs.offsets.flip(0))
+    with pytest.raises(ValueError, match="offsets must run from 0"):
+        fused.segment_sum_into(state, 0, values, bad)

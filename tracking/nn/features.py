@@ -69,6 +69,7 @@ import math
 import numpy as np
 import torch
 
+from .._native import core
 from ..detector import BUILTIN, DetectorDescription
 from ..errors import DataError
 from ..event import Event
@@ -137,6 +138,9 @@ def compute_edge_features(
     """float32 ``[E, 7]``: the doublet features of each edge ``edge_index[0] -> edge_index[1]``
     from unscaled hit coordinates (mm, rad); see the module docstring for the definitions."""
     d = detector
+    native = _native_doublets(r, phi, z, eta, edge_index, d)
+    if native is not None:
+        return native
     src, dst = edge_index[0], edge_index[1]
     r_src, r_dst = r[src], r[dst]
     z_src, z_dst = z[src], z[dst]
@@ -161,6 +165,57 @@ def compute_edge_features(
         ],
         dim=1,
     ).float()
+
+
+_DOUBLET_SCALES = (
+    "r_scale",
+    "phi_scale",
+    "z_scale",
+    "eta_scale",
+    "min_abs_dr",
+    "phi_slope_scale",
+    "phi_slope_clamp",
+    "rphi_slope_clamp",
+    "z0_clamp",
+)
+
+
+def _native_doublets(
+    r: torch.Tensor,
+    phi: torch.Tensor,
+    z: torch.Tensor,
+    eta: torch.Tensor,
+    edge_index: torch.Tensor,
+    detector: DetectorDescription,
+) -> torch.Tensor | None:
+    """The doublet features by the native kernel (one pass, the same float32 operations: the same values)
+    for float32 CPU inputs outside tracing and autograd; None otherwise (the torch form runs)."""
+    from . import fused
+
+    coords = (r, phi, z, eta)
+    if (
+        not fused.is_enabled()
+        or edge_index.device.type != "cpu"
+        or edge_index.dtype != torch.int64
+        or edge_index.ndim != 2
+        or not fused.applies(*coords)
+    ):
+        return None
+    src, dst = (edge_index[i].contiguous() for i in (0, 1))
+    out = torch.empty((edge_index.shape[1], NUM_DOUBLET_FEATURES), dtype=torch.float32)
+    r_, phi_, z_, eta_ = (c.contiguous().numpy() for c in coords)
+    core.doublet_features_cpu(
+        r_,
+        phi_,
+        z_,
+        eta_,
+        src.numpy(),
+        dst.numpy(),
+        {name: float(getattr(detector, name)) for name in _DOUBLET_SCALES},
+        out.numpy(),
+        torch.get_num_threads(),
+    )
+    return out
 
 
 def _segment_shape(

@@ -15,6 +15,9 @@ pass each:
   the same values.
 - :func:`index_add`: ``zeros.index_add_(0, index, values)`` summing every element in edge order, as torch does
   on the CPU: the same values.
+- :func:`segment_sum_into`: the same sums written straight into columns of a node-state buffer, node by node
+  over the edges of each node (:func:`segments`, a stable sort of the index made once per graph): no zero
+  fill, no scatter, and the GNN's node network reads ``[h, incoming, outgoing]`` without a concatenation.
 
 They run only where they apply: CPU float32 contiguous tensors that need no gradient (inference); anything
 else, and everything when switched off (:func:`enabled` / ``TRACKPIPE_FUSED=0``), takes the torch operators.
@@ -26,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -41,6 +45,8 @@ __all__ = [
     "is_enabled",
     "layer_norm_act_",
     "linear_norm_act",
+    "segment_sum_into",
+    "segments",
 ]
 
 _ACTIVATIONS: dict[type[nn.Module], int] = {nn.SiLU: 1, nn.ReLU: 2}
@@ -158,3 +164,31 @@ def index_add(values: torch.Tensor, index: torch.Tensor, rows: int) -> torch.Ten
         core.index_add_rows_cpu(out.numpy(), values.numpy(), index.contiguous().numpy(), torch.get_num_threads())
         return out
     return values.new_zeros((rows, *values.shape[1:])).index_add(0, index, values)
+
+
+class Segments(NamedTuple):
+    """The edges of each node: ``order[offsets[i]:offsets[i + 1]]`` are node ``i``'s, in increasing edge order."""
+
+    nodes: torch.Tensor  # int64 [E]: the node of each edge
+    order: torch.Tensor  # int64 [E]
+    offsets: torch.Tensor  # int64 [N + 1]
+
+
+def segments(index: torch.Tensor, rows: int) -> Segments:
+    """:class:`Segments` of ``index`` over ``rows`` nodes (a stable sort: the order index_add_ sums in)."""
+    order = torch.argsort(index, stable=True)
+    offsets = torch.zeros(rows + 1, dtype=torch.int64, device=index.device)
+    torch.cumsum(torch.bincount(index, minlength=rows), 0, out=offsets[1:])
+    return Segments(index, order, offsets)
+
+
+def segment_sum_into(out: torch.Tensor, column: int, values: torch.Tensor, segs: Segments) -> None:
+    """``out[:, column : column + F] = zeros.index_add_(0, segs.nodes, values)``: the same sums, written in place
+    into columns of ``out`` (``[N, >= column + F]``), for every row."""
+    width = values.shape[1]
+    if out.ndim == 2 and values.ndim == 2 and segs.order.device.type == "cpu" and applies(out, values):
+        core.segment_sum_rows_cpu(
+            out.numpy(), column, values.numpy(), segs.order.numpy(), segs.offsets.numpy(), torch.get_num_threads()
+        )
+        return
+    out[:, column : column + width] = values.new_zeros((out.shape[0], width)).index_add_(0, segs.nodes, values)

@@ -274,14 +274,29 @@ class InteractionGNN(nn.Module):
             assert edge_attr is not None  # checked above
             parts.append((edge_attr.to(h.dtype), None))
         e = _BlockedFirstLayer(self.edge_encoder, parts).run(n_edges, block)
+        # Sum aggregation with the fused kernels: one node-state buffer [h, incoming, outgoing] that the sums
+        # are written into (no zero fill, no scatter, no concatenation for the node network); h is its view.
+        state: torch.Tensor | None = None
+        if self.aggregation == "sum" and self.n_iterations and fused.applies(h):
+            width = h.shape[1]
+            state = h.new_empty((n_nodes, 3 * width))
+            state[:, :width] = h
+            h = state[:, :width]
+            into, out_of = fused.segments(dst, n_nodes), fused.segments(src, n_nodes)
         for step in range(self.n_iterations):
             k = 0 if self.recurrent else step
             messages = _BlockedFirstLayer(cast(nn.Sequential, self.edge_networks[k]), [(e, None), (h, src), (h, dst)])
             for rows in row_blocks(n_edges, block):
                 e[rows].add_(messages.tail(rows))  # reads e[rows] before the update
+            network = cast(nn.Sequential, self.node_networks[k])
+            if state is not None:
+                fused.segment_sum_into(state, width, e, into)
+                fused.segment_sum_into(state, 2 * width, e, out_of)
+                for rows in node_rows:
+                    h[rows].add_(mlp_tail(network, state[rows], 0))
+                continue
             incoming = aggregate(e, dst, n_nodes, self.aggregation)
             outgoing = aggregate(e, src, n_nodes, self.aggregation)
-            network = cast(nn.Sequential, self.node_networks[k])
             for rows in node_rows:
                 h[rows].add_(mlp_tail(network, torch.cat([h[rows], incoming[rows], outgoing[rows]], dim=1), 0))
         if scalar_head:

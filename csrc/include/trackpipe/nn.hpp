@@ -26,6 +26,14 @@ void gather_add_cpu(float* out, const float* table, int64_t table_rows, const in
 void index_add_rows_cpu(float* out, int64_t out_rows, const float* values, const int64_t* index, int64_t rows,
                         int64_t width, int threads);
 
+// For every row i < out_rows: out[i, column : column + width] = sum over k in [offsets[i], offsets[i + 1]) of
+// values[order[k], :], summed in increasing k (out has out_width columns; values has value_rows rows of width
+// columns). With order a stable sort of an index by node, the same sums as index_add_ in edge order, written
+// once per row (no zero fill, no scatter). Bad offsets or order entries throw before anything is written.
+void segment_sum_rows_cpu(float* out, int64_t out_rows, int64_t out_width, int64_t column, const float* values,
+                          int64_t value_rows, int64_t width, const int64_t* order, const int64_t* offsets,
+                          int threads);
+
 // Whether the AVX2 + FMA path runs on this CPU.
 bool nn_kernels_vectorised() noexcept;
 
