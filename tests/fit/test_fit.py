@@ -107,11 +107,26 @@ def test_tiny_fit_writes_a_directory_that_runs(tmp_path):
     assert report["steps"]["gnn"]["probe"] is None and report["steps"]["gnn"]["train_events"] == 3
     rows = report["steps"]["tracks"]["candidates"]
     # (gnn, filter alone) x builder x cuts x min_hits, then the short rule on the best setting, then the
-    # same rule judged by the track-quality model trained on the last 2 training events
-    assert len(rows) == 2 * 4 + 2 + 1
-    assert [row.get("short_hits") for row in rows[8:]] == [5, 5, 1000]
-    assert rows[-1]["quality"].endswith("track_quality.npz")
-    assert (out / "track_quality.npz").is_file()
+    # same rule judged by a track-quality model trained on the last 2 training events: on the best setting
+    # and on the looser score cut (0.2) when the best is 0.5, one model each
+    best_cut = rows[8]["score_cut"]
+    quality_rows = rows[10:]
+    assert len(rows) == 2 * 4 + 2 + (2 if best_cut == 0.5 else 1)
+    assert [row.get("short_hits") for row in rows[8:10]] == [5, 5]
+    assert [row["short_hits"] for row in quality_rows] == [1000] * len(quality_rows)
+    assert [row["score_cut"] for row in quality_rows] == ([0.5, 0.2] if best_cut == 0.5 else [0.2])
+    chosen = report["steps"]["tracks"]["chosen"]
+    if "quality" in chosen:  # the chosen model is track_quality.npz, the others are gone
+        assert chosen["quality"].endswith("track_quality.npz") and (out / "track_quality.npz").is_file()
+        assert sum(row["quality"].endswith("track_quality.npz") for row in quality_rows) == 1
+    else:
+        assert not (out / "track_quality.npz").exists()
+    assert all(
+        row["quality"].startswith("not kept")
+        for row in quality_rows
+        if row is not chosen and not row["quality"].endswith("track_quality.npz")
+    )
+    assert sorted(p.name for p in out.glob("track_quality*")) in ([], ["track_quality.npz"])
     assert 0.0 <= report["validation"]["efficiency"] <= 1.0
 
     moved = tmp_path / "moved"

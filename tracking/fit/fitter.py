@@ -449,7 +449,9 @@ def calibrate_tracks(
     score cut and ``min_hits``; then, on the ``cuts.short_rule_settings`` best of those, the short-track
     rule (tracks of fewer than ``short_hits`` hits kept only when their edges' mean score passes
     ``short_score_cut``), and with ``quality_events`` the same rule judged by a track-quality model
-    (:mod:`tracking.quality`) trained on the tracks of those events (saved to ``quality_path``). The
+    (:mod:`tracking.quality`), one per setting (those best ones and, with ``cuts.quality_looser_cuts``, the
+    looser score cuts of the best), trained on that setting's tracks of those events (the chosen one saved
+    to ``quality_path``). The
     chosen setting has the highest efficiency at fake rate <= max_fake (the lowest fake rate when none
     reaches it)."""
     from tqdm.auto import tqdm
@@ -493,9 +495,11 @@ def calibrate_tracks(
             bases.append(base)
     floor = min(cuts.min_hits)
 
-    def short_rule_grid(hits: list[int], score_cuts: list[float], desc: str, **extra: Any) -> None:
+    def short_rule_grid(
+        on: list[tuple[str, str, float]], hits: list[int], score_cuts: list[float], desc: str, **extra: Any
+    ) -> None:
         nonlocal best
-        grid = [(base, h, c) for base in bases for h in hits if h > floor for c in score_cuts]
+        grid = [(base, h, c) for base in on for h in hits if h > floor for c in score_cuts]
         for (label, builder_name, cut), short_hits, short_cut in tqdm(grid, desc=desc, disable=not progress):
             setting = {"track_builder": builder_name, "score_cut": cut, "min_hits": floor}
             setting.update(short_hits=short_hits, short_score_cut=short_cut, **extra)
@@ -503,16 +507,45 @@ def calibrate_tracks(
             if best is None or key(row) > key(best):
                 best = row
 
-    short_rule_grid(cuts.short_hits, cuts.short_score_cuts, "short-track rule")
+    short_rule_grid(bases, cuts.short_hits, cuts.short_score_cuts, "short-track rule")
     if quality_events and bases and quality_path is not None:
+        # the best settings, and the looser cuts of the best (scores, builder): with a model to judge every
+        # track, a looser cut can keep more real tracks at the same fake rate. One model per setting, trained
+        # on that setting's tracks of the quality events; the chosen one is saved to quality_path.
         label, builder_name, cut = bases[0]
-        setting = {"track_builder": builder_name, "score_cut": cut, "min_hits": floor}
-        model = train_quality_model(
-            config, _stages(candidates[label]), setting, quality_events, progress, detector_path
-        )
-        if model is not None:
-            model.save(quality_path)
-            short_rule_grid(cuts.quality_short_hits, cuts.quality_cuts, "track-quality rule", quality=str(quality_path))
+        looser = [(label, builder_name, c) for c in cuts.score_cuts if c < cut] if cuts.quality_looser_cuts else []
+        models: dict[tuple[str, str, float], Path] = {}
+        scored_quality: dict[str, list[Event]] = {}
+        for base in [*bases, *[b for b in looser if b not in bases]]:
+            label, builder_name, cut = base
+            if label not in scored_quality:
+                stages = _stages(candidates[label])
+                scored_quality[label] = [
+                    _run(stages, e)
+                    for e in tqdm(quality_events, desc=f"track-quality events ({label})", disable=not progress)
+                ]
+            setting = {"track_builder": builder_name, "score_cut": cut, "min_hits": floor}
+            model = train_quality_model(config, setting, scored_quality[label], detector_path)
+            if model is None:
+                continue
+            models[base] = quality_path.with_name(f"{quality_path.stem}-{len(models)}{quality_path.suffix}")
+            model.save(models[base])
+            short_rule_grid(
+                [base], cuts.quality_short_hits, cuts.quality_cuts, "track-quality rule", quality=str(models[base])
+            )
+        chosen_model = best.get("quality") if best is not None else None
+        for path in models.values():
+            if str(path) == chosen_model:
+                path.replace(quality_path)
+                for row in rows:
+                    if row.get("quality") == chosen_model:
+                        row["quality"] = str(quality_path)
+                best["quality"] = str(quality_path)  # type: ignore[index]
+            elif path.exists():
+                path.unlink()
+                for row in rows:
+                    if row.get("quality") == str(path):
+                        row["quality"] = f"not kept (trained for score_cut {row['score_cut']})"
     assert best is not None
     reached = key(best)[0]
     if not reached:
@@ -537,25 +570,20 @@ def _quality_events(config: FitConfig) -> list[Event]:
 
 def train_quality_model(
     config: FitConfig,
-    stages: list[Any],
     setting: dict[str, Any],
-    events: list[Event],
-    progress: bool,
+    scored_events: list[Event],
     detector_path: str | None = None,
 ) -> Any:
-    """A :class:`~tracking.quality.TrackQualityModel` trained on the tracks that ``stages`` and the track
-    builder ``setting`` make of ``events`` (real = matched to a particle by double majority); None when
-    those tracks are all real or all fake (nothing to learn)."""
-    from tqdm.auto import tqdm
-
+    """A :class:`~tracking.quality.TrackQualityModel` trained on the tracks that the track builder ``setting``
+    makes of ``scored_events`` (events with truth, scored by the pipeline's edge classifiers; real = matched
+    to a particle by double majority); None when those tracks are all real or all fake (nothing to learn)."""
     from ..metrics.tracks import match_tracks
     from ..quality import fit_track_quality, track_features
 
     builder = _build_track_builder(setting, detector_path)
     matching = TrackMatchConfig(pt_min=None, min_particle_hits=1, min_track_hits=1)
     features, real = [], []
-    for event in tqdm(events, desc="track-quality events", disable=not progress):
-        scored = _run(stages, event)
+    for scored in scored_events:
         labels = as_numpy(builder(scored).track_labels)
         features.append(track_features(scored.x, scored.y, scored.z, scored.edge_index, scored.edge_scores, labels))
         result = match_tracks(scored, labels, matching)
