@@ -45,6 +45,7 @@ TINY = {
         "quality_events": 2,
         "quality_short_hits": [1000],
         "quality_cuts": [0.5],
+        "quality_looser_cuts": True,
     },
 }
 

@@ -157,9 +157,10 @@ class CutSearch:
     quality_events: NonNegativeInt = 4
     quality_short_hits: list[PositiveInt] = field(default_factory=lambda: [5, 7, 9, 1000])
     quality_cuts: list[Score] = field(default_factory=lambda: [0.3, 0.5, 0.7, 0.8, 0.9])
-    # also try the quality rule on the score cuts below the best one (its own model each): a looser cut finds
-    # more real tracks, and the model removes the fakes it lets in
-    quality_looser_cuts: bool = True
+    # also try the quality rule on the score cuts below the best one (its own model each), for detectors where a
+    # looser cut finds more real tracks and the model can remove the fakes it lets in. Off by default: on the
+    # simulated TrackML detector and the LHCb VELO the looser cuts lost (their walks merge particles)
+    quality_looser_cuts: bool = False
     track_builders: list[Literal["walkthrough", "connected_components"]] = field(
         default_factory=lambda: ["walkthrough", "connected_components"]
     )
