@@ -2,8 +2,9 @@
 
 Between their matrix products the models spend most of their CPU time in element-wise operators, each of
 which reads and writes a whole row block (profile of the default GNN on a mu = 200 graph, one thread: matrix
-products 35 %, gathers 15 %, LayerNorm 11 %, SiLU 10 %, scatter-add 9 %). Three kernels do those steps in one
-pass each:
+products 35 %, gathers 15 %, LayerNorm 11 %, SiLU 10 %, scatter-add 9 %). These kernels do those steps in one
+pass each (measured with ``dev/fused_compare.py``, 2 threads: the filter 1.76x, the GNN 1.72x faster than with
+torch's operators; the default pipeline's physics figures identical):
 
 - :func:`layer_norm_act_`: the bias of the ``Linear`` before (:func:`linear_norm_act` multiplies without it:
   torch's ``addmm`` would first copy the bias into every row), ``LayerNorm``, then ``SiLU`` / ``ReLU``, in
@@ -37,6 +38,7 @@ from torch import nn
 from .._native import core
 
 __all__ = [
+    "Segments",
     "applies",
     "enabled",
     "fusable_activation",
