@@ -509,9 +509,8 @@ def calibrate_tracks(
 
     short_rule_grid(bases, cuts.short_hits, cuts.short_score_cuts, "short-track rule")
     if quality_events and bases and quality_path is not None:
-        # the best settings, and the looser cuts of the best (scores, builder): with a model to judge every
-        # track, a looser cut can keep more real tracks at the same fake rate. One model per setting, trained
-        # on that setting's tracks of the quality events; the chosen one is saved to quality_path.
+        # the best settings (and with cuts.quality_looser_cuts the looser cuts of the best): one model per
+        # setting, trained on that setting's tracks of the quality events (scored once per candidate)
         label, builder_name, cut = bases[0]
         looser = [(label, builder_name, c) for c in cuts.score_cuts if c < cut] if cuts.quality_looser_cuts else []
         models: dict[tuple[str, str, float], Path] = {}
@@ -533,19 +532,18 @@ def calibrate_tracks(
             short_rule_grid(
                 [base], cuts.quality_short_hits, cuts.quality_cuts, "track-quality rule", quality=str(models[base])
             )
-        chosen_model = best.get("quality") if best is not None else None
+        # keep the chosen setting's model as quality_path; the rows of the others say it was not kept
+        chosen = best.get("quality") if best is not None else None
         for path in models.values():
-            if str(path) == chosen_model:
+            if str(path) == chosen:
                 path.replace(quality_path)
-                for row in rows:
-                    if row.get("quality") == chosen_model:
-                        row["quality"] = str(quality_path)
-                best["quality"] = str(quality_path)  # type: ignore[index]
-            elif path.exists():
-                path.unlink()
-                for row in rows:
-                    if row.get("quality") == str(path):
-                        row["quality"] = f"not kept (trained for score_cut {row['score_cut']})"
+            else:
+                path.unlink(missing_ok=True)
+        for row in [*rows, *([best] if best is not None else [])]:
+            if row.get("quality") == chosen and chosen is not None and chosen != str(quality_path):
+                row["quality"] = str(quality_path)
+            elif row.get("quality") in {str(p) for p in models.values()}:
+                row["quality"] = f"not kept (trained for score_cut {row['score_cut']})"
     assert best is not None
     reached = key(best)[0]
     if not reached:

@@ -194,16 +194,15 @@ def _native_doublets(
 
     coords = (r, phi, z, eta)
     if (
-        not fused.is_enabled()
-        or edge_index.device.type != "cpu"
+        edge_index.device.type != "cpu"
         or edge_index.dtype != torch.int64
         or edge_index.ndim != 2
-        or not fused.applies(*coords)
+        or not fused.applies(*coords)  # on, CPU float32 contiguous, no tracing or autograd
     ):
         return None
     src, dst = (edge_index[i].contiguous() for i in (0, 1))
     out = torch.empty((edge_index.shape[1], NUM_DOUBLET_FEATURES), dtype=torch.float32)
-    r_, phi_, z_, eta_ = (c.contiguous().numpy() for c in coords)
+    r_, phi_, z_, eta_ = (c.numpy() for c in coords)
     core.doublet_features_cpu(
         r_,
         phi_,

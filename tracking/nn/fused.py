@@ -101,23 +101,27 @@ def fusable_activation(layer: nn.Module | None) -> bool:
     return layer is None or type(layer) in _ACTIVATIONS
 
 
+def _fusable(width: int, norm: nn.LayerNorm, activation: nn.Module | None, bias: torch.Tensor | None) -> bool:
+    """Whether the kernel can run ``norm`` (affine, float32, over ``width`` columns), ``activation`` and ``bias``."""
+    weight, shift = norm.weight, norm.bias
+    return (
+        tuple(norm.normalized_shape) == (width,)
+        and weight is not None
+        and shift is not None
+        and fusable_activation(activation)
+        and all(t.dtype == torch.float32 for t in (weight, shift) + (() if bias is None else (bias,)))
+    )
+
+
 def layer_norm_act_(
     h: torch.Tensor, norm: nn.LayerNorm, activation: nn.Module | None = None, bias: torch.Tensor | None = None
 ) -> bool:
     """``h = activation(norm(h + bias))`` in place for a ``[rows, width]`` block when the kernel applies
     (``bias``: the bias of the ``Linear`` before, left out of its product so that it costs no extra pass);
     returns whether it ran (False: nothing was done, the caller runs the modules)."""
-    weight, shift = norm.weight, norm.bias
-    if (
-        h.ndim != 2
-        or tuple(norm.normalized_shape) != (h.shape[1],)
-        or weight is None
-        or shift is None
-        or not fusable_activation(activation)
-        or not applies(h)
-        or any(t.dtype != torch.float32 for t in (weight, shift) + (() if bias is None else (bias,)))
-    ):
+    if h.ndim != 2 or not _fusable(h.shape[1], norm, activation, bias) or not applies(h):
         return False
+    weight, shift = norm.weight, norm.bias
     code = 0 if activation is None else _ACTIVATIONS[type(activation)]
     core.layer_norm_act_cpu(
         h.numpy(),
@@ -137,12 +141,10 @@ def linear_norm_act(
     """``activation(norm(linear(h)))``: the product without its bias, then one fused pass (bias, LayerNorm,
     activation); None when the kernel does not apply (nothing computed)."""
     bias = linear.bias
-    if bias is None or not applies(h) or not fusable_activation(activation):
-        return None
+    if bias is None or not applies(h) or not _fusable(linear.out_features, norm, activation, bias):
+        return None  # checked before the product, so that it is never computed twice
     out = nn.functional.linear(h, linear.weight)
-    if not layer_norm_act_(out, norm, activation, bias):
-        return None
-    return out
+    return out if layer_norm_act_(out, norm, activation, bias) else None
 
 
 def gather_add_(out: torch.Tensor, table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:

@@ -51,6 +51,16 @@ def scalar_output(mlp: nn.Sequential) -> bool:
     return isinstance(last, nn.Linear) and last.out_features == 1
 
 
+def _norm_and_activation(layers: list[nn.Module], j: int) -> tuple[nn.LayerNorm, nn.Module | None] | None:
+    """``(layers[j], the activation after it or None)`` when ``layers[j]`` is a LayerNorm the fused kernel
+    can run (with that activation), else None."""
+    norm = layers[j] if j < len(layers) else None
+    if not isinstance(norm, nn.LayerNorm):
+        return None
+    following = layers[j + 1] if j + 1 < len(layers) else None
+    return norm, following if following is not None and fused.fusable_activation(following) else None
+
+
 def mlp_tail(
     mlp: nn.Sequential,
     h: torch.Tensor,
@@ -66,30 +76,24 @@ def mlp_tail(
     layers = list(mlp)[start:stop]
     i = 0
     if pending_bias is not None:
-        norm = layers[0] if layers else None
-        following = layers[1] if len(layers) > 1 else None
-        activation = following if following is not None and fused.fusable_activation(following) else None
-        if isinstance(norm, nn.LayerNorm) and fused.layer_norm_act_(h, norm, activation, pending_bias):
-            i = 1 if activation is None else 2
+        fusable = _norm_and_activation(layers, 0)
+        if fusable is not None and fused.layer_norm_act_(h, *fusable, pending_bias):
+            i = 1 if fusable[1] is None else 2
         else:
             h = h.add_(pending_bias) if not h.requires_grad else h + pending_bias
     while i < len(layers):
         layer = layers[i]
         if isinstance(layer, (nn.Linear, nn.LayerNorm)) and not h.requires_grad:
-            linear = layer if isinstance(layer, nn.Linear) else None
-            j = i + (linear is not None)  # the LayerNorm
-            norm = layers[j] if j < len(layers) else None
-            following = layers[j + 1] if j + 1 < len(layers) else None
-            activation = following if following is not None and fused.fusable_activation(following) else None
-            if isinstance(norm, nn.LayerNorm):
-                if linear is not None:
-                    out = fused.linear_norm_act(h, linear, norm, activation)
-                    ran = out is not None
-                    h = out if out is not None else h
+            j = i + isinstance(layer, nn.Linear)  # where a LayerNorm would be
+            fusable = _norm_and_activation(layers, j)
+            if fusable is not None:
+                if isinstance(layer, nn.Linear):
+                    out = fused.linear_norm_act(h, layer, *fusable)
+                    ran, h = out is not None, h if out is None else out
                 else:
-                    ran = fused.layer_norm_act_(h, norm, activation)
+                    ran = fused.layer_norm_act_(h, *fusable)
                 if ran:
-                    i = j + (1 if activation is None else 2)
+                    i = j + (1 if fusable[1] is None else 2)
                     continue
         if isinstance(layer, _IN_PLACE) and not h.requires_grad:
             if isinstance(layer, nn.LeakyReLU):
