@@ -2,7 +2,7 @@
 of its hits from them) of VELO validation events 800-805 through a fitted VELO pipeline (graph, filter, walk):
 are their segments in the graph, what does the filter score them, which tracks took their hits.
 
-    python dev/velo_missed.py [PIPELINE_YAML]   (needs `pip install -e examples/velo`; data in ../shared/data/velo)
+    [VELO_EVENTS=800-806] python dev/velo_missed.py [PIPELINE_YAML]   (needs `pip install -e examples/velo`; data in ../shared/data/velo)
 """
 import sys, numpy as np, torch, collections
 torch.set_num_threads(1)
@@ -13,7 +13,9 @@ from tracking.pipeline import Pipeline
 from tracking.truth import truth_segments, edge_truth
 from tracking.arrays import as_numpy
 pipe = Pipeline.from_yaml(sys.argv[1] if len(sys.argv) > 1 else "runs/velo-fit-v5/pipeline.yaml", device="cpu")
-reader = registry.create("reader", "velo_json", {"events": list(range(800, 806))})
+import os
+first, last = map(int, os.environ.get("VELO_EVENTS", "800-806").split("-"))
+reader = registry.create("reader", "velo_json", {"events": list(range(first, last))})
 stats = collections.Counter()
 rows = []
 for ev in reader("../shared/data/velo/minibias"):
