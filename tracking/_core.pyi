@@ -199,6 +199,19 @@ def doublet_features_cpu(
     dst: npt.NDArray[np.int64],
     scales: dict[str, float],
     out: npt.NDArray[np.float32],
+    stride: int,
+    threads: int,
+) -> None: ...
+def triplet_features_cpu(
+    x: npt.NDArray[np.float32],
+    y: npt.NDArray[np.float32],
+    z: npt.NDArray[np.float32],
+    src: npt.NDArray[np.int64],
+    dst: npt.NDArray[np.int64],
+    scales: dict[str, float | bool],
+    out: npt.NDArray[np.float32],
+    stride: int,
+    offset: int,
     threads: int,
 ) -> None: ...
 def nn_kernels_vectorised() -> bool: ...

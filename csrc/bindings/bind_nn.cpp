@@ -107,9 +107,10 @@ void bind_nn(py::module_& m) {
   m.def(
       "doublet_features_cpu",
       [](const py::array& r, const py::array& phi, const py::array& z, const py::array& eta, const py::array& src,
-         const py::array& dst, const py::dict& scales, py::array out, int threads) {
+         const py::array& dst, const py::dict& scales, py::array out, int64_t stride, int threads) {
         const py::ssize_t hits = r.size();
         const py::ssize_t edges = src.size();
+        if (stride < trackpipe::kDoubletFeatures) throw py::value_error("stride: below 7");
         trackpipe::DoubletScales s;
         s.r_scale = scales["r_scale"].cast<float>();
         s.phi_scale = scales["phi_scale"].cast<float>();
@@ -126,13 +127,45 @@ void bind_nn(py::module_& m) {
         const float* ep = input_ptr<float>(eta, "eta", hits);
         const int64_t* sp = input_ptr<int64_t>(src, "src", edges);
         const int64_t* dp = input_ptr<int64_t>(dst, "dst", edges);
-        float* op = output_ptr<float>(out, "out", edges * trackpipe::kDoubletFeatures);
+        float* op = output_ptr<float>(out, "out", edges * stride);
         py::gil_scoped_release release;
-        trackpipe::doublet_features_cpu(rp, pp, zp, ep, hits, sp, dp, edges, s, op, threads);
+        trackpipe::doublet_features_cpu(rp, pp, zp, ep, hits, sp, dp, edges, s, op, stride, threads);
       },
       py::arg("r"), py::arg("phi"), py::arg("z"), py::arg("eta"), py::arg("src"), py::arg("dst"), py::arg("scales"),
-      py::arg("out").noconvert(), py::arg("threads"),
-      "The 7 doublet features of each edge src -> dst into out (float32 [E, 7]); scales: the detector's.");
+      py::arg("out").noconvert(), py::arg("stride"), py::arg("threads"),
+      "The 7 doublet features of each edge src -> dst into columns 0-6 of out (float32, rows of stride >= 7); "
+      "scales: the detector's.");
+
+  m.def(
+      "triplet_features_cpu",
+      [](const py::array& x, const py::array& y, const py::array& z, const py::array& src, const py::array& dst,
+         const py::dict& scales, py::array out, int64_t stride, int64_t offset, int threads) {
+        const py::ssize_t hits = x.size();
+        const py::ssize_t edges = src.size();
+        if (offset < 0 || offset + trackpipe::kTripletFeatures > stride) {
+          throw py::value_error("offset: columns offset .. offset + 2 must lie in a row of stride");
+        }
+        trackpipe::TripletScales s;
+        s.kappa_scale = scales["kappa_scale"].cast<double>();
+        s.theta_scale = scales["theta_scale"].cast<double>();
+        s.chi2_max = scales["chi2_max"].cast<double>();
+        s.log_chi2_max = scales["log_chi2_max"].cast<double>();
+        s.curvature_scale = scales["curvature_scale"].cast<double>();
+        s.curvature_clamp = scales["curvature_clamp"].cast<double>();
+        s.straight = scales["straight"].cast<bool>();
+        const float* xp = input_ptr<float>(x, "x", hits);
+        const float* yp = input_ptr<float>(y, "y", hits);
+        const float* zp = input_ptr<float>(z, "z", hits);
+        const int64_t* sp = input_ptr<int64_t>(src, "src", edges);
+        const int64_t* dp = input_ptr<int64_t>(dst, "dst", edges);
+        float* op = output_ptr<float>(out, "out", edges * stride);
+        py::gil_scoped_release release;
+        trackpipe::triplet_features_cpu(xp, yp, zp, hits, sp, dp, edges, s, op, stride, offset, threads);
+      },
+      py::arg("x"), py::arg("y"), py::arg("z"), py::arg("src"), py::arg("dst"), py::arg("scales"),
+      py::arg("out").noconvert(), py::arg("stride"), py::arg("offset"), py::arg("threads"),
+      "The 3 triplet features (curvature, triplet_in, triplet_out) of each edge src -> dst within that graph "
+      "into columns offset .. offset + 2 of out (float32, rows of stride); see trackpipe/features.hpp.");
 
   m.def("nn_kernels_vectorised", &trackpipe::nn_kernels_vectorised,
         "True when the LayerNorm kernel runs its AVX2 + FMA path on this CPU.");

@@ -299,3 +299,70 @@ def test_native_doublet_features_equal_the_torch_form_bit_for_bit():
     bad = torch.tensor([[0, 1], [2, 2000]])
     with torch.inference_mode(), pytest.raises(IndexError, match=r"edge 1 \(1 -> 2000\) outside \[0, 2000\) hits"):
         F.compute_edge_features(*coords, bad)
+
+
+def _ulps(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Distance in float32 units in the last place (same-sign values)."""
+    return (a.view(torch.int32).long() - b.view(torch.int32).long()).abs()
+
+
+@pytest.mark.parametrize("field", ["builtin", "straight", "fitted"])
+def test_native_edge_features_equal_the_torch_form(field):
+    """All ten features in one native buffer against the torch form (kernels off): the doublets bit for bit,
+    the triplets (float64 hypot / atan2 / log1p of the C library against torch's SLEEF) within one float32
+    ulp and nearly always equal; also from known doublets (the GNN after the filter), on a dense graph
+    (many triplets through each hit), with repeated edges, and with no edges."""
+    from tracking.detector import BUILTIN
+    from tracking.nn import fused
+
+    detector = {
+        "builtin": BUILTIN,
+        "straight": dataclasses.replace(BUILTIN, field_tesla=0.0, curvature_scale=1.0, triplet_kappa_scale=0.1),
+        "fitted": dataclasses.replace(BUILTIN, triplet_kappa_scale=0.02, triplet_theta_scale=0.01, curvature_clamp=2.0),
+    }[field]
+    ev = make_event(n=300, e=40_000, seed=5)  # ~130 edges per hit: ~17k triplets through each
+    ei = np.asarray(ev.edge_index).copy()
+    ei[:, :50] = ei[:, 50:100]  # repeated edges
+    ev = ev.replace(edge_index=ei)
+    edges = torch.from_numpy(ei)
+    with torch.inference_mode():
+        assert F._native_edge_features(ev, edges, 10, detector, None) is not None  # the native path runs
+        native = F.edge_features(ev, edges, detector=detector)
+        with fused.enabled(False):
+            assert F._native_edge_features(ev, edges, 10, detector, None) is None
+            reference = F.edge_features(ev, edges, detector=detector)
+        assert torch.equal(native[:, :7], reference[:, :7])
+        ulps = _ulps(native[:, 7:], reference[:, 7:])
+        assert int(ulps.max()) <= 1 and float((ulps > 0).float().mean()) < 1e-3
+        # from known doublet columns, on a pruned graph: the triplets of that graph
+        keep = torch.arange(0, edges.shape[1], 3)
+        pruned = F.edge_features(ev, edges[:, keep], detector=detector, known=native[keep])
+        with fused.enabled(False):
+            pruned_ref = F.edge_features(ev, edges[:, keep], detector=detector, known=reference[keep])
+        assert torch.equal(pruned[:, :7], native[keep, :7])
+        assert int(_ulps(pruned[:, 7:], pruned_ref[:, 7:]).max()) <= 1
+        assert not torch.equal(pruned[:, 8:], native[keep, 8:])  # the triplets depend on the graph
+        empty = F.edge_features(ev, edges[:, :0], detector=detector)
+    assert empty.shape == (0, 10) and empty.dtype == torch.float32
+
+
+def test_native_triplet_kernel_checks_its_inputs():
+    from tracking._native import core
+
+    x = np.zeros(4, dtype=np.float32)
+    src, dst = np.array([0, 1], dtype=np.int64), np.array([1, 4], dtype=np.int64)
+    scales = {
+        "kappa_scale": 0.05,
+        "theta_scale": 0.005,
+        "chi2_max": 1e6,
+        "log_chi2_max": math.log1p(1e6),
+        "curvature_scale": 0.5,
+        "curvature_clamp": 5.0,
+        "straight": False,
+    }
+    out = np.zeros((2, 10), dtype=np.float32)
+    with pytest.raises(IndexError, match=r"triplet_features: edge 1 \(1 -> 4\) outside \[0, 4\) hits"):
+        core.triplet_features_cpu(x, x, x, src, dst, scales, out, 10, 7, 1)
+    with pytest.raises(ValueError, match="offset"):
+        core.triplet_features_cpu(x, x, x, src, src, scales, out, 10, 8, 1)
+    assert not out.any()  # nothing written

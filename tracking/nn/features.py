@@ -212,8 +212,55 @@ def _native_doublets(
         dst.numpy(),
         {name: float(getattr(detector, name)) for name in _DOUBLET_SCALES},
         out.numpy(),
+        NUM_DOUBLET_FEATURES,
         torch.get_num_threads(),
     )
+    return out
+
+
+def _native_edge_features(
+    event: Event,
+    edge_index: torch.Tensor,
+    width: int,
+    detector: DetectorDescription,
+    known: torch.Tensor | None,
+) -> torch.Tensor | None:
+    """All ``width`` edge features by the native kernels, written into one ``[E, width]`` buffer (no
+    gathered float64 copies, no concatenation): the doublets bit for bit, the triplets to within one float32
+    unit in the last place (the C library's float64 hypot/atan2/log1p where torch uses SLEEF's). None when
+    the inputs are not float32 CPU tensors outside tracing and autograd, or the kernels are off."""
+    from . import fused
+
+    if edge_index.device.type != "cpu" or edge_index.dtype != torch.int64 or edge_index.ndim != 2:
+        return None
+    names: tuple[str, ...] = ("r", "phi", "z", "eta") if known is None else ()
+    if width == NUM_EDGE_FEATURES:
+        names += ("x", "y") + (("z",) if known is not None else ())
+    coords = {name: _tensor(getattr(event, name), edge_index.device) for name in names}
+    if not fused.applies(*coords.values()):
+        return None
+    src, dst = (edge_index[i].contiguous().numpy() for i in (0, 1))
+    out = torch.empty((edge_index.shape[1], width), dtype=torch.float32)
+    threads = torch.get_num_threads()
+    d = detector
+    if known is not None:
+        out[:, :NUM_DOUBLET_FEATURES] = known[:, :NUM_DOUBLET_FEATURES]
+    else:
+        scales = {name: float(getattr(d, name)) for name in _DOUBLET_SCALES}
+        c = {name: t.numpy() for name, t in coords.items()}
+        core.doublet_features_cpu(c["r"], c["phi"], c["z"], c["eta"], src, dst, scales, out.numpy(), width, threads)
+    if width == NUM_EDGE_FEATURES:
+        scales = {
+            "kappa_scale": float(d.triplet_kappa_scale),
+            "theta_scale": float(d.triplet_theta_scale),
+            "chi2_max": float(d.triplet_chi2_max),
+            "log_chi2_max": math.log1p(d.triplet_chi2_max),
+            "curvature_scale": float(d.curvature_scale),
+            "curvature_clamp": float(d.curvature_clamp),
+            "straight": bool(d.straight),
+        }
+        x, y, z = (coords[name].numpy() for name in ("x", "y", "z"))
+        core.triplet_features_cpu(x, y, z, src, dst, scales, out.numpy(), width, NUM_DOUBLET_FEATURES, threads)
     return out
 
 
@@ -314,7 +361,10 @@ def edge_features(
     ``detector``: the scales and field (:data:`tracking.detector.BUILTIN` by default).
     ``known``: features of the same edges computed before for the same ``detector`` (e.g. by an earlier
     edge classifier on a larger graph, then pruned with it), at least the doublet columns: those are
-    taken from it (the same values, bit for bit) and only the graph-dependent triplets are computed."""
+    taken from it (the same values, bit for bit) and only the graph-dependent triplets are computed.
+    On the CPU (float32 coordinates, no autograd, the kernels of :mod:`tracking.nn.fused` on) native kernels
+    write every column into one buffer: the doublets bit for bit, the triplets to within one float32 unit
+    in the last place of the torch form (``triplet_backend="torch"`` runs the torch form)."""
     if width not in EDGE_FEATURE_WIDTHS[1:]:
         raise ValueError(f"edge feature width must be one of {EDGE_FEATURE_WIDTHS[1:]}, got {width}")
     dev = torch.device(device) if device is not None else event.device
@@ -329,7 +379,13 @@ def edge_features(
             raise ValueError(
                 f"known features must have shape [{ei.shape[1]}, >= {NUM_DOUBLET_FEATURES}], got {tuple(known.shape)}"
             )
-        doublets = known[:, :NUM_DOUBLET_FEATURES].to(device=dev, dtype=torch.float32).contiguous()
+        known = known.to(device=dev, dtype=torch.float32)
+    if triplet_backend != "torch" or width == NUM_DOUBLET_FEATURES:
+        native = _native_edge_features(event, ei, width, detector, known)
+        if native is not None:
+            return native
+    if known is not None:
+        doublets = known[:, :NUM_DOUBLET_FEATURES].contiguous()
     else:
         doublets = compute_edge_features(*_hit_coordinates(event, dev), ei, detector=detector)
     if width == NUM_DOUBLET_FEATURES:
