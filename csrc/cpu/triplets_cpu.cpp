@@ -1,5 +1,6 @@
 // Best triplet match per edge on the CPU (see trackpipe/triplets.hpp). The edges leaving each node
-// are found through a counting-sort CSR by source; the minimum does not depend on visiting order.
+// are found through a counting-sort CSR by source, whose order the inner loop's arrays follow; the minimum
+// does not depend on visiting order.
 #include <algorithm>
 #include <cstdint>
 #include <vector>
@@ -10,7 +11,6 @@ namespace trackpipe {
 
 void triplet_best_cpu(const TripletInput& in, double* best_in, double* best_out) {
   const int64_t n_edges = in.n_edges;
-  std::fill(best_in, best_in + n_edges, in.chi2_max);
   std::fill(best_out, best_out + n_edges, in.chi2_max);
   if (n_edges == 0) return;
   std::vector<int64_t> first(static_cast<size_t>(in.n_nodes) + 1, 0);
@@ -19,20 +19,27 @@ void triplet_best_cpu(const TripletInput& in, double* best_in, double* best_out)
   std::vector<int64_t> by_src(static_cast<size_t>(n_edges));
   std::vector<int64_t> fill(first.begin(), first.end() - 1);
   for (int64_t e = 0; e < n_edges; ++e) by_src[fill[in.src[e]]++] = e;
+  // kappa, theta and best_in in CSR order: the inner loop reads and updates one contiguous run per node
+  std::vector<double> kappa(static_cast<size_t>(n_edges)), theta(static_cast<size_t>(n_edges));
+  std::vector<double> into(static_cast<size_t>(n_edges), in.chi2_max);
+  for (int64_t j = 0; j < n_edges; ++j) {
+    kappa[j] = in.kappa[by_src[j]];
+    theta[j] = in.theta[by_src[j]];
+  }
   for (int64_t e = 0; e < n_edges; ++e) {
     const int64_t b = in.dst[e];
     const double ke = in.kappa[e], te = in.theta[e];
     double best = best_out[e];
     for (int64_t j = first[b]; j < first[b + 1]; ++j) {
-      const int64_t f = by_src[j];
-      const double dk = (in.kappa[f] - ke) / in.kappa_scale;
-      const double dt = (in.theta[f] - te) / in.theta_scale;
+      const double dk = (kappa[j] - ke) / in.kappa_scale;
+      const double dt = (theta[j] - te) / in.theta_scale;
       const double chi2 = std::min(dk * dk + dt * dt, in.chi2_max);
       best = std::min(best, chi2);
-      best_in[f] = std::min(best_in[f], chi2);
+      into[j] = std::min(into[j], chi2);
     }
     best_out[e] = best;
   }
+  for (int64_t j = 0; j < n_edges; ++j) best_in[by_src[j]] = into[j];
 }
 
 }  // namespace trackpipe
