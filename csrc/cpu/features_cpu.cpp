@@ -87,6 +87,9 @@ void triplet_features_cpu(const float* x, const float* y, const float* z, int64_
   std::vector<double> kappa(static_cast<size_t>(num_edges)), theta(static_cast<size_t>(num_edges));
   const int n = threads_for(threads, num_edges);
   (void)n;
+  // |p| of every hit once (the torch form takes hypot(x, y) of both ends of every edge: the same values)
+  std::vector<double> rho(scales.straight ? 0 : static_cast<size_t>(num_hits));
+  for (size_t h = 0; h < rho.size(); ++h) rho[h] = std::hypot(static_cast<double>(x[h]), static_cast<double>(y[h]));
   // _segment_shape, one torch float64 operation per line (the coordinates widened exactly from float32)
 #ifdef TRACKPIPE_OPENMP
 #pragma omp parallel for num_threads(n) schedule(static) if (n > 1)
@@ -98,7 +101,7 @@ void triplet_features_cpu(const float* x, const float* y, const float* z, int64_
     if (scales.straight) {
       kappa[i] = cross / std::max(chord, 1e-9);
     } else {
-      const double norm = std::hypot(x1, y1) * std::hypot(x2, y2) * chord;
+      const double norm = rho[src[i]] * rho[dst[i]] * chord;
       kappa[i] = 2.0 * cross / std::max(norm, 1e-9) * 1000.0;
     }
     theta[i] = std::atan2(chord, static_cast<double>(z[dst[i]]) - static_cast<double>(z[src[i]]));
