@@ -117,7 +117,9 @@ class WalkthroughTrackBuilder(_ShortTrackRule, Stage):
     ``order`` says which hits are innermost: ``radius`` (smallest r; barrel/solenoid detectors),
     ``distance`` (smallest distance from the beam spot of ``detector``; forward detectors) or ``auto``
     (the ``track_start`` of ``detector`` when given, else radius). ``detector``: a detector description
-    YAML (:mod:`tracking.detector`)."""
+    YAML (:mod:`tracking.detector`). ``recovery_cut``: hits left on no track are walked once more over the
+    edges between them that score above it (short tracks that lost one edge to ``score_cut``); the
+    short-track rule then judges every track."""
 
     @dataclass
     class Config:
@@ -130,6 +132,8 @@ class WalkthroughTrackBuilder(_ShortTrackRule, Stage):
         quality: Path | None = None  # a track-quality model (.npz): the short-track rule uses its probability
         order: Literal["auto", "radius", "distance"] = "auto"
         detector: Path | None = None
+        # a second pass: hits left on no track are walked again over the edges between them above it (None: off)
+        recovery_cut: Score | None = None
 
     def __init__(self, config: Config) -> None:
         super().__init__(config)
@@ -152,6 +156,7 @@ class WalkthroughTrackBuilder(_ShortTrackRule, Stage):
             walk_cut=cfg.walk_cut,
             min_hits=cfg.min_hits,
             order=self.detector.start_order(event),
+            recovery_cut=cfg.recovery_cut,
         )
         labels = self._short_rule(event, labels, edge_index, scores)
         return event.replace(track_labels=labels)

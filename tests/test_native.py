@@ -43,3 +43,26 @@ def test_threads_roundtrip():
         core.set_max_threads(before)
     with pytest.raises(ValueError):
         core.set_max_threads(0)
+
+
+def test_kernels_accept_unpickled_arrays():
+    # An unpickled array's dtype is an equal but distinct object (worker processes and caches pickle events);
+    # the bindings once compared dtypes by identity and refused it with "wrong dtype".
+    import pickle
+
+    import numpy as np
+
+    from tracking import ops
+
+    edges = np.array([[0, 1, 2], [1, 2, 3]], dtype=np.int64)
+    scores = np.array([0.9, 0.8, 0.1], dtype=np.float32)
+    order = np.arange(4, dtype=np.float32)
+    copies = [pickle.loads(pickle.dumps(a)) for a in (edges, scores, order)]
+    assert all(c.dtype is not a.dtype for c, a in zip(copies, (edges, scores, order), strict=True))
+    expected = ops.walkthrough(edges, 4, scores, cut=0.5, min_hits=2, order=order)
+    assert list(expected) == [0, 0, 0, -1]
+    np.testing.assert_array_equal(
+        ops.walkthrough(copies[0], 4, copies[1], cut=0.5, min_hits=2, order=copies[2]), expected
+    )
+    with pytest.raises(ValueError, match="scores: wrong dtype"):
+        core.walkthrough_cpu(edges, scores.astype(np.float64), 0.5, 0.5, 4, None, 1, np.empty(4, np.int64))

@@ -13,7 +13,10 @@ namespace py = pybind11;
 
 template <class T>
 const T* input_ptr(const py::array& array, const char* name, py::ssize_t expected_size) {
-  if (!py::isinstance<py::array_t<T>>(array) || !py::dtype::of<T>().is(array.dtype())) {
+  // the identity test is the fast path; an equal dtype that is another object (an unpickled array's) passes too
+  const py::dtype expected = py::dtype::of<T>();
+  const py::dtype actual = array.dtype();
+  if (!py::isinstance<py::array_t<T>>(array) || !(expected.is(actual) || expected.equal(actual))) {
     throw py::value_error(std::string(name) + ": wrong dtype");
   }
   if (!(array.flags() & py::array::c_style)) throw py::value_error(std::string(name) + ": not C-contiguous");

@@ -46,6 +46,7 @@ TINY = {
         "quality_short_hits": [1000],
         "quality_cuts": [0.5],
         "quality_looser_cuts": True,
+        "recovery_cuts": [0.3],
     },
 }
 
@@ -107,13 +108,22 @@ def test_tiny_fit_writes_a_directory_that_runs(tmp_path):
     assert filter_step["probe"]["events"] == 1 and 1 <= filter_step["train_events"] <= 3
     assert report["steps"]["gnn"]["probe"] is None and report["steps"]["gnn"]["train_events"] == 3
     rows = report["steps"]["tracks"]["candidates"]
-    # (gnn, filter alone) x builder x cuts x min_hits, then the short rule on the best setting, then the
+    # (gnn, filter alone) x builder x cuts x min_hits, then the short rule on the best setting, then (when
+    # the best cut is 0.5) the walk's recovery pass at 0.3 for each min_hits and with the short rule, then the
     # same rule judged by a track-quality model trained on the last 2 training events: on the best setting
     # and on the looser score cut (0.2) when the best is 0.5, one model each
     best_cut = rows[8]["score_cut"]
-    quality_rows = rows[10:]
-    assert len(rows) == 2 * 4 + 2 + (2 if best_cut == 0.5 else 1)
+    n_recovery = 4 if best_cut == 0.5 else 0
+    recovery_rows, quality_rows = rows[10 : 10 + n_recovery], rows[10 + n_recovery :]
+    assert len(rows) == 2 * 4 + 2 + n_recovery + (2 if best_cut == 0.5 else 1)
     assert [row.get("short_hits") for row in rows[8:10]] == [5, 5]
+    assert all(row.get("recovery_cut") is None for row in rows[:10] + quality_rows)
+    assert [(row["recovery_cut"], row["min_hits"], row.get("short_hits")) for row in recovery_rows] == [
+        (0.3, 3, None),
+        (0.3, 4, None),
+        (0.3, 3, 5),
+        (0.3, 3, 5),
+    ][:n_recovery]
     assert [row["short_hits"] for row in quality_rows] == [1000] * len(quality_rows)
     assert [row["score_cut"] for row in quality_rows] == ([0.5, 0.2] if best_cut == 0.5 else [0.2])
     chosen = report["steps"]["tracks"]["chosen"]
@@ -122,6 +132,10 @@ def test_tiny_fit_writes_a_directory_that_runs(tmp_path):
         assert sum(row["quality"].endswith("track_quality.npz") for row in quality_rows) == 1
     else:
         assert not (out / "track_quality.npz").exists()
+    if chosen.get("recovery_cut") is not None:
+        assert spec["stages"][-1]["recovery_cut"] == chosen["recovery_cut"]
+    else:
+        assert "recovery_cut" not in spec["stages"][-1]
     assert all(
         row["quality"].startswith("not kept")
         for row in quality_rows

@@ -130,6 +130,58 @@ def test_walkthrough_matches_reference(graph, cut, walk_cut, min_hits, with_scor
     np.testing.assert_array_equal(got, expected)
 
 
+def _recovery_reference(edge_index, num_nodes, scores, cut, min_hits, order, recovery_cut):
+    """The recovery pass by its documented rule, from the reference walk: the free nodes walked again over the
+    edges between two of them above recovery_cut, then every track numbered by its smallest node."""
+    first = python_walkthrough(edge_index, num_nodes, scores, cut, None, min_hits, order)
+    free = first < 0
+    keep = free[edge_index[0]] & free[edge_index[1]] & (scores > recovery_cut)
+    second = python_walkthrough(edge_index[:, keep], num_nodes, scores[keep], recovery_cut, None, min_hits, order)
+    merged = np.where(free & (second >= 0), second + num_nodes, first)
+    labels = np.full(num_nodes, -1, dtype=np.int64)
+    for new, old in enumerate(dict.fromkeys(int(v) for v in merged if v >= 0)):  # first appearance = smallest node
+        labels[merged == old] = new
+    return labels
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    graph=scored_graphs(),
+    recovery_cut=st.sampled_from([0.2, 0.55, 0.85]),
+    min_hits=st.integers(0, 3),
+    data=st.data(),
+)
+def test_walkthrough_recovery_matches_reference(graph, recovery_cut, min_hits, data):
+    edge_index, num_nodes, scores = graph
+    scores = np.nan_to_num(scores, nan=0.0)
+    order = np.array(data.draw(st.lists(st.sampled_from([0.0, 1.0, 2.5]), min_size=num_nodes, max_size=num_nodes)))
+    order = order.astype(np.float32)
+    got = walkthrough(edge_index, num_nodes, scores, cut=0.7, min_hits=min_hits, order=order, recovery_cut=recovery_cut)
+    expected = _recovery_reference(edge_index, num_nodes, scores, 0.7, min_hits, order, recovery_cut)
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_walkthrough_recovery_finds_short_tracks_the_cut_broke():
+    # 0 -> 1 -> 2 -> 3 confident; 4 -> 5 -> 6 has one edge under the cut; 7 -> 8 -> 9 too, but only to 0.4.
+    edge_index = np.array([[0, 1, 2, 4, 5, 7, 8], [1, 2, 3, 5, 6, 8, 9]])
+    scores = np.array([0.95, 0.95, 0.95, 0.95, 0.75, 0.95, 0.4], dtype=np.float32)
+    plain = walkthrough(edge_index, 10, scores, cut=0.9, min_hits=3)
+    np.testing.assert_array_equal(plain, [0, 0, 0, 0, -1, -1, -1, -1, -1, -1])
+    got = walkthrough(edge_index, 10, scores, cut=0.9, min_hits=3, recovery_cut=0.7)
+    np.testing.assert_array_equal(got, [0, 0, 0, 0, 1, 1, 1, -1, -1, -1])
+    # the first pass's tracks stay as they are; torch in, torch out
+    got = walkthrough(torch.from_numpy(edge_index), 10, torch.from_numpy(scores), cut=0.9, min_hits=3, recovery_cut=0.3)
+    assert isinstance(got, torch.Tensor)
+    np.testing.assert_array_equal(got.numpy(), [0, 0, 0, 0, 1, 1, 1, 2, 2, 2])
+    # a recovery cut at or above the cut finds nothing new here; without scores there is nothing to recover
+    np.testing.assert_array_equal(walkthrough(edge_index, 10, scores, cut=0.9, min_hits=3, recovery_cut=0.9), plain)
+    np.testing.assert_array_equal(
+        walkthrough(edge_index, 10, None, min_hits=3, recovery_cut=0.5), walkthrough(edge_index, 10, None, min_hits=3)
+    )
+    with pytest.raises(ValueError, match="recovery_cut"):
+        walkthrough(edge_index, 10, scores, recovery_cut=float("nan"))
+
+
 def test_walkthrough_fork_and_merge():
     # 0 -> 1 -> 3 and 0 -> 2 -> 4 (a fork at 0), 5 -> 3 (a merge at 3), 6 -> 7 -> 8 a clean path.
     edge_index = np.array([[0, 0, 1, 2, 5, 6, 7], [1, 2, 3, 4, 3, 7, 8]])

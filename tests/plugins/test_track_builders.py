@@ -135,3 +135,18 @@ def test_walkthrough_order_follows_the_detector(scored_event, tmp_path, options,
         order = np.asarray(ev.r)
     expected = walkthrough(ev.edge_index, ev.num_hits, ev.edge_scores, cut=0.2, walk_cut=0.5, min_hits=2, order=order)
     np.testing.assert_array_equal(stage(ev).track_labels, expected)
+
+
+def test_walkthrough_recovery_cut_finds_tracks_one_edge_under_the_cut():
+    # particle 1: hits 0-3 confident; particle 2: hits 4-6 with one edge at 0.75 (under the cut 0.9)
+    event = toy_event([1, 1, 1, 1, 2, 2, 2]).replace(
+        edge_index=np.array([[0, 1, 2, 4, 5], [1, 2, 3, 5, 6]]),
+        edge_scores=np.array([0.95, 0.95, 0.95, 0.95, 0.75], dtype=np.float32),
+    )
+    plain = registry.create("track_builder", "walkthrough", {"score_cut": 0.9, "min_hits": 3})(event)
+    np.testing.assert_array_equal(np.asarray(plain.track_labels), [0, 0, 0, 0, -1, -1, -1])
+    config = {"score_cut": 0.9, "min_hits": 3, "recovery_cut": 0.7}
+    out = registry.create("track_builder", "walkthrough", config)(event)
+    np.testing.assert_array_equal(np.asarray(out.track_labels), [0, 0, 0, 0, 1, 1, 1])
+    with pytest.raises(ConfigError, match="recovery_cut"):
+        registry.create("track_builder", "walkthrough", {"recovery_cut": 1.5})

@@ -268,7 +268,7 @@ def export_pipeline(
     for k, stage in enumerate(pipeline.stages):
         entry: dict[str, Any] = {"index": k, "kind": stage.plugin_kind, "plugin": stage.plugin_name}
         cfg = stage.config
-        for key in ("score_cut", "walk_cut", "min_hits", "prune", "junction_removal", "module_ids"):
+        for key in ("score_cut", "walk_cut", "recovery_cut", "min_hits", "prune", "junction_removal", "module_ids"):
             if hasattr(cfg, key):
                 value = getattr(cfg, key)
                 entry[key] = value if isinstance(value, (int, float, bool, str)) or value is None else str(value)

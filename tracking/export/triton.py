@@ -119,7 +119,8 @@ class TritonPythonModel:
                 elif stage["plugin"] == "walkthrough":
                     labels = ops.walkthrough(torch.from_numpy(edges), len(hits), torch.from_numpy(scores),
                                              stage["score_cut"], stage.get("walk_cut"), stage["min_hits"],
-                                             torch.from_numpy(hits[:, 0].copy())).numpy()
+                                             torch.from_numpy(hits[:, 0].copy()),
+                                             recovery_cut=stage.get("recovery_cut")).numpy()
                 else:
                     labels = ops.connected_components(torch.from_numpy(edges), len(hits), torch.from_numpy(scores),
                                                       cut=stage["score_cut"], min_hits=stage["min_hits"]).numpy()

@@ -151,6 +151,10 @@ class CutSearch:
     short_hits: list[PositiveInt] = field(default_factory=lambda: [4, 5, 6])
     short_score_cuts: list[Score] = field(default_factory=lambda: [0.5, 0.8, 0.9, 0.95, 0.98])
     short_rule_settings: NonNegativeInt = 3  # 0: off
+    # the walk-through's recovery pass (hits left on no track walked again over the edges between them above
+    # recovery_cut), tried on those best walk-through settings with each recovery cut below their score cut
+    # (alone, then with the short-track rule): particles of 3-4 hits that lost one edge to the cut
+    recovery_cuts: list[Score] = field(default_factory=lambda: [0.3, 0.5, 0.7, 0.8])
     # the short-track rule with a learned track-quality model (tracking.quality) instead of the mean edge
     # score: trained on the last quality_events training events (0: off), tried on the same best settings
     # with these short_hits (1000: every track is judged) and probability cuts

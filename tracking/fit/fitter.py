@@ -508,6 +508,19 @@ def calibrate_tracks(
                 best = row
 
     short_rule_grid(bases, cuts.short_hits, cuts.short_score_cuts, "short-track rule")
+    # the walk's recovery pass below the cut of the best walk-through settings: alone (every min_hits), then
+    # with the short-track rule on the best of them
+    walks = [base for base in bases if base[1] == "walkthrough"]
+    recovery = [(base, r) for base in walks for r in cuts.recovery_cuts if r < base[2]]
+    for (label, builder_name, cut), r in tqdm(recovery, desc="recovery pass", disable=not progress):
+        for min_hits in cuts.min_hits:
+            setting = {"track_builder": builder_name, "score_cut": cut, "min_hits": min_hits, "recovery_cut": r}
+            row = trial(label, setting)
+            if best is None or key(row) > key(best):
+                best = row
+    for r in cuts.recovery_cuts:
+        on = [walks[0]] if walks and r < walks[0][2] else []
+        short_rule_grid(on, cuts.short_hits, cuts.short_score_cuts, f"recovery {r} + short-track rule", recovery_cut=r)
     if quality_events and bases and quality_path is not None:
         # the best settings (and with cuts.quality_looser_cuts the looser cuts of the best): one model per
         # setting, trained on that setting's tracks of the quality events (scored once per candidate)
@@ -723,16 +736,19 @@ def _track_builder_spec(best: dict[str, Any], detector_path: str | None) -> dict
         spec.update(short_hits=best["short_hits"], short_score_cut=best["short_score_cut"])
     if best.get("quality"):
         spec["quality"] = best["quality"]
+    if best.get("recovery_cut") is not None:
+        spec["recovery_cut"] = best["recovery_cut"]
     if best["track_builder"] == "walkthrough" and detector_path is not None:
         spec["detector"] = detector_path  # walks start where this detector's tracks start
     return spec
 
 
 def _short_rule(setting: dict[str, Any]) -> str:
+    recovery = f", recovery pass {setting['recovery_cut']}" if setting.get("recovery_cut") is not None else ""
     if not setting.get("short_hits"):
-        return ""
+        return recovery
     judged = "track-quality probability" if setting.get("quality") else "mean edge score"
-    return f", tracks < {setting['short_hits']} hits need {judged} > {setting['short_score_cut']}"
+    return f"{recovery}, tracks < {setting['short_hits']} hits need {judged} > {setting['short_score_cut']}"
 
 
 def _build_track_builder(setting: dict[str, Any], detector_path: str | None) -> Any:

@@ -200,22 +200,20 @@ def _native_doublets(
         or not fused.applies(*coords)  # on, CPU float32 contiguous, no tracing or autograd
     ):
         return None
-    src, dst = (edge_index[i].contiguous() for i in (0, 1))
+    src, dst = (edge_index[i].contiguous().numpy() for i in (0, 1))
     out = torch.empty((edge_index.shape[1], NUM_DOUBLET_FEATURES), dtype=torch.float32)
-    r_, phi_, z_, eta_ = (c.numpy() for c in coords)
-    core.doublet_features_cpu(
-        r_,
-        phi_,
-        z_,
-        eta_,
-        src.numpy(),
-        dst.numpy(),
-        {name: float(getattr(detector, name)) for name in _DOUBLET_SCALES},
-        out.numpy(),
-        NUM_DOUBLET_FEATURES,
-        torch.get_num_threads(),
-    )
+    _doublet_kernel([c.numpy() for c in coords], src, dst, detector, out)
     return out
+
+
+def _doublet_kernel(
+    coords: list[np.ndarray], src: np.ndarray, dst: np.ndarray, detector: DetectorDescription, out: torch.Tensor
+) -> None:
+    """Write the doublet features of the edges ``src -> dst`` into the first ``NUM_DOUBLET_FEATURES``
+    columns of the float32 ``[E, width]`` buffer ``out`` (the native kernel; ``coords`` = r, phi, z, eta)."""
+    scales = {name: float(getattr(detector, name)) for name in _DOUBLET_SCALES}
+    r, phi, z, eta = coords
+    core.doublet_features_cpu(r, phi, z, eta, src, dst, scales, out.numpy(), out.shape[1], torch.get_num_threads())
 
 
 def _native_edge_features(
@@ -246,9 +244,7 @@ def _native_edge_features(
     if known is not None:
         out[:, :NUM_DOUBLET_FEATURES] = known[:, :NUM_DOUBLET_FEATURES]
     else:
-        scales = {name: float(getattr(d, name)) for name in _DOUBLET_SCALES}
-        c = {name: t.numpy() for name, t in coords.items()}
-        core.doublet_features_cpu(c["r"], c["phi"], c["z"], c["eta"], src, dst, scales, out.numpy(), width, threads)
+        _doublet_kernel([coords[name].numpy() for name in ("r", "phi", "z", "eta")], src, dst, d, out)
     if width == NUM_EDGE_FEATURES:
         scales = {
             "kappa_scale": float(d.triplet_kappa_scale),

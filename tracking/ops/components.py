@@ -123,6 +123,7 @@ def walkthrough(
     walk_cut: float | None = None,
     min_hits: int = 1,
     order: Array | None = None,
+    recovery_cut: float | None = None,
 ) -> Array:
     """Track labels by ACORN's CC-and-walk, with a greedy best-edge walk.
 
@@ -141,6 +142,9 @@ def walkthrough(
         cut, walk_cut: thresholds above.
         min_hits: tracks with fewer nodes are labelled -1 (their nodes stay used).
         order: optional real ``[N]`` start order (e.g. the hits' radius r); default the node index.
+        recovery_cut: a second, looser pass (None = off): the nodes left on no track (labelled -1) are
+            walked again, in the same way, over the edges between two of them with score > ``recovery_cut``
+            (below ``cut``: short tracks with one edge under the cut; the tracks of the first pass stay).
 
     Returns:
         int64 ``[N]`` labels ``0..k-1`` numbered by each track's smallest node index, -1 = no track; same
@@ -164,15 +168,47 @@ def walkthrough(
         order_host = order_host.astype(np.float32, copy=False)
         if np.isnan(order_host).any():
             raise ValueError("order: contains NaN")
+    if recovery_cut is not None:
+        recovery_cut = real("recovery_cut", recovery_cut)
     labels_host = np.empty(num_nodes, dtype=np.int64)
     if num_nodes > 0:
+        host_edges = as_numpy(edge_index)
         host_scores = None if scores is None else as_numpy(scores)
-        core.walkthrough_cpu(
-            as_numpy(edge_index), host_scores, cut, walk_cut, num_nodes, order_host, min_hits, labels_host
-        )
+        core.walkthrough_cpu(host_edges, host_scores, cut, walk_cut, num_nodes, order_host, min_hits, labels_host)
+        if recovery_cut is not None and host_scores is not None:
+            labels_host = _recover(host_edges, host_scores, recovery_cut, num_nodes, order_host, min_hits, labels_host)
     if isinstance(edge_index, torch.Tensor):
         return torch.from_numpy(labels_host).to(edge_index.device)
     return labels_host
+
+
+def _recover(
+    edges: np.ndarray,
+    scores: np.ndarray,
+    cut: float,
+    num_nodes: int,
+    order: np.ndarray | None,
+    min_hits: int,
+    labels: np.ndarray,
+) -> np.ndarray:
+    """:func:`walkthrough`'s recovery pass: the free nodes (``labels`` -1) walked over the edges between two
+    of them with score > ``cut``; the new tracks join the old, all numbered by their smallest node again."""
+    free = labels < 0
+    keep = free[edges[0]] & free[edges[1]] & (scores > cut)
+    if not keep.any():
+        return labels
+    second = np.empty(num_nodes, dtype=np.int64)
+    sub_edges, sub_scores = np.ascontiguousarray(edges[:, keep]), np.ascontiguousarray(scores[keep])
+    core.walkthrough_cpu(sub_edges, sub_scores, cut, cut, num_nodes, order, min_hits, second)
+    second[~free] = -1  # nodes of first-pass tracks are lone nodes here (a track of one with min_hits <= 1)
+    merged = np.where(second >= 0, second + int(labels.max(initial=-1)) + 1, labels)
+    found = merged >= 0
+    # renumber 0..k-1 in the order of each track's smallest node (the walk's own numbering)
+    uniq, first = np.unique(merged[found], return_index=True)
+    rank = np.empty(len(uniq), dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(len(uniq))
+    merged[found] = rank[np.searchsorted(uniq, merged[found])]
+    return merged
 
 
 def drop_weak_short_tracks(
