@@ -1,6 +1,6 @@
 """Trace the missed LHCb "velo" particles (has_velo, no electrons, >= 3 hits; not matched by a track with >= 70 %
 of its hits from them) of VELO validation events 800-805 through a fitted VELO pipeline (graph, filter, walk):
-are their segments in the graph, what does the filter score them, which tracks took their hits.
+are their segments in the graph, what does the last edge classifier score them, which tracks took their hits.
 
     [VELO_EVENTS=800-806] python dev/velo_missed.py [PIPELINE_YAML]   (needs `pip install -e examples/velo`; data in ../shared/data/velo)
 """
@@ -17,6 +17,7 @@ import os
 first, last = map(int, os.environ.get("VELO_EVENTS", "800-806").split("-"))
 reader = registry.create("reader", "velo_json", {"events": list(range(first, last))})
 stats = collections.Counter()
+cut = pipe.stages[-1].config.score_cut
 rows = []
 for ev in reader("../shared/data/velo/minibias"):
     pid = as_numpy(ev.particle_id).astype(np.int64)
@@ -29,7 +30,7 @@ for ev in reader("../shared/data/velo/minibias"):
     e = ev; states = []
     for i in range(len(pipe.stages)):
         e, _ = pipe.run_stage(i, e); states.append(e)
-    g, f, tb = states[0], states[1], states[-1]
+    g, f, tb = states[0], states[-2], states[-1]  # f: the last edge classifier (GNN scores when there is one)
     lab = as_numpy(tb.track_labels)
     seg = truth_segments(ev)
     gi = as_numpy(g.edge_index); fs = as_numpy(f.edge_scores); fi = as_numpy(f.edge_index)
@@ -57,8 +58,8 @@ for ev in reader("../shared/data/velo/minibias"):
         scores = np.where(present, fs[order[pos]], -1)
         rows.append((len(hits), round(float(p[k]), 2), int(present.sum()), s.shape[1], np.round(np.sort(scores), 2).tolist(), np.unique(lab[hits]).tolist()))
         if present.sum() < s.shape[1]: stats["segments missing from graph"] += 1
-        elif (scores <= 0.9).any(): stats["a segment scored <= 0.9 (walk cut)"] += 1
-        else: stats["all segments > 0.9, walk/quality lost it"] += 1
+        elif (scores <= cut).any(): stats[f"a segment scored <= {cut} (walk cut)"] += 1
+        else: stats[f"all segments > {cut}, walk/quality lost it"] += 1
 print(stats)
 nh = collections.Counter(r[0] for r in rows); print("missed by hits", sorted(nh.items()))
 for r in rows[:40]: print(r)
