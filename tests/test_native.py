@@ -1,10 +1,12 @@
+import pickle
 import re
 
+import numpy as np
 import pytest
 import torch
 
 import tracking
-from tracking import accel
+from tracking import accel, ops
 from tracking._native import core
 
 
@@ -48,12 +50,6 @@ def test_threads_roundtrip():
 def test_kernels_accept_unpickled_arrays():
     # An unpickled array's dtype is an equal but distinct object (worker processes and caches pickle events);
     # the bindings once compared dtypes by identity and refused it with "wrong dtype".
-    import pickle
-
-    import numpy as np
-
-    from tracking import ops
-
     edges = np.array([[0, 1, 2], [1, 2, 3]], dtype=np.int64)
     scores = np.array([0.9, 0.8, 0.1], dtype=np.float32)
     order = np.arange(4, dtype=np.float32)
