@@ -167,6 +167,15 @@ def walkthrough_cpu(
 ) -> int: ...
 
 # bind_nn.cpp
+def mlp_rows_cpu(
+    dense: npt.NDArray[np.float32] | None,
+    rows: int,
+    gathers: list[tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]],
+    layers: list[tuple[object, ...]],
+    out: npt.NDArray[np.float32],
+    accumulate: bool,
+    threads: int,
+) -> None: ...
 def layer_norm_act_cpu(
     x: npt.NDArray[np.float32],
     bias: npt.NDArray[np.float32] | None,

@@ -9,6 +9,8 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "arrays.hpp"
 #include "trackpipe/features.hpp"
@@ -38,6 +40,31 @@ const float* table_of(const py::array& array, const char* name, int64_t width, i
   }
   *rows = array.shape(0);
   return input_ptr<float>(array, name, array.size());
+}
+
+
+// A float32 matrix of `rows` rows and `width` columns whose rows may be strided (a column slice of a wider tensor):
+// (pointer, row stride in floats). A 1-d array is a column (width 1).
+std::pair<float*, int64_t> strided_rows(const py::array& array, const char* name, int64_t rows, int64_t width) {
+  const py::dtype expected = py::dtype::of<float>();
+  if (!py::isinstance<py::array_t<float>>(array) || !(expected.is(array.dtype()) || expected.equal(array.dtype()))) {
+    throw py::value_error(std::string(name) + ": wrong dtype (need float32)");
+  }
+  const bool column = array.ndim() == 1 && width == 1;
+  if (!column && array.ndim() != 2) throw py::value_error(std::string(name) + ": expected a 2-d array");
+  const int64_t got_rows = array.shape(0);
+  const int64_t got_width = column ? 1 : array.shape(1);
+  if (got_rows != rows || got_width != width) {
+    throw py::value_error(std::string(name) + ": expected shape [" + std::to_string(rows) + ", " +
+                          std::to_string(width) + "], got [" + std::to_string(got_rows) + ", " +
+                          std::to_string(got_width) + "]");
+  }
+  const int64_t row_stride = array.strides(0);
+  if ((!column && array.strides(1) != static_cast<py::ssize_t>(sizeof(float))) || row_stride % 4 != 0 ||
+      (rows > 1 && row_stride / 4 < width)) {
+    throw py::value_error(std::string(name) + ": rows must be contiguous float32 runs at a stride >= their width");
+  }
+  return {static_cast<float*>(const_cast<void*>(array.data())), rows > 1 ? row_stride / 4 : width};
 }
 
 }  // namespace
@@ -103,6 +130,74 @@ void bind_nn(py::module_& m) {
       py::arg("out").noconvert(), py::arg("column"), py::arg("values"), py::arg("order"), py::arg("offsets"),
       py::arg("threads"),
       "In place: out[i, column:column + W] = sum of values[order[k]] for k in [offsets[i], offsets[i + 1]).");
+
+  m.def(
+      "mlp_rows_cpu",
+      [](const std::optional<py::array>& dense, int64_t rows, const py::list& gathers, const py::list& layers,
+         py::array out, bool accumulate, int threads) {
+        // keep every array alive and converted while the kernel runs
+        std::vector<py::array> keep;
+        std::vector<trackpipe::DenseLayer> spec;
+        for (const py::handle& item : layers) {
+          const py::tuple t = item.cast<py::tuple>();
+          if (t.size() != 6) throw py::value_error("layers: (weight, bias, gamma, beta, eps, activation) tuples");
+          const py::array weight = t[0].cast<py::array>();
+          if (weight.ndim() != 2) throw py::value_error("layers: weight must be 2-d [out, in]");
+          trackpipe::DenseLayer layer{};
+          layer.out = weight.shape(0);
+          layer.in = weight.shape(1);
+          layer.weight = input_ptr<float>(weight, "weight", weight.size());
+          keep.push_back(weight);
+          auto vector = [&](const py::handle& h, const char* name) -> const float* {
+            if (h.is_none()) return nullptr;
+            const py::array a = h.cast<py::array>();
+            keep.push_back(a);
+            return input_ptr<float>(a, name, layer.out);
+          };
+          layer.bias = vector(t[1], "bias");
+          layer.gamma = vector(t[2], "gamma");
+          layer.beta = vector(t[3], "beta");
+          if ((layer.gamma == nullptr) != (layer.beta == nullptr)) throw py::value_error("layers: gamma and beta together");
+          layer.eps = t[4].cast<float>();
+          const int act = t[5].cast<int>();
+          if (act < 0 || act > 2) throw py::value_error("activation: 0 (none), 1 (silu) or 2 (relu)");
+          layer.act = static_cast<trackpipe::Activation>(act);
+          spec.push_back(layer);
+        }
+        if (spec.empty()) throw py::value_error("layers: at least one");
+        const float* dense_ptr = nullptr;
+        int64_t ld_dense = 0;
+        if (spec[0].in > 0) {
+          if (!dense) throw py::value_error("dense: the first layer has inputs; dense is required");
+          auto view = strided_rows(*dense, "dense", rows, spec[0].in);
+          dense_ptr = view.first;
+          ld_dense = view.second;
+        }
+        std::vector<trackpipe::RowGather> tables;
+        for (const py::handle& item : gathers) {
+          const py::tuple t = item.cast<py::tuple>();
+          if (t.size() != 2) throw py::value_error("gathers: (table, index) pairs");
+          const py::array table = t[0].cast<py::array>();
+          const py::array index = t[1].cast<py::array>();
+          keep.push_back(table);
+          keep.push_back(index);
+          if (table.ndim() != 2) throw py::value_error("table: expected a 2-d array");
+          const int64_t table_rows = table.shape(0);
+          auto view = strided_rows(table, "table", table_rows, spec[0].out);
+          tables.push_back({view.first, table_rows, view.second, input_ptr<int64_t>(index, "index", rows)});
+        }
+        if (!out.writeable()) throw py::value_error("out: not writeable");
+        auto target = strided_rows(out, "out", rows, spec.back().out);
+        py::gil_scoped_release release;
+        trackpipe::mlp_rows_cpu(dense_ptr, ld_dense, rows, tables.data(), static_cast<int>(tables.size()), spec.data(),
+                                static_cast<int>(spec.size()), target.first, target.second, accumulate, threads);
+      },
+      py::arg("dense").none(true), py::arg("rows"), py::arg("gathers"), py::arg("layers"), py::arg("out").noconvert(),
+      py::arg("accumulate"), py::arg("threads"),
+      "A whole MLP on rows, fused (trackpipe::mlp_rows_cpu): the first layer's product of dense (float32 [rows, in], "
+      "rows may be strided) plus table[index] of each (table, index) gather, then bias, LayerNorm, activation of "
+      "each (weight [out, in], bias, gamma, beta, eps, activation 0/1/2) layer; written to out (rows may be "
+      "strided; 1-d for one output) or added to it (accumulate).");
 
   m.def(
       "doublet_features_cpu",

@@ -151,3 +151,101 @@ def test_segment_sum_into_equals_index_add_bit_for_bit():
     bad = fused.Segments(segs.nodes, segs.order, segs.offsets.flip(0))
     with pytest.raises(ValueError, match="offsets must run from 0"):
         fused.segment_sum_into(state, 0, values, bad)
+
+
+def _randomised(mlp: nn.Sequential, seed: int) -> nn.Sequential:
+    """LayerNorms with non-trivial affine parameters (the defaults 1 / 0 would hide a swapped gamma / beta)."""
+    for i, module in enumerate(mlp):
+        if isinstance(module, nn.LayerNorm):
+            mlp[i] = norm_layer(module.normalized_shape[0], seed + i)
+    return mlp.eval()
+
+
+MLP_VARIANTS = [
+    # (first-layer inputs, hidden, out, layers, output activation, activation, layer norm)
+    (64, 64, 64, 2, True, "silu", True),  # a GNN message network
+    (64, 16, 1, 3, False, "silu", True),  # an output head
+    (64, 32, 1, 4, False, "relu", True),
+    (64, 64, 64, 1, True, "silu", True),
+    (64, 32, 32, 2, False, "silu", True),  # a bare Linear last
+    (64, 16, 16, 2, True, "relu", False),  # activations without LayerNorm
+]
+
+
+@pytest.mark.parametrize("variant", MLP_VARIANTS)
+@pytest.mark.parametrize("rows", [1, 5, 1003])
+def test_mlp_of_concat_equals_the_torch_form(variant, rows):
+    """One fused call for a whole MLP of a concatenated input (a per-row block and two gathered node blocks)
+    gives the torch form's values to float32 rounding, for row counts off the kernel's chunks and tiles."""
+    from tracking.nn.interaction_gnn import _mlp_of_concat
+    from tracking.nn.mlp import make_mlp
+
+    width_in, hidden, out_width, n_layers, act_out, activation, layer_norm = variant
+    torch.manual_seed(rows)
+    mlp = make_mlp(
+        width_in + 2 * 24,
+        hidden,
+        out_width,
+        n_layers,
+        output_activation=act_out,
+        activation=activation,
+        layer_norm=layer_norm,
+    )
+    mlp = _randomised(mlp, rows)
+    e, h = torch.randn(rows, width_in) * 3, torch.randn(40, 24)
+    src, dst = torch.randint(0, 40, (rows,)), torch.randint(0, 40, (rows,))
+    src[: rows // 2] = 3  # repeated nodes
+    pieces = [(e, None), (h, src), (h, dst)]
+    with torch.no_grad():
+        expected = _mlp_of_concat(mlp, pieces)
+        got = torch.full((rows, out_width), float("nan")) if out_width > 1 else torch.full((rows,), float("nan"))
+        assert fused.mlp_of_concat_(mlp, pieces, got)
+    torch.testing.assert_close(got, expected.squeeze(1) if out_width == 1 else expected, rtol=1e-5, atol=2e-5)
+
+
+def test_mlp_of_concat_accumulates_into_strided_rows_in_place():
+    """A residual update in place: out is a column slice of a wider buffer and also the per-row input (each
+    row read before it is written); the other columns stay untouched; one thread or two, the same floats."""
+    from tracking.nn.interaction_gnn import _mlp_of_concat
+    from tracking.nn.mlp import make_mlp
+
+    torch.manual_seed(3)
+    mlp = _randomised(make_mlp(96, 32, 32, 2, output_activation=True), 7)
+    state = torch.randn(5000, 96)
+    with torch.no_grad():
+        expected = state[:, :32] + _mlp_of_concat(mlp, [(state, None)])
+    results = []
+    for threads in (1, 2):
+        buffer = state.clone()
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            with torch.no_grad():
+                assert fused.mlp_of_concat_(mlp, [(buffer, None)], buffer[:, :32], accumulate=True)
+        finally:
+            torch.set_num_threads(before)
+        assert torch.equal(buffer[:, 32:], state[:, 32:])
+        results.append(buffer)
+    torch.testing.assert_close(results[0][:, :32], expected, rtol=1e-5, atol=2e-5)
+    assert torch.equal(results[0], results[1])  # rows are independent of the thread split
+
+
+def test_mlp_of_concat_declines_what_it_cannot_do_and_checks_indices():
+    from tracking.nn.mlp import make_mlp
+
+    x, index = torch.randn(10, 8), torch.arange(10)
+    out = torch.empty(10, 16)
+    with torch.no_grad():
+        assert not fused.mlp_of_concat_(make_mlp(8, 16, 16, 2, activation="gelu"), [(x, None)], out)  # GELU
+        assert not fused.mlp_of_concat_(make_mlp(8, 24, 16, 2), [(x, None)], out)  # hidden 24: not 16k
+        assert not fused.mlp_of_concat_(make_mlp(16, 16, 16, 2), [(x, None), (x, None)], out)  # two row blocks
+        assert not fused.mlp_of_concat_(make_mlp(8, 16, 16, 2).double(), [(x.double(), None)], out.double())
+        with fused.enabled(False):
+            assert not fused.mlp_of_concat_(make_mlp(8, 16, 16, 2), [(x, None)], out)
+        out.fill_(7.0)
+        with pytest.raises(IndexError, match="mlp_rows gather: index 10 at position 9"):
+            fused.mlp_of_concat_(make_mlp(8, 16, 16, 2), [(x, index + 1)], out)
+        assert torch.equal(out, torch.full((10, 16), 7.0))  # nothing written before the check
+    assert not fused.mlp_fusable(make_mlp(8, 16, 16, 2, activation="tanh"))
+    assert fused.mlp_fusable(make_mlp(8, 16, 1, 3), gathers=True)
+    assert not fused.mlp_fusable(make_mlp(8, 16, 1, 1), gathers=True)  # a one-output first layer gathers nothing

@@ -9,6 +9,7 @@ from typing import Any, cast
 import torch
 from torch import nn
 
+from . import fused
 from .features import NUM_EDGE_FEATURES
 from .inference import ROW_BLOCK, blocked_mlp
 from .mlp import activation_class, make_mlp
@@ -79,13 +80,27 @@ class EdgeFilter(nn.Module):
         *,
         block: int = ROW_BLOCK,
     ) -> torch.Tensor:
-        """The logits of :meth:`forward` (bit for bit in float32), without gradients, computed ``block``
-        edges at a time so that the activations stay in cache (:mod:`tracking.nn.inference`)."""
+        """The logits of :meth:`forward` without gradients: on the CPU with the fused kernels, the whole MLP
+        in one fused call (:func:`tracking.nn.fused.mlp_of_concat_`: the node inputs multiplied once per node
+        and gathered, float32 rounding apart forward's values); otherwise computed ``block`` edges at a time
+        so that the activations stay in cache (:mod:`tracking.nn.inference`; bit for bit in float32 with the
+        fused kernels off)."""
         self._check_inputs(x, edge_index, edge_attr)
         n_edges = edge_index.shape[1]
         if n_edges == 0 or len(self.network) == 1:  # nothing to block in a lone matrix-vector product
             return self.network(self._inputs(x, edge_index, edge_attr, slice(None))).squeeze(1)
 
+        if fused.mlp_fusable(self.network, gathers=True) and fused.applies(
+            x, *(() if edge_attr is None or not self.edge_features else (edge_attr,))
+        ):
+            logits = x.new_empty(n_edges)
+            src, dst = edge_index[0].contiguous(), edge_index[1].contiguous()
+            pieces: list[tuple[torch.Tensor, torch.Tensor | None]] = [(x.contiguous(), src), (x.contiguous(), dst)]
+            if self.edge_features:
+                assert edge_attr is not None  # checked by _check_inputs
+                pieces.append((edge_attr, None))
+            if fused.mlp_of_concat_(self.network, pieces, logits):
+                return logits
         layer = cast(nn.Linear, self.network[0])
 
         def first(rows: slice) -> torch.Tensor:  # the first layer without its bias (blocked_mlp adds it)

@@ -19,6 +19,13 @@ torch's operators; the default pipeline's physics figures identical):
 - :func:`segment_sum_into`: the same sums written straight into columns of a node-state buffer, node by node
   over the edges of each node (:func:`segments`, a stable sort of the index made once per graph): no zero
   fill, no scatter, and the GNN's node network reads ``[h, incoming, outgoing]`` without a concatenation.
+- :func:`mlp_of_concat_`: a whole MLP on the rows of a graph in one call (``mlp_rows_cpu``): the first layer
+  of a concatenated input as :func:`tracking.nn.interaction_gnn._mlp_of_concat` splits it (the per-edge block
+  multiplied per row, the node blocks multiplied once per node and gathered), then every layer with its bias,
+  LayerNorm and activation, 64 rows at a time so that the activations stay in the L1/L2 cache, the products
+  by register-tiled AVX2 + FMA kernels, the result written or added in place (a residual update). It replaces
+  the Python loop over row blocks of :mod:`tracking.nn.inference` and the extra passes between its torch
+  products; float32 rounding apart (its products sum in another order than MKL's), the same values.
 
 They run only where they apply: CPU float32 contiguous tensors that need no gradient (inference); anything
 else, and everything when switched off (:func:`enabled` / ``TRACKPIPE_FUSED=0``), takes the torch operators.
@@ -30,7 +37,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import torch
 from torch import nn
@@ -47,6 +54,8 @@ __all__ = [
     "is_enabled",
     "layer_norm_act_",
     "linear_norm_act",
+    "mlp_fusable",
+    "mlp_of_concat_",
     "segment_sum_into",
     "segments",
 ]
@@ -196,3 +205,167 @@ def segment_sum_into(out: torch.Tensor, column: int, values: torch.Tensor, segs:
         )
         return
     out[:, column : column + width] = values.new_zeros((out.shape[0], width)).index_add_(0, segs.nodes, values)
+
+
+def _mlp_layers(mlp: nn.Sequential, first_weight: torch.Tensor) -> list[tuple[object, ...]] | None:
+    """``mlp`` as ``mlp_rows_cpu``'s layer tuples ``(weight, bias, gamma, beta, eps, activation)``, the first
+    layer's weight replaced by ``first_weight`` (its per-row columns); None when the kernel cannot run it
+    (a module other than Linear / affine LayerNorm / SiLU / ReLU, widths off its multiples of 16)."""
+    layers: list[tuple[object, ...]] = []
+    modules = list(mlp)
+    i = 0
+    while i < len(modules):
+        linear = modules[i]
+        if not isinstance(linear, nn.Linear):
+            return None
+        weight = first_weight if not layers else linear.weight
+        bias = linear.bias
+        i += 1
+        following = modules[i] if i < len(modules) else None
+        norm = following if isinstance(following, nn.LayerNorm) else None
+        if norm is not None:
+            if not _fusable(linear.out_features, norm, None, bias):
+                return None
+            i += 1
+        # _fusable checked that the LayerNorm is affine (weight and bias tensors)
+        act = modules[i] if i < len(modules) and not isinstance(modules[i], (nn.Linear, nn.LayerNorm)) else None
+        if act is not None:
+            if type(act) not in _ACTIVATIONS:
+                return None
+            i += 1
+        last = i >= len(modules)
+        scalar = last and linear.out_features == 1 and norm is None and act is None
+        if not scalar and linear.out_features % 16:
+            return None
+        if not all(t is None or t.dtype == torch.float32 for t in (weight, bias)):
+            return None
+        gamma = beta = None
+        if norm is not None:
+            gamma = cast(torch.Tensor, norm.weight).detach().contiguous().numpy()
+            beta = cast(torch.Tensor, norm.bias).detach().contiguous().numpy()
+        layers.append(
+            (
+                weight.detach().contiguous().numpy(),
+                None if bias is None else bias.detach().contiguous().numpy(),
+                gamma,
+                beta,
+                float(norm.eps) if norm is not None else 0.0,
+                0 if act is None else _ACTIVATIONS[type(act)],
+            )
+        )
+    return layers
+
+
+def mlp_fusable(mlp: nn.Sequential, *, gathers: bool = False) -> bool:
+    """Whether :func:`mlp_of_concat_` can run ``mlp`` (with node blocks to gather: ``gathers``) once the kernels
+    apply to its inputs: checked before a model starts, so that it never falls back half way."""
+    first = mlp[0] if len(mlp) else None
+    if not _state["on"] or _tracing() or _autocast() or not isinstance(first, nn.Linear):
+        return False
+    return _mlp_layers(mlp, first.weight) is not None and not (gathers and first.out_features == 1)
+
+
+def _rows_ok(t: torch.Tensor) -> bool:
+    """A CPU float32 matrix (or column) whose rows are contiguous runs (a column slice of a wider tensor is)."""
+    return (
+        t.device.type == "cpu"
+        and t.dtype == torch.float32
+        and not t.requires_grad
+        and t.ndim in (1, 2)
+        and t.stride(-1) == 1
+        and (t.ndim == 1 or t.shape[0] <= 1 or t.stride(0) >= t.shape[1])
+    )
+
+
+def _node_products(
+    first: nn.Linear, pieces: list[tuple[torch.Tensor, torch.Tensor | None]], scratch: torch.Tensor | None
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """``(first layer's columns of a node block @ that block, index)`` for each gathered piece; the blocks of
+    one node tensor (a GNN's ``h`` at both ends of the edges) in one product with their weights stacked,
+    by the same kernel (a bare Linear, no bias), the tables column slices of it, written into ``scratch``
+    where it is given and large enough (a fresh tensor of tens of MB costs as much in page faults as its
+    product)."""
+    out_width = first.out_features
+    by_tensor: dict[int, list[tuple[slice, torch.Tensor]]] = {}
+    tensors: dict[int, torch.Tensor] = {}
+    offset = 0
+    for tensor, index in pieces:
+        width = tensor.shape[1]
+        if index is not None:
+            by_tensor.setdefault(id(tensor), []).append((slice(offset, offset + width), index))
+            tensors[id(tensor)] = tensor
+        offset += width
+    products: list[tuple[torch.Tensor, torch.Tensor]] = []
+    for key, blocks in by_tensor.items():
+        tensor = tensors[key]
+        weight = torch.cat([first.weight[:, columns] for columns, _ in blocks]).detach().contiguous()
+        rows, needed = tensor.shape[0], weight.shape[0]
+        if scratch is not None and len(by_tensor) == 1 and scratch.shape[0] == rows and scratch.shape[1] >= needed:
+            table = scratch[:, :needed]
+        else:
+            table = tensor.new_empty((rows, needed))
+        if _rows_ok(tensor) and out_width % 16 == 0:
+            layer = (weight.numpy(), None, None, None, 0.0, 0)
+            threads = torch.get_num_threads()
+            core.mlp_rows_cpu(tensor.numpy(), tensor.shape[0], [], [layer], table.numpy(), False, threads)
+        else:
+            table.copy_(nn.functional.linear(tensor, weight))
+        products.extend((table[:, j * out_width : (j + 1) * out_width], index) for j, (_, index) in enumerate(blocks))
+    return products
+
+
+def mlp_of_concat_(
+    mlp: nn.Sequential,
+    pieces: list[tuple[torch.Tensor, torch.Tensor | None]],
+    out: torch.Tensor,
+    *,
+    accumulate: bool = False,
+    scratch: torch.Tensor | None = None,
+) -> bool:
+    """``out = mlp(cat(pieces))`` (or ``out += ...`` with ``accumulate``) for the rows of ``out``, in one fused
+    call, where a piece ``(t, None)`` is a per-row block (at most one) and ``(t, index)`` a node block gathered
+    per row (``t[index]``, multiplied once per node). ``out`` is ``[rows, width]`` (``[rows]`` for one output)
+    and may be a column slice of a wider tensor, and the same rows as the per-row block (each row is read
+    before it is written). ``scratch``: a float32 ``[nodes, >= width x node blocks]`` buffer for the node blocks
+    products, reused from call to call. Returns whether it ran (False: nothing was done; the caller runs the
+    torch path)."""
+    if not _state["on"] or _tracing() or _autocast() or not _rows_ok(out):
+        return False
+    first = mlp[0]
+    if not isinstance(first, nn.Linear) or first.weight.dtype != torch.float32:
+        return False
+    rows = out.shape[0]
+    dense: torch.Tensor | None = None
+    dense_columns = slice(0, 0)
+    gathers: list[tuple[torch.Tensor, torch.Tensor]] = []
+    offset = 0
+    for tensor, index in pieces:
+        width = tensor.shape[1]
+        columns = slice(offset, offset + width)
+        offset += width
+        if index is None:
+            if dense is not None or not _rows_ok(tensor) or tensor.shape[0] != rows:
+                return False
+            dense, dense_columns = tensor, columns
+        elif index.dtype != torch.int64 or index.device.type != "cpu" or index.shape != (rows,):
+            return False
+        else:
+            gathers.append((tensor, index))
+    if offset != first.in_features:
+        raise ValueError(f"inputs of width {offset} for a first layer of width {first.in_features}")
+    layers = _mlp_layers(mlp, first.weight[:, dense_columns])
+    if layers is None or (gathers and first.out_features == 1):
+        return False
+    tables = []
+    for table, index in _node_products(first, pieces, scratch):
+        tables.append((table.numpy(), index.contiguous().numpy()))
+    core.mlp_rows_cpu(
+        None if dense is None else dense.numpy(),
+        rows,
+        tables,
+        layers,
+        out.numpy(),
+        accumulate,
+        torch.get_num_threads(),
+    )
+    return True

@@ -250,9 +250,12 @@ class InteractionGNN(nn.Module):
         *,
         block: int = ROW_BLOCK,
     ) -> torch.Tensor:
-        """The logits of :meth:`forward` (bit for bit in float32), without gradients and faster: every
-        MLP runs on ``block`` rows at a time (:mod:`tracking.nn.inference`), state is updated in place,
-        and nodes on no edge are left out (their states never reach an edge's score)."""
+        """The logits of :meth:`forward` without gradients and faster: nodes on no edge are left out (their
+        states never reach an edge's score) and state is updated in place. On the CPU with the fused kernels
+        (float32, sum aggregation, hidden a multiple of 16: the shipped models) each MLP is one fused call
+        over all rows (:meth:`_infer_fused`; float32 rounding apart, forward's values); otherwise every MLP
+        runs on ``block`` rows at a time (:mod:`tracking.nn.inference`; bit for bit with the fused kernels
+        off)."""
         self._check_inputs(x, edge_index, edge_attr)
         n_edges = edge_index.shape[1]
         if n_edges == 0:
@@ -265,6 +268,8 @@ class InteractionGNN(nn.Module):
             remap = torch.full((x.shape[0],), -1, dtype=torch.int64, device=x.device)
             remap[used] = torch.arange(used.numel(), device=x.device)
             x, edge_index = x[used], remap[edge_index]
+        if self._fused_inference(x, edge_attr):
+            return self._infer_fused(x, edge_index, edge_attr)
         src, dst = edge_index[0], edge_index[1]
         n_nodes = x.shape[0]
         node_rows = list(row_blocks(n_nodes, block))
@@ -302,6 +307,54 @@ class InteractionGNN(nn.Module):
         if scalar_head:
             return self.classify(h, e, edge_index)
         return _BlockedFirstLayer(self.output_head, [(h, src), (h, dst), (e, None)]).run(n_edges, block).squeeze(1)
+
+    def _fused_inference(self, x: torch.Tensor, edge_attr: torch.Tensor | None) -> bool:
+        """Whether :meth:`_infer_fused` runs: the fused kernels apply to the inputs and every MLP (sum
+        aggregation, hidden width a multiple of 16)."""
+        tensors = [x] if edge_attr is None else [x, edge_attr]
+        networks = [self.node_encoder, *self.edge_networks, *self.node_networks]
+        return (
+            self.aggregation == "sum"
+            and self.n_iterations > 0
+            and int(self._hparams["hidden"]) % 16 == 0
+            and fused.applies(*tensors)
+            and all(fused.mlp_fusable(cast(nn.Sequential, m)) for m in networks)
+            and fused.mlp_fusable(self.edge_encoder, gathers=True)
+            and fused.mlp_fusable(self.output_head, gathers=True)
+        )
+
+    def _infer_fused(self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor | None) -> torch.Tensor:
+        """:meth:`infer` with each MLP as one fused call over all rows (:func:`tracking.nn.fused.mlp_of_concat_`):
+        node states live in one buffer ``[h, incoming, outgoing]`` (the node network's input, updated in place),
+        edge states in ``e``, updated in place by the residual message networks."""
+        n_nodes, n_edges, width = x.shape[0], edge_index.shape[1], int(self._hparams["hidden"])
+        src, dst = edge_index[0].contiguous(), edge_index[1].contiguous()
+        state = x.new_empty((n_nodes, 3 * width))
+        h = state[:, :width]
+        e = x.new_empty((n_edges, width))
+        scratch = x.new_empty((n_nodes, 2 * width))  # the node blocks' products of every MLP
+        ran = fused.mlp_of_concat_(self.node_encoder, [(x.contiguous(), None)], h)
+        parts: list[tuple[torch.Tensor, torch.Tensor | None]] = [(h, src), (h, dst)]
+        if self.edge_features:
+            assert edge_attr is not None  # checked by infer
+            parts.append((edge_attr.contiguous(), None))
+        ran = ran and fused.mlp_of_concat_(self.edge_encoder, parts, e, scratch=scratch)
+        into, out_of = fused.segments(dst, n_nodes), fused.segments(src, n_nodes)
+        for step in range(self.n_iterations):
+            k = 0 if self.recurrent else step
+            edge_network = cast(nn.Sequential, self.edge_networks[k])
+            ran = ran and fused.mlp_of_concat_(
+                edge_network, [(e, None), (h, src), (h, dst)], e, accumulate=True, scratch=scratch
+            )
+            fused.segment_sum_into(state, width, e, into)
+            fused.segment_sum_into(state, 2 * width, e, out_of)
+            node_network = cast(nn.Sequential, self.node_networks[k])
+            ran = ran and fused.mlp_of_concat_(node_network, [(state, None)], h, accumulate=True)
+        logits = x.new_empty(n_edges)
+        ran = ran and fused.mlp_of_concat_(self.output_head, [(h, src), (h, dst), (e, None)], logits, scratch=scratch)
+        if not ran:  # _fused_inference checked every condition: a kernel that declines here is a bug
+            raise RuntimeError("InteractionGNN: a fused MLP declined after _fused_inference accepted the model")
+        return logits
 
     def forward(self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor | None = None) -> torch.Tensor:
         """Edge logits ``[E]`` for the graph ``(x, edge_index, edge_attr)``."""
