@@ -249,3 +249,15 @@ def test_mlp_of_concat_declines_what_it_cannot_do_and_checks_indices():
     assert not fused.mlp_fusable(make_mlp(8, 16, 16, 2, activation="tanh"))
     assert fused.mlp_fusable(make_mlp(8, 16, 1, 3), gathers=True)
     assert not fused.mlp_fusable(make_mlp(8, 16, 1, 1), gathers=True)  # a one-output first layer gathers nothing
+
+
+def test_mlp_of_concat_declines_node_blocks_that_need_gradients():
+    from tracking.nn.mlp import make_mlp
+
+    mlp = make_mlp(8, 16, 16, 2)
+    nodes = torch.randn(10, 8, requires_grad=True)
+    out = torch.empty(4, 16)
+    assert not fused.mlp_of_concat_(mlp, [(nodes, torch.tensor([0, 1, 2, 3]))], out)
+    with torch.no_grad():
+        assert not fused.mlp_of_concat_(mlp, [(nodes.double(), torch.tensor([0, 1, 2, 3]))], out)
+        assert fused.mlp_of_concat_(mlp, [(nodes.detach(), torch.tensor([0, 1, 2, 3]))], out)  # detached: runs

@@ -347,7 +347,14 @@ def mlp_of_concat_(
             if dense is not None or not _rows_ok(tensor) or tensor.shape[0] != rows:
                 return False
             dense, dense_columns = tensor, columns
-        elif index.dtype != torch.int64 or index.device.type != "cpu" or index.shape != (rows,):
+        elif (
+            index.dtype != torch.int64
+            or index.device.type != "cpu"
+            or index.shape != (rows,)
+            or tensor.device.type != "cpu"
+            or tensor.dtype != torch.float32
+            or tensor.requires_grad
+        ):
             return False
         else:
             gathers.append((tensor, index))
