@@ -90,17 +90,15 @@ class EdgeFilter(nn.Module):
         if n_edges == 0 or len(self.network) == 1:  # nothing to block in a lone matrix-vector product
             return self.network(self._inputs(x, edge_index, edge_attr, slice(None))).squeeze(1)
 
-        if fused.mlp_fusable(self.network, gathers=True) and fused.applies(
-            x, *(() if edge_attr is None or not self.edge_features else (edge_attr,))
-        ):
-            logits = x.new_empty(n_edges)
-            src, dst = edge_index[0].contiguous(), edge_index[1].contiguous()
-            pieces: list[tuple[torch.Tensor, torch.Tensor | None]] = [(x.contiguous(), src), (x.contiguous(), dst)]
-            if self.edge_features:
-                assert edge_attr is not None  # checked by _check_inputs
-                pieces.append((edge_attr, None))
-            if fused.mlp_of_concat_(self.network, pieces, logits):
-                return logits
+        # the whole MLP in one fused call where it applies (it checks its inputs and declines otherwise)
+        logits = x.new_empty(n_edges)
+        src, dst = edge_index[0].contiguous(), edge_index[1].contiguous()
+        pieces: list[tuple[torch.Tensor, torch.Tensor | None]] = [(x, src), (x, dst)]
+        if self.edge_features:
+            assert edge_attr is not None  # checked by _check_inputs
+            pieces.append((edge_attr, None))
+        if fused.mlp_of_concat_(self.network, pieces, logits):
+            return logits
         layer = cast(nn.Linear, self.network[0])
 
         def first(rows: slice) -> torch.Tensor:  # the first layer without its bias (blocked_mlp adds it)

@@ -22,7 +22,7 @@ torch's operators; the default pipeline's physics figures identical):
 - :func:`mlp_of_concat_`: a whole MLP on the rows of a graph in one call (``mlp_rows_cpu``): the first layer
   of a concatenated input as :func:`tracking.nn.interaction_gnn._mlp_of_concat` splits it (the per-edge block
   multiplied per row, the node blocks multiplied once per node and gathered), then every layer with its bias,
-  LayerNorm and activation, 64 rows at a time so that the activations stay in the L1/L2 cache, the products
+  LayerNorm and activation, 24 rows at a time so that the activations stay in the L1/L2 cache, the products
   by register-tiled AVX2 + FMA kernels, the result written or added in place (a residual update). It replaces
   the Python loop over row blocks of :mod:`tracking.nn.inference` and the extra passes between its torch
   products; float32 rounding apart (its products sum in another order than MKL's), the same values.
@@ -286,25 +286,22 @@ def _node_products(
     where it is given and large enough (a fresh tensor of tens of MB costs as much in page faults as its
     product)."""
     out_width = first.out_features
-    by_tensor: dict[int, list[tuple[slice, torch.Tensor]]] = {}
-    tensors: dict[int, torch.Tensor] = {}
+    by_tensor: dict[int, tuple[torch.Tensor, list[tuple[slice, torch.Tensor]]]] = {}
     offset = 0
     for tensor, index in pieces:
         width = tensor.shape[1]
         if index is not None:
-            by_tensor.setdefault(id(tensor), []).append((slice(offset, offset + width), index))
-            tensors[id(tensor)] = tensor
+            by_tensor.setdefault(id(tensor), (tensor, []))[1].append((slice(offset, offset + width), index))
         offset += width
     products: list[tuple[torch.Tensor, torch.Tensor]] = []
-    for key, blocks in by_tensor.items():
-        tensor = tensors[key]
+    for tensor, blocks in by_tensor.values():
         weight = torch.cat([first.weight[:, columns] for columns, _ in blocks]).detach().contiguous()
         rows, needed = tensor.shape[0], weight.shape[0]
         if scratch is not None and len(by_tensor) == 1 and scratch.shape[0] == rows and scratch.shape[1] >= needed:
             table = scratch[:, :needed]
         else:
             table = tensor.new_empty((rows, needed))
-        if _rows_ok(tensor) and out_width % 16 == 0:
+        if _rows_ok(tensor):  # (the layer check already required out_width % 16 == 0)
             layer = (weight.numpy(), None, None, None, 0.0, 0)
             threads = torch.get_num_threads()
             core.mlp_rows_cpu(tensor.numpy(), tensor.shape[0], [], [layer], table.numpy(), False, threads)

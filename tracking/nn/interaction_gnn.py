@@ -309,14 +309,12 @@ class InteractionGNN(nn.Module):
         return _BlockedFirstLayer(self.output_head, [(h, src), (h, dst), (e, None)]).run(n_edges, block).squeeze(1)
 
     def _fused_inference(self, x: torch.Tensor, edge_attr: torch.Tensor | None) -> bool:
-        """Whether :meth:`_infer_fused` runs: the fused kernels apply to the inputs and every MLP (sum
-        aggregation, hidden width a multiple of 16)."""
+        """Whether :meth:`_infer_fused` runs: sum aggregation, and the fused kernels apply to the inputs and to
+        every MLP (:func:`tracking.nn.fused.mlp_fusable`: hidden widths multiples of 16, its layer types)."""
         tensors = [x] if edge_attr is None else [x, edge_attr]
         networks = [self.node_encoder, *self.edge_networks, *self.node_networks]
         return (
             self.aggregation == "sum"
-            and self.n_iterations > 0
-            and int(self._hparams["hidden"]) % 16 == 0
             and fused.applies(*tensors)
             and all(fused.mlp_fusable(cast(nn.Sequential, m)) for m in networks)
             and fused.mlp_fusable(self.edge_encoder, gathers=True)
@@ -333,27 +331,29 @@ class InteractionGNN(nn.Module):
         h = state[:, :width]
         e = x.new_empty((n_edges, width))
         scratch = x.new_empty((n_nodes, 2 * width))  # the node blocks' products of every MLP
-        ran = fused.mlp_of_concat_(self.node_encoder, [(x.contiguous(), None)], h)
+
+        def run(
+            mlp: nn.Module, pieces: list[tuple[torch.Tensor, torch.Tensor | None]], out: torch.Tensor, **kw: Any
+        ) -> None:
+            if not fused.mlp_of_concat_(cast(nn.Sequential, mlp), pieces, out, **kw):
+                # _fused_inference checked every condition: a kernel that declines here is a bug
+                raise RuntimeError("InteractionGNN: a fused MLP declined after _fused_inference accepted the model")
+
+        run(self.node_encoder, [(x.contiguous(), None)], h)
         parts: list[tuple[torch.Tensor, torch.Tensor | None]] = [(h, src), (h, dst)]
         if self.edge_features:
             assert edge_attr is not None  # checked by infer
             parts.append((edge_attr.contiguous(), None))
-        ran = ran and fused.mlp_of_concat_(self.edge_encoder, parts, e, scratch=scratch)
+        run(self.edge_encoder, parts, e, scratch=scratch)
         into, out_of = fused.segments(dst, n_nodes), fused.segments(src, n_nodes)
         for step in range(self.n_iterations):
             k = 0 if self.recurrent else step
-            edge_network = cast(nn.Sequential, self.edge_networks[k])
-            ran = ran and fused.mlp_of_concat_(
-                edge_network, [(e, None), (h, src), (h, dst)], e, accumulate=True, scratch=scratch
-            )
+            run(self.edge_networks[k], [(e, None), (h, src), (h, dst)], e, accumulate=True, scratch=scratch)
             fused.segment_sum_into(state, width, e, into)
             fused.segment_sum_into(state, 2 * width, e, out_of)
-            node_network = cast(nn.Sequential, self.node_networks[k])
-            ran = ran and fused.mlp_of_concat_(node_network, [(state, None)], h, accumulate=True)
+            run(self.node_networks[k], [(state, None)], h, accumulate=True)
         logits = x.new_empty(n_edges)
-        ran = ran and fused.mlp_of_concat_(self.output_head, [(h, src), (h, dst), (e, None)], logits, scratch=scratch)
-        if not ran:  # _fused_inference checked every condition: a kernel that declines here is a bug
-            raise RuntimeError("InteractionGNN: a fused MLP declined after _fused_inference accepted the model")
+        run(self.output_head, [(h, src), (h, dst), (e, None)], logits, scratch=scratch)
         return logits
 
     def forward(self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor | None = None) -> torch.Tensor:
