@@ -176,3 +176,36 @@ def test_stage_training_uses_the_budget_the_plan_left(tmp_path, monkeypatch):
         (tmp_path / "gnn-plan.json").write_text(_json.dumps({"events": 4, "epochs": 1, "extend": False}))
         _, report = fitter.train_stage("d.yaml", config, "gnn", stage, {}, None, budget, tmp_path, False)
         assert calls == expected and report["epochs"] == expected[-1]
+
+
+def test_a_stage_and_the_quality_model_learn_from_their_own_events(tmp_path):
+    """``gnn.data`` / ``filter.data`` train a stage on other events than the map's (here simulated with more
+    displaced particles), ``cuts.quality_data`` gives the track-quality model its first events; the
+    training config the stage runs with parses, and the rest keeps the fit's ``train:`` events."""
+    from tracking.fit import fitter
+    from tracking.simulation import SimulationConfig
+    from tracking.training.config import parse_config
+
+    own = {"simulate": {"n": 3, "mu": 5, "seed": 7, "secondary_fraction": 0.5}}
+    raw = {**TINY, "output": str(tmp_path / "out"), "gnn": {**TINY["gnn"], "data": own}}
+    raw["cuts"] = {**TINY["cuts"], "quality_data": own}
+    path = tmp_path / "fit.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    config = load_fit_config(path)
+    gnn = fitter._training_raw(config, config.gnn, {"graph_builder": "layer_pairs"}, None, "d.yaml", tmp_path, "g")
+    full = {"n": 3, "mu": 5.0, "seed": 7, "first_event": 0, "detector": "trackml"}
+    assert gnn["data"]["train"] == {"simulate": {**full, "secondary_fraction": 0.5}}
+    assert parse_config(gnn).data.train.simulate.simulation_config().secondary_fraction == 0.5
+    flt = fitter._training_raw(config, config.filter, {"graph_builder": "layer_pairs"}, None, "d.yaml", tmp_path, "f")
+    assert flt["data"]["train"] == {"simulate": {**full, "seed": 100, "secondary_fraction": None}}
+    assert fitter._own_data(config.gnn) == " on 3 simulated events (mu 5, seed 7, 0.5 displaced per primary)"
+    assert fitter._own_data(config.filter) == ""
+
+    events = fitter._quality_events(config)  # quality_events: 2, the first two of quality_data
+    sim = SimulationConfig.for_detector("trackml", secondary_fraction=0.5)
+    assert [e.event_id for e in events] == [0, 1]
+    for i, event in enumerate(events):
+        np.testing.assert_array_equal(as_numpy(event.x), as_numpy(simulate_event(5, 7, i, sim).x))
+    # without quality_data: the last two training events
+    config.cuts.quality_data = None
+    assert [e.event_id for e in fitter._quality_events(config)] == [1, 2]

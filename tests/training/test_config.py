@@ -186,3 +186,25 @@ def test_target_pt_min_parsed_and_part_of_the_graph_cache_key(tmp_path):
     assert plain.graph_key() != target.graph_key()
     with pytest.raises(ConfigError, match="target_pt_min"):
         parse_config(tiny_config(loss={"target_pt_min": "high"}), base_dir=tmp_path)
+
+
+def test_simulated_source_can_ask_for_more_displaced_particles():
+    """``simulate.secondary_fraction`` overrides the detector's realistic fraction of displaced particles;
+    unset, the source's identity (the graph cache key) is what it was before the key existed."""
+    import numpy as np
+
+    from tracking.arrays import as_numpy
+    from tracking.training.config import SourceConfig
+    from tracking.training.datasets import iter_source
+
+    plain = SourceConfig(simulate=SimulateConfig(n=1, mu=10, seed=3))
+    assert "secondary_fraction" not in plain.describe()["simulate"]
+    assert plain.simulate.simulation_config().secondary_fraction == 0.095
+    counts = []
+    for fraction in (0.0, 1.0):
+        source = SourceConfig(simulate=SimulateConfig(n=1, mu=10, seed=3, secondary_fraction=fraction))
+        assert source.describe()["simulate"]["secondary_fraction"] == fraction
+        ((_, event),) = iter_source(source)
+        p = event.particles
+        counts.append(int((np.hypot(as_numpy(p.vx), as_numpy(p.vy)) > 1.0).sum()))
+    assert counts[0] == 0 and counts[1] > 20

@@ -103,6 +103,9 @@ class StageFit:
     # fine-tuning needs far fewer epochs than training from scratch
     init_from: Path | None = None
     train: bool = True  # false: take init_from as it is (the map and the cuts are still fitted around it)
+    # train on these events instead of the fit's ``train:`` ones (the map still learns from those), e.g.
+    # simulated with more of a rare kind of particle: {simulate: {n: 16, mu: 200, seed: 7, secondary_fraction: 0.3}}
+    data: SourceConfig | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.model.get("name"), str):
@@ -159,6 +162,10 @@ class CutSearch:
     # score: trained on the last quality_events training events (0: off), tried on the same best settings
     # with these short_hits (1000: every track is judged) and probability cuts
     quality_events: NonNegativeInt = 4
+    # the quality model learns from the first quality_events events of this source instead (null: the last
+    # training events); events richer in rare real tracks (displaced particles) teach it those, and its cut is
+    # still chosen on the validation events
+    quality_data: SourceConfig | None = None
     quality_short_hits: list[PositiveInt] = field(default_factory=lambda: [5, 7, 9, 1000])
     quality_cuts: list[Score] = field(default_factory=lambda: [0.3, 0.5, 0.7, 0.8, 0.9])
     # also try the quality rule on the score cuts below the best one (its own model each), for detectors where a

@@ -127,7 +127,7 @@ def fit(
     training_start = time.perf_counter()
     filter_spec: dict[str, Any] | None = None
     if config.filter.enabled != "off":
-        log(f"[2/5] training the edge filter ({config.filter.model['name']})")
+        log(f"[2/5] training the edge filter ({config.filter.model['name']}){_own_data(config.filter)}")
         filter_ckpt, steps["filter"] = train_stage(
             detector_path,
             config,
@@ -152,7 +152,7 @@ def fit(
 
     gnn_spec: dict[str, Any] | None = None
     if config.gnn.enabled != "off":
-        log(f"[3/5] training the GNN ({config.gnn.model['name']})")
+        log(f"[3/5] training the GNN ({config.gnn.model['name']}){_own_data(config.gnn)}")
         # the GNN gets what the filter left of the budget (all of its share when there is no filter)
         remaining = max(budget_s - (time.perf_counter() - training_start), 0.0)
         share = budget_s * config.gnn.budget_fraction if filter_spec is None else remaining
@@ -298,7 +298,7 @@ def train_stage(
         output.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(stage.init_from, output / "model.pt")
         return output / "model.pt", {"model": dict(stage.model), "init_from": str(stage.init_from), "epochs": 0}
-    available = source_length(config.train)
+    available = source_length(stage.data or config.train)
     if stage.train_events is not None:
         available = min(available, stage.train_events)
     plan_path = work / f"{name}-plan.json"
@@ -350,6 +350,7 @@ def train_stage(
     return output / "model.pt", {
         "model": dict(stage.model),
         "init_from": None if stage.init_from is None else str(stage.init_from),
+        "data": _describe(stage.data or config.train),
         "train_events": plan["events"],
         "epochs": len(history),
         "seconds_per_epoch": epoch_s,
@@ -377,7 +378,7 @@ def _training_raw(
         "imports": list(config.imports),
         "detector": detector_path,
         "data": {
-            "train": _source_plain(config.train),
+            "train": _source_plain(stage.data or config.train),
             "val": _source_plain(config.val),
             "cache_dir": str(work / "cache"),
         },
@@ -569,13 +570,15 @@ def calibrate_tracks(
 
 def _quality_events(config: FitConfig) -> list[Event]:
     """The last ``cuts.quality_events`` training events (those the models learn from last, or not at all
-    when ``train_events`` leaves them out), with truth."""
+    when ``train_events`` leaves them out), or the first of ``cuts.quality_data``, with truth."""
     k = config.cuts.quality_events
     if k == 0:
         return []
-    n = source_length(config.train)
-    events = [event.numpy() for _, event in iter_source(config.train, set(range(max(n - k, 0), n)))]
-    _require_truth(events, _describe(config.train))
+    source = config.cuts.quality_data or config.train
+    n = source_length(source)
+    first = 0 if config.cuts.quality_data is not None else max(n - k, 0)
+    events = [event.numpy() for _, event in iter_source(source, set(range(first, min(first + k, n))))]
+    _require_truth(events, _describe(source))
     return events
 
 
@@ -689,10 +692,16 @@ def _run_training(
 def _describe(source: SourceConfig) -> str:
     if source.simulate is not None:
         s = source.simulate
-        return f"{s.n} simulated events (mu {s.mu:g}, seed {s.seed})"
+        extra = "" if s.secondary_fraction is None else f", {s.secondary_fraction:g} displaced per primary"
+        return f"{s.n} simulated events (mu {s.mu:g}, seed {s.seed}{extra})"
     first = source.first or 0
     rng = f" events {first}..{first + source.n - 1}" if source.n else (f" from event {first}" if first else "")
     return f"{source.path}{rng}"
+
+
+def _own_data(stage: StageFit) -> str:
+    """' on <its events>' when a trained stage has its own ``data:``, else ''."""
+    return f" on {_describe(stage.data)}" if stage.data is not None and stage.train else ""
 
 
 def _source_plain(source: SourceConfig) -> dict[str, Any]:

@@ -50,6 +50,16 @@ class SimulateConfig:
     seed: NonNegativeInt = 0
     first_event: NonNegativeInt = 0  # event numbers first_event, first_event + 1, ...
     detector: Literal["trackml", "tiled"] = "trackml"  # see `trackpipe simulate --help`
+    # displaced particles per primary above 0.5 GeV (null: the detector's realistic fraction, 0.095 for
+    # trackml); a larger one gives a learned stage more of these rare examples (`trackpipe simulate --secondaries`)
+    secondary_fraction: NonNegative | None = None
+
+    def simulation_config(self) -> Any:
+        """The :class:`tracking.simulation.SimulationConfig` these events are made with."""
+        from ..simulation import SimulationConfig
+
+        overrides = {} if self.secondary_fraction is None else {"secondary_fraction": self.secondary_fraction}
+        return SimulationConfig.for_detector(self.detector, **overrides)
 
 
 @dataclass
@@ -80,6 +90,8 @@ class SourceConfig:
             from ..simulation.generator import SIMULATION_VERSION
 
             simulated = dict(sorted(dataclasses.asdict(self.simulate).items()))
+            if simulated["secondary_fraction"] is None:  # keyed only when set: existing caches stay valid
+                del simulated["secondary_fraction"]
             return {"simulate": simulated, "simulation_version": SIMULATION_VERSION}
         identity: dict[str, Any] = {"path": str(self.path), "first": self.first, "n": self.n}
         if self.reader is not None:  # keyed only when set, so that existing caches stay valid

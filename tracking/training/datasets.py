@@ -77,10 +77,10 @@ def iter_source(source: SourceConfig, indices: set[int] | None = None) -> Iterat
     """``(index, event)`` of a split's events, in source order; only ``indices`` when given (simulated
     events are generated on their own, file events are read in order and skipped)."""
     if source.simulate is not None:
-        from ..simulation import SimulationConfig, simulate_event
+        from ..simulation import simulate_event
 
         sim = source.simulate
-        config = SimulationConfig.for_detector(sim.detector)
+        config = sim.simulation_config()
         for i in range(sim.n):
             if indices is None or i in indices:
                 yield i, simulate_event(sim.mu, sim.seed, sim.first_event + i, config)
