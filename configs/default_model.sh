@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduces the default pipeline's shipped files (tracking/resources/) with `trackpipe fit`
 # (configs/fit_default.yaml): simulated mu = 200 events of the real TrackML detector, map learned from 48
-# of them (seed 1000), the edge filter and GNN fine-tuned from the previous shipped models, every cut chosen
+# of them (seed 1000), the GNN fine-tuned from the previous shipped one (two steps, round 6), every cut chosen
 # on 4 validation events (seed 40). Evaluation and demo events use other seeds (demo: 424242; the figures
 # in the README: 5000+, configs/evaluate_default.sh).
 #   module_map_default.npz  filter_default.pt  gnn_default.pt  track_quality_default.npz  default_pipeline.yaml
@@ -10,7 +10,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 fitted=${FITTED:-runs/fit_default}
 # SKIP_FIT=1: only install an existing fit from $fitted
-[ "${SKIP_FIT:-0}" = 1 ] || trackpipe fit --config configs/fit_default.yaml -o "$fitted" "$@"
+# round 6a (configs/gnn_round6a.yaml) trains the GNN the fit starts from (its init_from)
+if [ "${SKIP_FIT:-0}" != 1 ]; then
+  trackpipe train configs/gnn_round6a.yaml
+  trackpipe fit --config configs/fit_default.yaml -o "$fitted" "$@"
+fi
 python - "$fitted" <<'PY'
 """Copy the fitted pipeline into tracking/resources with builtin: paths."""
 import shutil
