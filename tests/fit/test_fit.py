@@ -169,7 +169,10 @@ def test_stage_training_uses_the_budget_the_plan_left(tmp_path, monkeypatch):
     monkeypatch.setattr(fitter, "_run_training", fake_training)
     monkeypatch.setattr(fitter, "_training_raw", lambda *args: {"data": {"train": {"n": 4}}, "schedule": {}})
     monkeypatch.setattr(fitter, "source_length", lambda source: 4)
-    config = FitConfig(train=TINY_SOURCE, val=TINY_SOURCE, output=tmp_path)
+    from tracking.training.config import SimulateConfig, SourceConfig
+
+    source = SourceConfig(simulate=SimulateConfig(**TINY_SOURCE["simulate"]))
+    config = FitConfig(train=source, val=source, output=tmp_path)
     stage = GnnFit(max_epochs=5)
     for budget, expected in ((60.0, [1, 5]), (0.0, [1])):
         calls.clear()

@@ -99,6 +99,8 @@ def test_infer_on_an_empty_graph_and_bad_inputs():
     assert [(s.start, s.stop) for s in row_blocks(70, 32)] == [(0, 32), (32, 70)]
     assert [(s.start, s.stop) for s in row_blocks(80, 32)] == [(0, 32), (32, 64), (64, 80)]
     assert list(row_blocks(0, 32)) == []
+    # blocks are a multiple of 8 rows (element-wise kernels' scalar remainder where the whole tensor has it)
+    assert [(s.start, s.stop) for s in row_blocks(200, 97)] == [(0, 96), (96, 200)]
 
 
 @pytest.mark.parametrize("activation", list(ACTIVATIONS))

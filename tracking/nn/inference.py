@@ -29,14 +29,21 @@ __all__ = ["MIN_BLOCK", "ROW_BLOCK", "blocked_mlp", "mlp_tail", "row_blocks", "s
 # Rows per block (measured on mu = 200 graphs, hidden 64, one thread: 16384 was best of 4096 / 16384 / 65536).
 ROW_BLOCK = 16384
 MIN_BLOCK = 16
+ROW_ALIGN = 8  # rows; see row_blocks
 _IN_PLACE = (nn.SiLU, nn.ReLU, nn.LeakyReLU)
 
 
 def row_blocks(rows: int, block: int = ROW_BLOCK) -> Iterator[slice]:
     """Slices of about ``block`` rows covering ``range(rows)``; a remainder under :data:`MIN_BLOCK` rows
-    joins the block before it (a one-row product takes another kernel, with other rounding)."""
+    joins the block before it (a one-row product takes another kernel, with other rounding). Blocks are a
+    multiple of :data:`ROW_ALIGN` rows (``block`` rounded down): torch's element-wise CPU kernels (SiLU,
+    ...) run two SIMD vectors at a time and the remainder with scalar code that rounds differently, so a
+    block whose element count is a multiple of 32 (AVX-512: 2 x 16 floats; hidden widths a multiple of 4)
+    leaves the scalar remainder on the same elements as the whole tensor (an odd block of 97 rows at hidden
+    16 did not, on an AVX-512 machine)."""
     if block < MIN_BLOCK:
         raise ValueError(f"block must be >= {MIN_BLOCK}, got {block}")
+    block -= block % ROW_ALIGN
     start = 0
     while start < rows:
         stop = start + block if rows - (start + block) >= MIN_BLOCK else rows
