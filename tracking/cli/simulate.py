@@ -177,8 +177,7 @@ def simulate(ctx: click.Context, n_events: int, mu: float, seed: int, first_even
     if gzip and fmt != "csv":
         raise click.UsageError("--gzip only applies to --format csv")
     start = time.perf_counter()
-    overrides = {} if secondaries is None else {"secondary_fraction": secondaries}
-    config = SimulationConfig.for_detector(detector or "trackml", **overrides)
+    config = SimulationConfig.for_detector(detector or "trackml", secondary_fraction=secondaries)
     events = simulate_events(n_events, mu=mu, seed=seed, first_event=first_event, config=config)
     n_hits = 0
 

@@ -129,10 +129,12 @@ class SimulationConfig:
 
     @classmethod
     def for_detector(cls, detector: str, **overrides: object) -> SimulationConfig:
-        """The realistic settings for ``detector`` (:data:`DETECTOR_SETTINGS`), then ``overrides``."""
+        """The realistic settings for ``detector`` (:data:`DETECTOR_SETTINGS`), then ``overrides`` (one whose
+        value is None keeps the detector's setting: no field takes None)."""
         if detector not in DETECTORS:
             raise ValueError(f"unknown simulation detector {detector!r}; expected one of {', '.join(DETECTORS)}")
-        return cls(**{"detector": detector, **DETECTOR_SETTINGS[detector], **overrides})  # type: ignore[arg-type]
+        given = {key: value for key, value in overrides.items() if value is not None}
+        return cls(**{"detector": detector, **DETECTOR_SETTINGS[detector], **given})  # type: ignore[arg-type]
 
     def validate(self) -> None:
         """Raise ValueError naming the first field out of range."""

@@ -31,10 +31,13 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from ..config import Range, Score, build, closest, load_yaml_mapping, resolve_path, to_plain
 from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from ..simulation import SimulationConfig
 
 NonNegativeInt = Annotated[int, Range(ge=0)]
 PositiveInt = Annotated[int, Range(ge=1)]
@@ -54,12 +57,11 @@ class SimulateConfig:
     # trackml); a larger one gives a learned stage more of these rare examples (`trackpipe simulate --secondaries`)
     secondary_fraction: NonNegative | None = None
 
-    def simulation_config(self) -> Any:
+    def simulation_config(self) -> SimulationConfig:
         """The :class:`tracking.simulation.SimulationConfig` these events are made with."""
         from ..simulation import SimulationConfig
 
-        overrides = {} if self.secondary_fraction is None else {"secondary_fraction": self.secondary_fraction}
-        return SimulationConfig.for_detector(self.detector, **overrides)
+        return SimulationConfig.for_detector(self.detector, secondary_fraction=self.secondary_fraction)
 
 
 @dataclass
