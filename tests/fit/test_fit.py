@@ -103,6 +103,8 @@ def test_tiny_fit_writes_a_directory_that_runs(tmp_path):
     report = json.loads((out / "report.json").read_text())
     map_rows = report["steps"]["map"]["candidates"]
     assert len(map_rows) == 4 and report["steps"]["map"]["chosen"] in map_rows
+    # the loss to module pairs no training event connected is part of the segment loss
+    assert all(0.0 <= row["unconnected"] <= 1.0 - row["efficiency"] + 1e-12 for row in map_rows)
     filter_step = report["steps"]["filter"]
     assert filter_step["epochs"] == 1 and 0.0 <= filter_step["score_cut"] <= 1.0
     assert filter_step["probe"]["events"] == 1 and 1 <= filter_step["train_events"] <= 3

@@ -189,6 +189,31 @@ def test_layer_windows_and_neighbour_dilation(events):
         learner.finish(windows="module")
 
 
+def test_connects_tells_connectivity_losses_from_window_losses(events):
+    """ModuleMap.connects: a training segment's pair of modules is always an entry (either way round); a
+    segment of an unseen event is unconnected exactly when no entry joins its modules, and every segment
+    the map builds is connected."""
+    learner = MapLearner("module", 0.0)
+    learner.add(events[0])
+    one = learner.finish(0.0)
+    seen = truth_segments(events[0])
+    assert one.connects(events[0], seen).all()
+    assert one.connects(events[0], seen[::-1]).all()  # either way round
+    other = events[2]
+    seg = truth_segments(other)
+    connected = one.connects(other, seg)
+    assert 0 < connected.sum() < len(connected)  # one event's map misses pairs of another
+    built = segments_found(one.build(other), other, seg)
+    assert not np.any(built & ~connected)
+    keys = group_keys(other, "module")
+    pairs = set(zip(one.group_key[one.src].tolist(), one.group_key[one.dst].tolist()))
+    expected = [(a, b) in pairs or (b, a) in pairs for a, b in zip(keys[seg[0]].tolist(), keys[seg[1]].tolist())]
+    assert np.array_equal(connected, expected)
+    # more events connect more
+    learner.add(events[1])
+    assert learner.finish(0.0).connects(other, seg).sum() > connected.sum()
+
+
 def test_layer_windows_from_primaries_keep_the_displaced_segments_seen():
     """window_vertex_r_max: the layer windows come from primaries and are narrower; displaced particles
     widen only the entries they crossed, so every displaced training segment still becomes an edge."""

@@ -120,6 +120,14 @@ def fit(
         f"{chosen['neighbours']}, {chosen['windows']} windows: {chosen['edges_per_event']:.0f} edges/event, "
         f"segment efficiency {chosen['efficiency']:.4f} on validation"
     )
+    lost = 1.0 - chosen["efficiency"]
+    if chosen["unconnected"] > 0.5 * lost and chosen["unconnected"] > 1e-3:
+        # a particle that loses one segment is split in two: this costs track efficiency many times over
+        log(
+            f"      {chosen['unconnected']:.2%} of the validation target segments join {config.map.granularity}s "
+            "that no training event connected: a map learned from more training events connects them "
+            "(or `neighbours`, or layer granularity)"
+        )
     graph_spec = _graph_spec(config, map_path)
     detector_path = str(out / DETECTOR_FILE)
 
@@ -251,9 +259,11 @@ def search_map(
     for margin, min_segments, neighbours, windows in tqdm(grid, desc="map candidates", disable=not progress):
         candidate = learner.finish(margin, neighbours=neighbours, min_segments=min_segments, windows=windows)
         totals = EdgeMetricsAccumulator()
+        unconnected = 0
         for event, seg in zip(val_events, segments, strict=True):
             edges = candidate.build(event)
             totals.add(edge_metrics(event.replace(edge_index=as_numpy(edges)), segments=seg))
+            unconnected += int(np.count_nonzero(~candidate.connects(event, seg)))
         summary = totals.result()
         row = {
             "margin": margin,
@@ -262,6 +272,8 @@ def search_map(
             "windows": windows,
             "entries": len(candidate.src),
             "efficiency": summary["efficiency"],
+            # target segments whose pair of groups no training event showed (the rest of the loss is windows)
+            "unconnected": unconnected / max(sum(seg.shape[1] for seg in segments), 1),
             "purity": summary["purity"],
             "edges_per_event": summary["n_edges"] / len(val_events),
         }

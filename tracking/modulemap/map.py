@@ -133,6 +133,17 @@ class ModuleMap:
                 event=event.event_id,
             )
 
+    def connects(self, event: Event, segments: np.ndarray) -> np.ndarray:
+        """bool [S]: whether the map has an entry joining the groups of each segment's two hits (either way;
+        ``segments``: int [2, S] hit indices), windows aside. A segment without one is lost to connectivity:
+        no training event showed that pair of groups."""
+        group = self.group_index(event)
+        a, b = group[segments[0]], group[segments[1]]
+        n = np.int64(max(self.num_groups, 1))
+        entries = np.sort(self.src.astype(np.int64) * n + self.dst)
+        forward, backward = search_sorted(entries, a * n + b)[1], search_sorted(entries, b * n + a)[1]
+        return (forward | backward) & (a >= 0) & (b >= 0)
+
     def _arrays_on(self, device: torch.device) -> tuple:
         key = str(device)
         if key not in self._device_cache:
