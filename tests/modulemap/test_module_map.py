@@ -167,6 +167,41 @@ def test_build_map_cli(trackml_dir, tmp_path):
     assert m.granularity == "layer" and m.n_events == 1 and m.num_entries > 10
 
 
+def test_build_map_reports_its_figures_on_validation_events(tmp_path):
+    """build-map --val: segment efficiency, the loss to unconnected module pairs, purity and edges per event
+    on unseen events, as score_map gives them; with two small training events most of the loss is pairs no
+    training event showed, and the command says so."""
+    import re
+
+    from tracking.cli import main
+    from tracking.modulemap import score_map
+    from tracking.truth import segments_above_pt
+
+    runner = CliRunner()
+    for name, seed, n in (("train", 1, 2), ("val", 2, 1)):
+        result = runner.invoke(
+            main,
+            ["simulate", "-n", str(n), "--mu", "5", "--seed", str(seed), "-o", str(tmp_path / name), "--no-progress"],
+        )
+        assert result.exit_code == 0, result.output
+    out = tmp_path / "map.npz"
+    result = runner.invoke(main, ["build-map", str(tmp_path / "train"), "-o", str(out), "--val", str(tmp_path / "val")])
+    assert result.exit_code == 0, result.output
+    found = re.search(
+        r"efficiency ([\d.]+) \(lost to unconnected module pairs: ([\d.]+)\), purity ([\d.]+), "
+        r"(\d+) edges/event",
+        result.output,
+    )
+    assert found, result.output
+    event = next(iter(registry.create("reader", "acts_root")(tmp_path / "val"))).numpy()
+    expected = score_map(ModuleMap.load(out), [event], [segments_above_pt(event, truth_segments(event), 1.0)])
+    assert float(found[1]) == pytest.approx(expected["efficiency"], abs=1e-4)
+    assert float(found[2]) == pytest.approx(expected["unconnected"], abs=1e-4)
+    assert int(found[4]) == round(expected["edges_per_event"])
+    assert 0.01 < expected["unconnected"] <= 1 - expected["efficiency"]
+    assert "no training event connected" in result.output
+
+
 def test_layer_windows_and_neighbour_dilation(events):
     learner = MapLearner("module", 0.0, window_pt_min=0.0)
     for event in events[:2]:

@@ -68,6 +68,24 @@ def _guess_reader(directory: Path) -> str:
 )
 @click.option("--events", "max_events", type=click.IntRange(min=1), default=None, help="Use at most this many events.")
 @click.option("--reader", default=None, help="Reader plugin (default: acts_root or trackml_csv, by the files).")
+@click.option(
+    "--val",
+    "val_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Events with truth the map never saw: report its segment efficiency, the share lost to module pairs no "
+    "training event connected, purity and edges per event on them (same reader).",
+)
+@click.option(
+    "--val-events", type=click.IntRange(min=1), default=4, show_default=True, help="Use this many --val events."
+)
+@click.option(
+    "--val-pt-min",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="--val: the target segments are those of particles with pT > this (GeV).",
+)
 def build_map(
     directory: Path,
     output: Path,
@@ -80,6 +98,9 @@ def build_map(
     window_vertex_r_max: float | None,
     max_events: int | None,
     reader: str | None,
+    val_dir: Path | None,
+    val_events: int,
+    val_pt_min: float,
 ) -> None:
     """Learn a module map (or layer-pair map) from truth in training events."""
     import itertools
@@ -111,3 +132,39 @@ def build_map(
         f"{output}: {connection_map.num_entries} connections between {connection_map.num_groups} "
         f"{granularity}s from {segments} truth segments in {learner.n_events} events"
     )
+    if val_dir is not None:
+        _report_validation(
+            connection_map, registry.create("reader", reader or _guess_reader(val_dir)), val_dir, val_events, val_pt_min
+        )
+
+
+def _report_validation(connection_map, source, directory: Path, n_events: int, pt_min: float) -> None:
+    """Print the map's figures on ``n_events`` events of ``directory`` (targets: segments of pT > ``pt_min``)."""
+    import itertools
+
+    from ..errors import DataError
+    from ..modulemap import score_map
+    from ..modulemap.score import connectivity_advice
+    from ..truth import segments_above_pt, truth_segments
+
+    events, segments = [], []
+    for event in itertools.islice(source(directory), n_events):
+        if event.particle_id is None or event.particles is None:
+            raise DataError(
+                "--val events need truth (particle_id and the particle table)",
+                event=event.event_id,
+                file=str(directory),
+            )
+        events.append(event.numpy())
+        segments.append(segments_above_pt(events[-1], truth_segments(events[-1]), pt_min))
+    if not events:
+        raise click.ClickException(f"{directory}: no --val events read")
+    scores = score_map(connection_map, events, segments)
+    click.echo(
+        f"on {len(events)} --val event(s), segments of pT > {pt_min:g} GeV: efficiency {scores['efficiency']:.4f} "
+        f"(lost to unconnected {connection_map.granularity} pairs: {scores['unconnected']:.4f}), purity "
+        f"{scores['purity']:.4f}, {scores['edges_per_event']:.0f} edges/event"
+    )
+    advice = connectivity_advice(scores, connection_map.granularity)
+    if advice:
+        click.echo(advice)

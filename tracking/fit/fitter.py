@@ -42,7 +42,8 @@ from ..event import Event
 from ..metrics.edges import EdgeMetricsAccumulator, edge_metrics
 from ..metrics.lhcb import LhcbMatchConfig, LhcbMetrics
 from ..metrics.tracks import TrackMatchConfig, TrackMetrics
-from ..modulemap import MapLearner, ModuleMap
+from ..modulemap import MapLearner, ModuleMap, score_map
+from ..modulemap.score import connectivity_advice
 from ..training.config import SourceConfig, parse_config
 from ..training.datasets import iter_source, source_length
 from ..training.trainer import train
@@ -120,14 +121,9 @@ def fit(
         f"{chosen['neighbours']}, {chosen['windows']} windows: {chosen['edges_per_event']:.0f} edges/event, "
         f"segment efficiency {chosen['efficiency']:.4f} on validation"
     )
-    lost = 1.0 - chosen["efficiency"]
-    if chosen["unconnected"] > 0.5 * lost and chosen["unconnected"] > 1e-3:
-        # a particle that loses one segment is split in two: this costs track efficiency many times over
-        log(
-            f"      {chosen['unconnected']:.2%} of the validation target segments join {config.map.granularity}s "
-            "that no training event connected: a map learned from more training events connects them "
-            "(or `neighbours`, or layer granularity)"
-        )
+    advice = connectivity_advice(chosen, config.map.granularity)
+    if advice:
+        log(f"      {advice}")
     graph_spec = _graph_spec(config, map_path)
     detector_path = str(out / DETECTOR_FILE)
 
@@ -258,24 +254,13 @@ def search_map(
     grid = list(itertools.product(m.margins, m.min_segments, m.neighbours, m.windows))
     for margin, min_segments, neighbours, windows in tqdm(grid, desc="map candidates", disable=not progress):
         candidate = learner.finish(margin, neighbours=neighbours, min_segments=min_segments, windows=windows)
-        totals = EdgeMetricsAccumulator()
-        unconnected = 0
-        for event, seg in zip(val_events, segments, strict=True):
-            edges = candidate.build(event)
-            totals.add(edge_metrics(event.replace(edge_index=as_numpy(edges)), segments=seg))
-            unconnected += int(np.count_nonzero(~candidate.connects(event, seg)))
-        summary = totals.result()
         row = {
             "margin": margin,
             "min_segments": min_segments,
             "neighbours": neighbours,
             "windows": windows,
             "entries": len(candidate.src),
-            "efficiency": summary["efficiency"],
-            # target segments whose pair of groups no training event showed (the rest of the loss is windows)
-            "unconnected": unconnected / max(sum(seg.shape[1] for seg in segments), 1),
-            "purity": summary["purity"],
-            "edges_per_event": summary["n_edges"] / len(val_events),
+            **score_map(candidate, val_events, segments),
         }
         rows.append(row)
         reaches = bool(row["efficiency"] >= config.map.target_efficiency)

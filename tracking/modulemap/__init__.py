@@ -3,6 +3,7 @@
 - :class:`ModuleMap`: groups (modules or layers) and their connections with windows on the cut
   variables (:data:`tracking.ops.CUT_VARIABLES`); ``.npz`` load/save; ``build(event)`` -> edges.
 - :func:`learn_module_map`: learn a map from truth segments of training events, one event at a time.
+- :func:`score_map`: a map's segment efficiency, connectivity loss and edges per event on events with truth.
 - :func:`group_keys`: the packed (volume, layer, module) key of each hit at a granularity.
 - :class:`ModuleIdResolver`: the file's module ids or the built-in detector's at each hit's position.
 """
@@ -10,6 +11,7 @@
 from .learn import MapLearner, learn_module_map
 from .map import GRANULARITIES, MAP_VERSION, ModuleMap, group_keys
 from .module_ids import ModuleIdMode, ModuleIdResolver
+from .score import score_map
 
 __all__ = [
     "GRANULARITIES",
@@ -20,4 +22,5 @@ __all__ = [
     "ModuleMap",
     "group_keys",
     "learn_module_map",
+    "score_map",
 ]
