@@ -16,6 +16,7 @@ import torch
 
 from tracking import ops, registry
 from tracking.arrays import as_numpy
+from tracking.metrics.tracks import match_tracks
 from tracking.pipeline import Pipeline
 from tracking.truth import truth_segments
 
@@ -30,11 +31,6 @@ cut = builder.config.score_cut
 stats = collections.defaultdict(collections.Counter)
 
 
-def found(labels, hits, pid, p):
-    values, counts = np.unique(labels[hits], return_counts=True)
-    best = values[np.argmax(counts)]
-    return best >= 0 and counts.max() / len(hits) > 0.5 and (pid[labels == best] == p).mean() > 0.5
-
 
 for index, event in enumerate(registry.create("reader", "acts_root")(path)):
     if index >= n_max:
@@ -43,7 +39,6 @@ for index, event in enumerate(registry.create("reader", "acts_root")(path)):
     pid = as_numpy(event.particle_id).astype(np.int64)
     seg = truth_segments(event)
     rows, known = event.particles.lookup(pid)
-    pt = np.where(known, as_numpy(event.particles.pt)[rows], 0)
     vr = np.where(known, np.hypot(as_numpy(event.particles.vx)[rows], as_numpy(event.particles.vy)[rows]), 0)
     states, e = [], event
     for i in range(len(pipe.stages)):
@@ -70,14 +65,14 @@ for index, event in enumerate(registry.create("reader", "acts_root")(path)):
                         recovery_cut=cfg.recovery_cut)
     )
     seg_pid = pid[seg[0]]
-    ids, counts = np.unique(pid, return_counts=True)
-    for p, c in zip(ids, counts):
+    # the evaluation's own matching (double majority, pT > 1 GeV, >= 3 hits), of the pipeline and of the walk alone
+    matching, walk_matching = match_tracks(event, labels), match_tracks(event, walk_only)
+    targets = np.flatnonzero(matching.particle_reconstructable)
+    for p, ok, walk_ok in zip(matching.particle_id[targets], matching.particle_matched[targets],
+                              walk_matching.particle_matched[targets]):
         hits = np.flatnonzero(pid == p)
-        if p == 0 or c < 3 or pt[hits[0]] <= 1.0:
-            continue
         st = stats["displaced" if vr[hits[0]] > 1.0 else "primary"]
         mine = seg_pid == p
-        ok = found(labels, hits, pid, p)
         st["n"] += 1
         st["found"] += ok
         st["segments"] += mine.sum()
@@ -94,7 +89,7 @@ for index, event in enumerate(registry.create("reader", "acts_root")(path)):
             st["missed: GNN lost a segment"] += 1
         else:
             st["missed: builder"] += 1
-            st["  of which the walk alone finds"] += found(walk_only, hits, pid, p)
+            st["  of which the walk alone finds"] += walk_ok
             if verbose:
                 print("builder miss", p, "hits", len(hits), "labels", labels[hits].tolist(),
                       "walk alone", walk_only[hits].tolist(), "scores", np.round(seg_score[mine], 2).tolist())

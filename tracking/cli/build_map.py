@@ -143,8 +143,7 @@ def _report_validation(connection_map, source, directory: Path, n_events: int, p
     import itertools
 
     from ..errors import DataError
-    from ..modulemap import score_map
-    from ..modulemap.score import connectivity_advice
+    from ..modulemap import connectivity_advice, score_map
     from ..truth import segments_above_pt, truth_segments
 
     events, segments = [], []

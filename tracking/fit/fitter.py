@@ -42,8 +42,7 @@ from ..event import Event
 from ..metrics.edges import EdgeMetricsAccumulator, edge_metrics
 from ..metrics.lhcb import LhcbMatchConfig, LhcbMetrics
 from ..metrics.tracks import TrackMatchConfig, TrackMetrics
-from ..modulemap import MapLearner, ModuleMap, score_map
-from ..modulemap.score import connectivity_advice
+from ..modulemap import MapLearner, ModuleMap, connectivity_advice, score_map
 from ..training.config import SourceConfig, parse_config
 from ..training.datasets import iter_source, source_length
 from ..training.trainer import train

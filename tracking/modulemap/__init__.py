@@ -3,7 +3,8 @@
 - :class:`ModuleMap`: groups (modules or layers) and their connections with windows on the cut
   variables (:data:`tracking.ops.CUT_VARIABLES`); ``.npz`` load/save; ``build(event)`` -> edges.
 - :func:`learn_module_map`: learn a map from truth segments of training events, one event at a time.
-- :func:`score_map`: a map's segment efficiency, connectivity loss and edges per event on events with truth.
+- :func:`score_map`: a map's segment efficiency, connectivity loss and edges per event on events with truth
+  (:func:`connectivity_advice`: the hint when connectivity is most of the loss).
 - :func:`group_keys`: the packed (volume, layer, module) key of each hit at a granularity.
 - :class:`ModuleIdResolver`: the file's module ids or the built-in detector's at each hit's position.
 """
@@ -11,7 +12,7 @@
 from .learn import MapLearner, learn_module_map
 from .map import GRANULARITIES, MAP_VERSION, ModuleMap, group_keys
 from .module_ids import ModuleIdMode, ModuleIdResolver
-from .score import score_map
+from .score import connectivity_advice, score_map
 
 __all__ = [
     "GRANULARITIES",
@@ -20,6 +21,7 @@ __all__ = [
     "ModuleIdMode",
     "ModuleIdResolver",
     "ModuleMap",
+    "connectivity_advice",
     "group_keys",
     "learn_module_map",
     "score_map",
