@@ -101,6 +101,7 @@ def test_tiny_fit_writes_a_directory_that_runs(tmp_path):
             if key in stage:
                 assert not Path(stage[key]).is_absolute()  # the directory can move
     report = json.loads((out / "report.json").read_text())
+    assert f"{out}/" not in (out / "report.json").read_text()  # files of the directory: relative to it
     map_rows = report["steps"]["map"]["candidates"]
     assert len(map_rows) == 4 and report["steps"]["map"]["chosen"] in map_rows
     # the loss to module pairs no training event connected is part of the segment loss
@@ -130,7 +131,7 @@ def test_tiny_fit_writes_a_directory_that_runs(tmp_path):
     assert [row["score_cut"] for row in quality_rows] == ([0.5, 0.2] if best_cut == 0.5 else [0.2])
     chosen = report["steps"]["tracks"]["chosen"]
     if "quality" in chosen:  # the chosen model is track_quality.npz, the others are gone
-        assert chosen["quality"].endswith("track_quality.npz") and (out / "track_quality.npz").is_file()
+        assert chosen["quality"] == "track_quality.npz" and (out / "track_quality.npz").is_file()
         assert sum(row["quality"].endswith("track_quality.npz") for row in quality_rows) == 1
     else:
         assert not (out / "track_quality.npz").exists()

@@ -314,3 +314,35 @@ def test_module_ids_auto_switches_to_positions_for_foreign_numbering(events, map
     assert stage["auto"](foreign).meta["module_ids"] == "geometric"
     with pytest.raises(ValueError, match="module_ids"):
         registry.create("graph_builder", "module_map", {"map": str(maps["module"]), "module_ids": "bogus"})
+
+
+def test_batched_merges_learn_the_same_map_as_a_merge_per_event(events):
+    """The learner buffers each event's pairs and merges them into its table in batches (learning stays
+    linear in the events); the map must equal the one of a merge after every event, windows, counts,
+    layer and displaced tables included, whether the buffer is merged every event, by size or once."""
+
+    def learn(batch_rows):
+        learner = MapLearner("module", 0.0, window_pt_min=0.0, window_vertex_r_max=1.0)
+        tables = (learner._entries, learner._layers, learner._displaced)
+        for table in tables:
+            table.min_batch_rows = batch_rows or 0
+        pending = []
+        for event in events:
+            learner.add(event)
+            if batch_rows is None:  # the former learner: a merge after every event
+                for table in tables:
+                    table._flush()
+            pending.append(len(learner._entries._pending))
+        return learner, pending
+
+    (per_event, every), (by_size, sized), (at_end, never) = learn(None), learn(2000), learn(10**9)
+    # merged after every event; by size: some events wait, and the buffer is merged once it holds as many
+    # rows as the table; at the end only
+    assert every == [0] * len(events) and never == list(range(1, len(events) + 1))
+    assert 0 in sized and max(sized) >= 1
+    for windows in ("entry", "layer"):
+        expected = per_event.finish(0.05, windows=windows, neighbours=2)
+        for learner in (by_size, at_end):
+            got = learner.finish(0.05, windows=windows, neighbours=2)
+            for name in ("group_key", "src", "dst", "cut_min", "cut_max", "n_segments"):
+                np.testing.assert_array_equal(getattr(got, name), getattr(expected, name), err_msg=name)

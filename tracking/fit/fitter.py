@@ -22,6 +22,7 @@ import dataclasses
 import itertools
 import json
 import math
+import os
 import shutil
 import sys
 import time
@@ -200,7 +201,7 @@ def fit(
     with atomic_output(out / FIT_FILE) as tmp:
         tmp.write_text(yaml.safe_dump(to_plain(config), sort_keys=False))
     with atomic_output(out / REPORT_FILE) as tmp:
-        tmp.write_text(json.dumps(_jsonable(report), indent=2))
+        tmp.write_text(json.dumps(_jsonable(report, inside=out), indent=2))
     if not keep_work:
         shutil.rmtree(work / "cache", ignore_errors=True)
     log(f"done in {report['seconds'] / 60:.1f} min: trackpipe run INPUT -o tracks.root --pipeline {out}")
@@ -786,11 +787,15 @@ def _plots(result: dict[str, Any], directory: Path, log: Log) -> None:
         log(f"      no plots ({err})")
 
 
-def _jsonable(value: Any) -> Any:
+def _jsonable(value: Any, inside: Path | None = None) -> Any:
+    """Plain JSON data; with ``inside``, the paths of files in that directory relative to it (the report
+    travels with the pipeline directory, as pipeline.yaml's paths do)."""
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): _jsonable(v, inside) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [_jsonable(v, inside) for v in value]
+    if inside is not None and isinstance(value, (str, Path)) and str(value).startswith(f"{inside}{os.sep}"):
+        return str(Path(value).relative_to(inside))
     if isinstance(value, (np.floating, float)):
         return float(value) if math.isfinite(value) else None
     if isinstance(value, np.integer):
