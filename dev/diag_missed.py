@@ -1,5 +1,7 @@
 """Trace every missed target particle (pT > 1 GeV, >= 3 hits) of one TrackML CSV event through a pipeline:
-its truth segments in the graph, after the filter, their GNN scores, and its track labels.
+its truth segments in the graph, after the filter, their GNN scores, and its track labels; when the walk
+alone had built its track and the short-track rule dropped it, that track's hits and its quality probability
+(or mean edge score) against the rule's cut, with the track-quality features.
 
     python dev/diag_missed.py EVENT_DIR [PIPELINE_YAML]   (default: the shipped pipeline)
 """
@@ -9,6 +11,8 @@ from tracking.io.trackml_csv import read_trackml_csv
 from tracking.pipeline import Pipeline
 from tracking.truth import truth_segments, edge_truth
 from tracking.arrays import as_numpy
+from tracking import ops
+from tracking.quality import FEATURE_NAMES, track_features
 from importlib.resources import files
 path = sys.argv[1]
 pipe_yaml = sys.argv[2] if len(sys.argv) > 2 else str(files("tracking.resources") / "default_pipeline.yaml")
@@ -37,6 +41,12 @@ g = states[0]; f = states[1]; gn = states[2]; tb = states[3]
 def seg_in(ei, s):
     return edge_truth(ei, s, ev.num_hits)
 lab = as_numpy(tb.track_labels)
+builder = pipe.stages[3]
+cfg = builder.config
+walk = as_numpy(ops.walkthrough(gn.edge_index, ev.num_hits, gn.edge_scores, cut=cfg.score_cut, walk_cut=cfg.walk_cut,
+                                min_hits=cfg.min_hits, order=builder.detector.start_order(gn),
+                                recovery_cut=cfg.recovery_cut))
+walk_features = track_features(gn.x, gn.y, gn.z, gn.edge_index, gn.edge_scores, walk)
 r = np.sqrt(as_numpy(ev.x)**2 + as_numpy(ev.y)**2); z = as_numpy(ev.z)
 vol = as_numpy(ev.volume_id); lay = as_numpy(ev.layer_id)
 for p in targets:
@@ -59,3 +69,13 @@ for p in targets:
         print(f"MISSED pid {p} pt {pt[pid==p][0]:.2f} nhits {len(hits)} map {inmap.sum()}/{s.shape[1]} filter {inf.sum()} gnn {np.round(gs,2).tolist()} labels {tl.tolist()} best {best} size {trk_size}")
         o = np.argsort(np.hypot(r[hits], z[hits]))
         print("   vol/lay", [(int(vol[h]), int(lay[h])) for h in hits[o]], "r", np.round(r[hits[o]]).tolist(), "z", np.round(z[hits[o]]).tolist())
+        wl = walk[hits]
+        wbest = np.bincount(wl[wl >= 0]).argmax() if (wl >= 0).any() else -1
+        if wbest >= 0 and (lab[walk == wbest] < 0).all():
+            members = np.flatnonzero(walk == wbest)
+            judged = "quality probability" if builder.quality_model is not None else "mean edge score"
+            value = (builder.quality_model.predict(walk_features[wbest:wbest + 1])[0] if builder.quality_model is not None
+                     else float(walk_features[wbest, FEATURE_NAMES.index("edge_score_mean")]))
+            print(f"   the walk built it ({len(members)} hits, {(pid[members] == p).sum()} of this particle); the short-track "
+                  f"rule dropped it: {judged} {value:.3f}, needs > {cfg.short_score_cut} below {cfg.short_hits} hits")
+            print("   features", dict(zip(FEATURE_NAMES, np.round(walk_features[wbest], 3).tolist())))
