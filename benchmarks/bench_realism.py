@@ -2,7 +2,8 @@
 
 Rows (plain numbers, no timings): hits per volume and per layer (simulated mu = 200 vs real event 1000),
 the fraction of same-layer (overlap) truth segments (vs real event 1's truth), and hits per pT > 1 GeV
-particle in |eta| bins (vs event 1000's particles). ``extra`` carries both counts and whether the ratio is
+particle in |eta| bins and the share of those particles with <= 6 hits (particles that stop early; vs event
+1000's particles). ``extra`` carries both counts and whether the ratio is
 within the +-25 % the simulation is held to. The full tables: ``python -m benchmarks.bench_realism``.
 Needs the real files (../shared/data/trackml, or TRACKPIPE_TRACKML_DIR); skipped without them.
 """
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+
+from tracking.simulation.realism import SHORT_HITS
 
 from .common import Row, SkipBenchmark, format_table
 
@@ -53,6 +56,14 @@ def rows_of(result) -> list[Row]:
             Row(f"hits per pT>1 GeV particle, |eta| in {interval} (sim/real)",
                 f"sim {r.sim:.2f} / real {r[real_column]:.2f}", float(r.ratio), unit="",
                 extra={"sim": float(r.sim), "real": float(r[real_column]), "n_real": float(r.n_real)})
+        )  # fmt: skip
+    short = [c for c in result.hits_per_particle.columns if c.endswith(f"<= {SHORT_HITS}")]
+    for interval, r in result.hits_per_particle.iterrows():
+        sim, real = float(r[short[0]]), float(r[short[1]])
+        rows.append(
+            Row(f"share of pT>1 GeV particles with <= {SHORT_HITS} hits, |eta| in {interval} (sim/real)",
+                f"sim {sim:.3f} / real {real:.3f}", sim / real if real > 0 else float("nan"), unit="",
+                extra={"sim": sim, "real": real, "n_real": float(r.n_real)})
         )  # fmt: skip
     return rows
 

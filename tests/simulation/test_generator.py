@@ -214,3 +214,49 @@ def test_displaced_particles_like_trackml():
         displaced += np.count_nonzero(reconstructable & secondary)
         total += np.count_nonzero(reconstructable)
     assert 0.05 < displaced / total < 0.13
+
+
+def test_hadronic_interactions_end_particles_early():
+    """With ``interaction_probability`` a particle that interacts in a layer leaves no hit after it: each
+    particle keeps a prefix of the hits it leaves without interactions (same positions, same order), some
+    lose their last hits, and pT > 1 GeV primaries leave <= 6 hits about as often as in real TrackML event
+    1000 (6-16 % for |eta| < 3); at 0 the event is the one of the simulation without interactions."""
+    plain = simulate_event(mu=60, seed=5, event_id=1)
+    assert_same = simulate_event(mu=60, seed=5, event_id=1, config=SimulationConfig(interaction_probability=0.0))
+    np.testing.assert_array_equal(assert_same.x, plain.x)
+    np.testing.assert_array_equal(assert_same.particle_id, plain.particle_id)
+    stopped = simulate_event(mu=60, seed=5, event_id=1, config=SimulationConfig(interaction_probability=0.01))
+
+    def along(event):  # {(particle, index along it): position} of the particles' hits
+        index = event.meta["sim_truth"]["index"]
+        signal = event.particle_id != 0
+        keys = zip(event.particle_id[signal].tolist(), index[signal].tolist())
+        return dict(zip(keys, zip(event.x[signal].tolist(), event.y[signal].tolist(), event.z[signal].tolist())))
+
+    before, after = along(plain), along(stopped)
+    assert set(after) < set(before) and all(after[k] == before[k] for k in after)
+    # per particle: hits 0 .. k-1 of the plain ones (a prefix)
+    count_before = {}
+    for pid, i in before:
+        count_before[pid] = max(count_before.get(pid, 0), i + 1)
+    count_after = {}
+    for pid, i in after:
+        count_after[pid] = max(count_after.get(pid, 0), i + 1)
+    assert all(sum(1 for (p, _) in after if p == pid) == n for pid, n in list(count_after.items())[:200])
+    shortened = [pid for pid, n in count_before.items() if count_after.get(pid, 0) < n]
+    assert 0.02 * len(count_before) < len(shortened) < 0.4 * len(count_before)
+    # realism: the share of pT > 1 GeV primaries with <= 6 hits
+    short = total = 0
+    for event_id in range(2):
+        event = simulate_event(
+            mu=100, seed=12, event_id=event_id, config=SimulationConfig(interaction_probability=0.01)
+        )
+        p = event.particles
+        primary = (np.hypot(p.vx, p.vy) < 1) & (p.pt > 1) & (np.abs(p.eta) < 3) & (p.nhits >= 1)
+        short += np.count_nonzero(primary & (p.nhits <= 6))
+        total += np.count_nonzero(primary)
+    assert 0.05 < short / total < 0.16
+    with pytest.raises(ValueError, match="interaction_probability"):
+        simulate_event(mu=1, config=SimulationConfig(interaction_probability=1.0))
+    with pytest.raises(ValueError, match="module detector"):
+        simulate_event(mu=1, config=SimulationConfig.for_detector("tiled", interaction_probability=0.01))

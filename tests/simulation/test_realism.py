@@ -40,7 +40,8 @@ def test_real_module_detector_matches_trackml(trackml_dir):
     """Issue 15's realism bar on one mu = 200 event: volumes and the same-layer segment fraction within
     +-25 % of real TrackML. Per layer, the outermost disks and the innermost long-strip disks still miss it
     (no hadronic interactions or soft displaced particles in the fast simulation; see benchmarks/bench_realism.py)."""
-    from tracking.simulation.realism import TOLERANCE, realism_tables
+    from tracking.simulation import SimulationConfig
+    from tracking.simulation.realism import SHORT_HITS, TOLERANCE, realism_tables
 
     tables = realism_tables(trackml_dir, n_events=1)
     print("\n" + tables.format())
@@ -53,3 +54,13 @@ def test_real_module_detector_matches_trackml(trackml_dir):
     assert ((layers.ratio - 1).abs() < 0.45).all(), layers
     per_particle = tables.hits_per_particle
     assert ((per_particle.ratio - 1).abs() < TOLERANCE).all(), per_particle
+    # real particles stop early (hadronic interactions): 3-16 % of the pT > 1 GeV primaries leave <= 6 hits;
+    # the default simulation has none, interaction_probability = 0.01 brings the share and the mean hits to
+    # the real ones
+    short_real = per_particle[f"real <= {SHORT_HITS}"]
+    assert (per_particle[f"sim <= {SHORT_HITS}"] < 0.01).all() and short_real.iloc[:6].between(0.03, 0.2).all()
+    stopping = realism_tables(trackml_dir, n_events=1, config=SimulationConfig(interaction_probability=0.01))
+    print("\n" + stopping.hits_per_particle.to_string())
+    with_interactions = stopping.hits_per_particle
+    assert ((with_interactions[f"sim <= {SHORT_HITS}"] - short_real).abs().iloc[:6] < 0.1).all(), with_interactions
+    assert (with_interactions.ratio - 1).abs().max() < (per_particle.ratio - 1).abs().max()

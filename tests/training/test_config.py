@@ -123,6 +123,13 @@ def test_graph_key_is_stable():
     }
     path = parse_config(tiny_config(data={"train": {"path": "events", "n": 3}}), base_dir=None).data.train
     assert path.describe() == {"path": "events", "first": 0, "n": 3}
+    # hadronic interactions, when set, are part of the events' identity and reach the simulation
+    stopping = {"simulate": {"n": 4, "mu": 5, "seed": 11, "interaction_probability": 0.01}}
+    source = parse_config(tiny_config(data={"train": stopping}), base_dir=None).data.train
+    assert source.describe()["simulate"]["interaction_probability"] == 0.01
+    assert source.simulate is not None and source.simulate.simulation_config().interaction_probability == 0.01
+    with pytest.raises(ConfigError, match="interaction_probability"):
+        parse_config(tiny_config(data={"train": {"simulate": {"n": 1, "interaction_probability": 1.0}}}), base_dir=None)
 
 
 def test_missing_file_and_bad_yaml(tmp_path):

@@ -5,7 +5,9 @@ Compared with the real event 1000 (all 120,939 hits of a mu = 200 TrackML event,
 - hits per volume and per (volume, layer);
 - the fraction of truth segments (consecutive hits of a particle, :func:`tracking.truth.truth_segments`)
   that join two hits on the same layer, i.e. pass through two overlapping modules;
-- hits per particle with pT > 1 GeV (from the beam line, with at least one hit) in bins of |eta|.
+- hits per particle with pT > 1 GeV (from the beam line, with at least one hit) in bins of |eta|, and the
+  share of those particles with at most :data:`SHORT_HITS` hits (particles that stop early: hadronic
+  interactions, which the simulation has only with ``interaction_probability``).
 
 Ratios are simulated / real; :data:`TOLERANCE` is the agreement the simulation is held to (issue 15).
 """
@@ -29,12 +31,14 @@ PT_MIN = 1.0
 # A particle "from the beam line" starts within this transverse distance of it (mm): the hits-per-particle
 # table compares primaries only (both have displaced particles too).
 PRIMARY_R_MAX = 1.0
+SHORT_HITS = 6
 
 
 @dataclass
 class RealismTables:
     """``volumes``, ``layers``: hits sim vs real; ``overlaps``: same-layer segment fractions;
-    ``hits_per_particle``: mean hits per pT > 1 GeV primary in |eta| bins (sim, real event 1000, real event 1)."""
+    ``hits_per_particle``: mean hits per pT > 1 GeV primary in |eta| bins (sim, real event 1000, real event 1),
+    and the share with <= SHORT_HITS hits (sim, real event 1000)."""
 
     volumes: pd.DataFrame
     layers: pd.DataFrame
@@ -78,10 +82,12 @@ def same_layer_fraction(event: Event) -> tuple[float, int]:
     return float(same.mean()), int(segments.shape[1])
 
 
-def _hits_per_particle(pt, eta, r_vertex, nhits) -> pd.Series:
+def _hits_per_particle(pt, eta, r_vertex, nhits, short: bool = False) -> pd.Series:
+    """Mean hits per chosen particle in |eta| bins (``short``: the share with <= SHORT_HITS hits)."""
     chosen = (pt > PT_MIN) & (r_vertex < PRIMARY_R_MAX) & (nhits > 0)
     bins = pd.cut(np.abs(eta[chosen]), ETA_EDGES, right=False)
-    return pd.Series(nhits[chosen]).groupby(bins, observed=False).mean()
+    values = (nhits[chosen] <= SHORT_HITS).astype(np.float64) if short else nhits[chosen]
+    return pd.Series(values).groupby(bins, observed=False).mean()
 
 
 def _eta(px: np.ndarray, py: np.ndarray, pz: np.ndarray) -> np.ndarray:
@@ -158,6 +164,9 @@ def realism_tables(
         }
     )
     hits_per_particle["ratio"] = hits_per_particle["sim"] / hits_per_particle[real_column]
+    sim_r = np.hypot(sim["vx"], sim["vy"])
+    hits_per_particle[f"sim <= {SHORT_HITS}"] = _hits_per_particle(sim["pt"], sim["eta"], sim_r, sim["nhits"], True)
+    hits_per_particle[f"real <= {SHORT_HITS}"] = _hits_per_particle(real_pt, real_eta, real_r, rp["nhits"], True)
     chosen = (real_pt > PT_MIN) & (real_r < PRIMARY_R_MAX) & (rp["nhits"] > 0)
     bins = pd.cut(np.abs(real_eta[chosen]), ETA_EDGES, right=False)
     hits_per_particle["n_real"] = pd.Series(np.ones(int(chosen.sum()))).groupby(bins, observed=False).sum()

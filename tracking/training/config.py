@@ -56,12 +56,19 @@ class SimulateConfig:
     # displaced particles per primary above 0.5 GeV (null: the detector's realistic fraction, 0.095 for
     # trackml); a larger one gives a learned stage more of these rare examples (`trackpipe simulate --secondaries`)
     secondary_fraction: NonNegative | None = None
+    # hadronic interactions: the probability that a particle stops in a layer it crosses (0.01 gives real
+    # TrackML's share of pT > 1 GeV particles with few hits; null: off; `trackpipe simulate --interactions`)
+    interaction_probability: Annotated[float, Range(ge=0, lt=1)] | None = None
 
     def simulation_config(self) -> SimulationConfig:
         """The :class:`tracking.simulation.SimulationConfig` these events are made with."""
         from ..simulation import SimulationConfig
 
-        return SimulationConfig.for_detector(self.detector, secondary_fraction=self.secondary_fraction)
+        return SimulationConfig.for_detector(
+            self.detector,
+            secondary_fraction=self.secondary_fraction,
+            interaction_probability=self.interaction_probability,
+        )
 
 
 @dataclass
@@ -92,8 +99,9 @@ class SourceConfig:
             from ..simulation.generator import SIMULATION_VERSION
 
             simulated = dict(sorted(dataclasses.asdict(self.simulate).items()))
-            if simulated["secondary_fraction"] is None:  # keyed only when set: existing caches stay valid
-                del simulated["secondary_fraction"]
+            for optional in ("secondary_fraction", "interaction_probability"):
+                if simulated[optional] is None:  # keyed only when set: existing caches stay valid
+                    del simulated[optional]
             return {"simulate": simulated, "simulation_version": SIMULATION_VERSION}
         identity: dict[str, Any] = {"path": str(self.path), "first": self.first, "n": self.n}
         if self.reader is not None:  # keyed only when set, so that existing caches stay valid
