@@ -199,7 +199,7 @@ def test_a_stage_and_the_quality_model_learn_from_their_own_events(tmp_path):
     path.write_text(yaml.safe_dump(raw))
     config = load_fit_config(path)
     gnn = fitter._training_raw(config, config.gnn, {"graph_builder": "layer_pairs"}, None, "d.yaml", tmp_path, "g")
-    full = {"n": 3, "mu": 5.0, "seed": 7, "first_event": 0, "detector": "trackml"}
+    full = {"n": 3, "mu": 5.0, "seed": 7, "first_event": 0, "detector": "trackml", "interaction_probability": None}
     assert gnn["data"]["train"] == {"simulate": {**full, "secondary_fraction": 0.5}}
     assert parse_config(gnn).data.train.simulate.simulation_config().secondary_fraction == 0.5
     flt = fitter._training_raw(config, config.filter, {"graph_builder": "layer_pairs"}, None, "d.yaml", tmp_path, "f")

@@ -690,6 +690,8 @@ def _describe(source: SourceConfig) -> str:
     if source.simulate is not None:
         s = source.simulate
         extra = "" if s.secondary_fraction is None else f", {s.secondary_fraction:g} displaced per primary"
+        if s.interaction_probability:
+            extra += f", hadronic interactions {s.interaction_probability:g} per layer"
         return f"{s.n} simulated events (mu {s.mu:g}, seed {s.seed}{extra})"
     first = source.first or 0
     rng = f" events {first}..{first + source.n - 1}" if source.n else (f" from event {first}" if first else "")
