@@ -11,7 +11,6 @@ from tracking.io.trackml_csv import read_trackml_csv
 from tracking.pipeline import Pipeline
 from tracking.truth import truth_segments, edge_truth
 from tracking.arrays import as_numpy
-from tracking import ops
 from tracking.quality import FEATURE_NAMES, track_features
 from importlib.resources import files
 path = sys.argv[1]
@@ -43,9 +42,7 @@ def seg_in(ei, s):
 lab = as_numpy(tb.track_labels)
 builder = pipe.stages[3]
 cfg = builder.config
-walk = as_numpy(ops.walkthrough(gn.edge_index, ev.num_hits, gn.edge_scores, cut=cfg.score_cut, walk_cut=cfg.walk_cut,
-                                min_hits=cfg.min_hits, order=builder.detector.start_order(gn),
-                                recovery_cut=cfg.recovery_cut))
+walk = as_numpy(builder.walk(gn))
 walk_features = track_features(gn.x, gn.y, gn.z, gn.edge_index, gn.edge_scores, walk)
 r = np.sqrt(as_numpy(ev.x)**2 + as_numpy(ev.y)**2); z = as_numpy(ev.z)
 vol = as_numpy(ev.volume_id); lay = as_numpy(ev.layer_id)

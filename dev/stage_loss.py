@@ -14,7 +14,7 @@ from importlib.resources import files
 import numpy as np
 import torch
 
-from tracking import ops, registry
+from tracking import registry
 from tracking.arrays import as_numpy
 from tracking.metrics.tracks import match_tracks
 from tracking.pipeline import Pipeline
@@ -58,12 +58,7 @@ for index, event in enumerate(registry.create("reader", "acts_root")(path)):
     pos = np.clip(np.searchsorted(key[order], seg_key), 0, len(key) - 1)
     seg_score = np.where(key[order][pos] == seg_key, sc[order][pos], -1.0)
     labels = as_numpy(tracks.track_labels)
-    cfg = builder.config
-    walk_only = as_numpy(
-        ops.walkthrough(scored.edge_index, n, scored.edge_scores, cut=cfg.score_cut, walk_cut=cfg.walk_cut,
-                        min_hits=cfg.min_hits, order=builder.detector.start_order(scored),
-                        recovery_cut=cfg.recovery_cut)
-    )
+    walk_only = as_numpy(builder.walk(scored))
     seg_pid = pid[seg[0]]
     # the evaluation's own matching (double majority, pT > 1 GeV, >= 3 hits), of the pipeline and of the walk alone
     matching, walk_matching = match_tracks(event, labels), match_tracks(event, walk_only)

@@ -145,10 +145,11 @@ class WalkthroughTrackBuilder(_ShortTrackRule, Stage):
             {**(detector or BUILTIN).to_dict(), "track_start": start}
         )
 
-    def __call__(self, event: Event) -> Event:
+    def walk(self, event: Event):
+        """The walk's track labels before the short-track rule (what the rule then judges)."""
         edge_index, scores = _scored_graph(event, "walkthrough")
         cfg = self.config
-        labels = ops.walkthrough(
+        return ops.walkthrough(
             edge_index,
             event.num_hits,
             scores,
@@ -158,5 +159,7 @@ class WalkthroughTrackBuilder(_ShortTrackRule, Stage):
             order=self.detector.start_order(event),
             recovery_cut=cfg.recovery_cut,
         )
-        labels = self._short_rule(event, labels, edge_index, scores)
+
+    def __call__(self, event: Event) -> Event:
+        labels = self._short_rule(event, self.walk(event), event.edge_index, event.edge_scores)
         return event.replace(track_labels=labels)

@@ -108,8 +108,8 @@ class SimulationConfig:
         interaction_probability: probability that a particle interacts in a layer it crosses (at normal
             incidence; times the path length through the layer, 1 / |cos| of the incidence angle, at most
             5) and leaves no hit on the layers after it (hadronic interactions: real pT > 1 GeV primaries of
-            TrackML event 1000 leave <= 6 hits at 6-16 % for |eta| < 3, trackpipe's simulation without them
-            0 %; ``trackpipe bench --only realism`` compares). 0 (default): off, and the events are those
+            TrackML event 1000 leave <= 6 hits at 3-16 % in |eta| bins of 0.5 below 3, trackpipe's simulation
+            without them 0 %; ``trackpipe bench --only realism`` compares). 0 (default): off, and the events are those
             of the simulation without it. Module detector (``"trackml"``) only.
         detector: ``"trackml"`` (default): the real TrackML modules one by one (:mod:`.modules`: real ids,
             tilts, staggering and overlaps, each module's pitch), so that simulated and real TrackML events
@@ -407,7 +407,7 @@ def _after_interaction(rng, c_particle, c_surface, c_pos, c_mom, kind, config) -
     return before > 0
 
 
-def _hits_on_real_modules(rng, gen, config, detector, rng_interactions=None) -> dict:
+def _hits_on_real_modules(rng, gen, config, detector, rng_interactions) -> dict:
     """Hits on the real TrackML modules: per-hit arrays as :func:`_hits_on_tiled_layers` gives them.
     ``rng_interactions``: the generator of the interactions (its own, so that the other draws, and with
     ``interaction_probability`` 0 the whole event, stay those of the simulation without them)."""

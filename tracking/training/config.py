@@ -57,7 +57,7 @@ class SimulateConfig:
     # trackml); a larger one gives a learned stage more of these rare examples (`trackpipe simulate --secondaries`)
     secondary_fraction: NonNegative | None = None
     # hadronic interactions: the probability that a particle stops in a layer it crosses (0.01 gives real
-    # TrackML's share of pT > 1 GeV particles with few hits; null: off; `trackpipe simulate --interactions`)
+    # TrackML's share of pT > 1 GeV particles with few hits; null: off; `trackpipe simulate --hadronic`)
     interaction_probability: Annotated[float, Range(ge=0, lt=1)] | None = None
 
     def simulation_config(self) -> SimulationConfig:
