@@ -13,13 +13,15 @@ def make_event(
     z=None,
     particles: dict[int, tuple[float, float]] | None = None,
     vz: dict[int, float] | None = None,
+    vr: dict[int, float] | None = None,
     track_labels=None,
     event_id: int = 0,
     hit_id=None,
 ) -> Event:
     """An event whose hits lie on the z axis side (x = 1 + i) with the given truth.
 
-    ``particles`` maps particle id -> (pt, eta); ``vz`` optional vertex z per particle.
+    ``particles`` maps particle id -> (pt, eta); ``vz`` optional vertex z per particle, ``vr`` its distance
+    from the beam line (the vertex at x = vr, y = 0).
     """
     pid = np.asarray(particle_id, dtype=np.int64)
     n = len(pid)
@@ -35,7 +37,7 @@ def make_event(
             pt=np.array([particles[i][0] for i in ids], dtype=np.float32),
             eta=np.array([particles[i][1] for i in ids], dtype=np.float32),
             phi=np.zeros(m, dtype=np.float32),
-            vx=np.zeros(m, dtype=np.float32),
+            vx=np.array([(vr or {}).get(int(i), 0.0) for i in ids], dtype=np.float32),
             vy=np.zeros(m, dtype=np.float32),
             vz=np.array([(vz or {}).get(int(i), 0.0) for i in ids], dtype=np.float32),
             q=np.ones(m, dtype=np.int32),

@@ -137,7 +137,12 @@ def test_end_to_end_truth_tracks_are_perfect(simulated, tmp_path):
     assert r["efficiency"] == 1.0 and r["fake_rate"] == 0.0 and r["duplicate_rate"] == 0.0
     assert r["trackml_score"] == pytest.approx(1.0)
     assert r["n_reconstructable"] > 5
-    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["efficiency_vs_eta.png", "efficiency_vs_pt.png"]
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == [
+        "efficiency_vs_eta.png",
+        "efficiency_vs_pt.png",
+        "efficiency_vs_vertex_r.png",
+    ]
+    assert "by production vertex r" in out
     assert (tmp_path / "plots" / "efficiency_vs_pt.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

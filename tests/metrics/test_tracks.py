@@ -120,6 +120,25 @@ def test_accumulator_sums_counts_then_divides():
     assert sum(r["efficiency_vs_pt"]["total"]) == 6
 
 
+def test_efficiency_by_production_radius():
+    """Reconstructable particles binned by their vertex's distance from the beam line; the summary groups them."""
+    from tracking.metrics.evaluation import format_summary, vertex_r_summary
+
+    acc = TrackMetrics()
+    acc.add(hand_event(vr={1: 0.3, 2: 350.0, 3: 20.0}))  # p1 found, p2 not; p3 (pT 0.5) is no target
+    r = acc.result()
+    binned = r["efficiency_vs_vertex_r"]
+    assert binned["edges"][:2] == [0.0, 1.0]
+    assert binned["total"] == [1, 0, 0, 0, 1, 0, 0] and binned["matched"] == [1, 0, 0, 0, 0, 0, 0]
+    assert vertex_r_summary(r) == "prompt (< 1 mm) 100.00 % of 1, >= 200 mm 0.00 % of 1"
+    assert "  by production vertex r    prompt (< 1 mm) 100.00 % of 1" in format_summary(r)
+    # no particle table: no vertex, nothing binned, no row
+    empty = TrackMetrics(TrackMatchConfig(pt_min=None))
+    empty.add(make_event(PIDS, track_labels=LABELS))
+    assert sum(empty.result()["efficiency_vs_vertex_r"]["total"]) == 0
+    assert vertex_r_summary(empty.result()) is None
+
+
 def _brute_force(pid, labels, pt, cfg: TrackMatchConfig):
     """Loop reference of the module docstring's definitions."""
     pid = list(map(int, pid))

@@ -12,6 +12,7 @@ from .trackml_score import order_weight, particle_generation, pt_weight, trackml
 from .tracks import (
     DEFAULT_ETA_BINS,
     DEFAULT_PT_BINS,
+    DEFAULT_VERTEX_R_BINS,
     BinnedEfficiency,
     TrackMatchConfig,
     TrackMatching,
@@ -23,6 +24,7 @@ from .tracks import (
 __all__ = [
     "DEFAULT_ETA_BINS",
     "DEFAULT_PT_BINS",
+    "DEFAULT_VERTEX_R_BINS",
     "BinnedEfficiency",
     "EdgeMetricsAccumulator",
     "TrackMatchConfig",

@@ -272,6 +272,32 @@ def _pct(x: float | None) -> str:
     return "n/a" if x is None or not math.isfinite(x) else f"{100 * x:.2f} %"
 
 
+#: The production-radius groups of the summary (mm from the beam line): prompt, displaced within the first
+#: layers, and produced at or beyond 200 mm (large-radius tracking).
+VERTEX_R_GROUPS: tuple[tuple[str, float, float], ...] = (
+    ("prompt (< 1 mm)", 0.0, 1.0),
+    ("1-200 mm", 1.0, 200.0),
+    (">= 200 mm", 200.0, math.inf),
+)
+
+
+def vertex_r_summary(result: Mapping[str, Any]) -> str | None:
+    """``efficiency (particles)`` per production-radius group of ``efficiency_vs_vertex_r`` (each bin goes to
+    the group of its lower edge); None when the result has no such histogram or no particle in it."""
+    binned = result.get("efficiency_vs_vertex_r")
+    if not binned or not sum(binned["total"]):
+        return None
+    lower = np.asarray(binned["edges"][:-1], dtype=np.float64)
+    matched, total = np.asarray(binned["matched"]), np.asarray(binned["total"])
+    parts = []
+    for name, lo, hi in VERTEX_R_GROUPS:
+        sel = (lower >= lo) & (lower < hi)
+        n = int(total[sel].sum())
+        if n:
+            parts.append(f"{name} {_pct(int(matched[sel].sum()) / n)} of {n}")
+    return ", ".join(parts)
+
+
 def format_lhcb_summary(result: Mapping[str, Any]) -> str:
     """A plain-text table of an LHCb-matching result: ghosts, then one row per category."""
     cfg = result.get("config", {})
@@ -324,6 +350,7 @@ def format_summary(result: Mapping[str, Any]) -> str:
             f"{result['n_matched_tracks']} / {result['n_fake_tracks']} / {result['n_duplicate_tracks']}",
         ),
         ("efficiency", _pct(result["efficiency"])),
+        *([("  by production vertex r", by_r)] if (by_r := vertex_r_summary(result)) else []),
         ("fake rate", _pct(result["fake_rate"])),
         ("duplicate rate", _pct(result["duplicate_rate"])),
         ("TrackML score", "n/a" if not math.isfinite(score) else f"{score:.4f}"),

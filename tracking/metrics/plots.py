@@ -73,7 +73,8 @@ def plot_efficiency(
 
 
 def plot_track_metrics(result: dict, directory: str | os.PathLike) -> list[Path]:
-    """Efficiency vs pT and vs eta PNGs from a :meth:`TrackMetrics.result` into ``directory``."""
+    """Efficiency vs pT, vs eta and (when the result has it) vs the production vertex's distance from the beam
+    line: PNGs from a :meth:`TrackMetrics.result` into ``directory``."""
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     cfg = result.get("config", {})
@@ -98,4 +99,18 @@ def plot_track_metrics(result: dict, directory: str | os.PathLike) -> list[Path]
             title=f"efficiency vs $\\eta$ ($p_T$ > {pt_min} GeV)" if pt_min else "efficiency vs $\\eta$",
         )
     )
+    vs_r = result.get("efficiency_vs_vertex_r")
+    if vs_r and sum(vs_r["total"]):
+        edges = np.asarray(vs_r["edges"], dtype=np.float64)
+        shown = edges.copy()
+        shown[0] = max(edges[0], 0.1)  # log axis: the prompt bin starts at 0.1 mm
+        written.append(
+            plot_efficiency(
+                BinnedEfficiency(shown, np.asarray(vs_r["matched"]), np.asarray(vs_r["total"])),
+                out / "efficiency_vs_vertex_r.png",
+                xlabel="production vertex distance from the beam line [mm]",
+                title="efficiency vs production radius" + (f" ($p_T$ > {pt_min} GeV)" if pt_min else ""),
+                log_x=True,
+            )
+        )
     return written

@@ -59,6 +59,10 @@ DEFAULT_PT_BINS: tuple[float, ...] = (
     100.0,
 )
 DEFAULT_ETA_BINS: tuple[float, ...] = tuple(np.round(np.linspace(-4.0, 4.0, 17), 6))
+#: Transverse distance (mm) of a particle's production vertex from the beam line: prompt (< 1 mm), decays and
+#: conversions near it, and particles produced in or beyond the first layers (the "large-radius tracking" of
+#: ATLAS starts at a few hundred mm); the last bin holds anything beyond a 1 m tracker.
+DEFAULT_VERTEX_R_BINS: tuple[float, ...] = (0.0, 1.0, 10.0, 50.0, 200.0, 400.0, 1000.0, 1.0e4)
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,7 @@ class TrackMatching:
     particle_nhits: np.ndarray  # int64 [P], hits in the event
     particle_pt: np.ndarray  # float64 [P], NaN when not in the particle table
     particle_eta: np.ndarray  # float64 [P]
+    particle_vertex_r: np.ndarray  # float64 [P], production vertex distance from the beam line (mm), NaN if unknown
     particle_reconstructable: np.ndarray  # bool [P]
     particle_n_matched_tracks: np.ndarray  # int64 [P]
     particle_passes_all_but_pt: np.ndarray  # bool [P], for efficiency vs pT
@@ -138,13 +143,21 @@ def truth_and_labels(event: Event, track_labels: Any, caller: str) -> tuple[np.n
 
 def particle_table_lookup(event: Event, pids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(pT, eta) of each particle id from the event's particle table; NaN where the id is absent."""
-    pt = np.full(len(pids), np.nan)
-    eta = np.full(len(pids), np.nan)
-    if event.particles is not None:
-        rows, found = event.particles.lookup(pids)
-        pt[found] = as_numpy(event.particles.pt)[rows[found]]
-        eta[found] = as_numpy(event.particles.eta)[rows[found]]
+    pt, eta, _ = _particle_columns(event, pids)
     return pt, eta
+
+
+def _particle_columns(event: Event, pids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(pT, eta, production vertex r in mm) of each particle id; NaN where the id is not in the table."""
+    columns = [np.full(len(pids), np.nan) for _ in range(3)]
+    p = event.particles
+    if p is not None:
+        rows, found = p.lookup(pids)
+        rows = rows[found]
+        columns[0][found] = as_numpy(p.pt)[rows]
+        columns[1][found] = as_numpy(p.eta)[rows]
+        columns[2][found] = np.hypot(as_numpy(p.vx)[rows].astype(np.float64), as_numpy(p.vy)[rows].astype(np.float64))
+    return columns[0], columns[1], columns[2]
 
 
 def match_tracks(event: Event, track_labels: Any = None, config: TrackMatchConfig | None = None) -> TrackMatching:
@@ -166,7 +179,7 @@ def match_tracks(event: Event, track_labels: Any = None, config: TrackMatchConfi
 
     # particles: every non-noise particle with hits in the event
     particle_ids, particle_nhits = np.unique(pid[pid != 0], return_counts=True)
-    pt, eta = particle_table_lookup(event, particle_ids)
+    pt, eta, vertex_r = _particle_columns(event, particle_ids)
     passes = particle_nhits >= cfg.min_particle_hits
     if cfg.eta_max is not None:
         passes &= np.abs(eta) < cfg.eta_max
@@ -225,6 +238,7 @@ def match_tracks(event: Event, track_labels: Any = None, config: TrackMatchConfi
         particle_nhits=particle_nhits.astype(np.int64),
         particle_pt=pt,
         particle_eta=eta,
+        particle_vertex_r=vertex_r,
         particle_reconstructable=reconstructable,
         particle_n_matched_tracks=n_matched_per_particle,
         particle_passes_all_but_pt=passes,
@@ -270,7 +284,8 @@ class TrackMetrics:
     """Accumulates track matching over events: counts are summed, then rates are taken.
 
     Efficiency vs pT is filled with the particles that pass every cut except pT (so the turn-on below
-    ``pt_min`` shows); efficiency vs eta with the reconstructable particles.
+    ``pt_min`` shows); efficiency vs eta and vs the production vertex's distance from the beam line (mm:
+    prompt particles and displaced ones apart) with the reconstructable particles.
 
     Example::
 
@@ -285,6 +300,7 @@ class TrackMetrics:
         config: TrackMatchConfig | None = None,
         pt_bins: tuple[float, ...] | np.ndarray = DEFAULT_PT_BINS,
         eta_bins: tuple[float, ...] | np.ndarray = DEFAULT_ETA_BINS,
+        vertex_r_bins: tuple[float, ...] | np.ndarray = DEFAULT_VERTEX_R_BINS,
     ) -> None:
         self.config = config or TrackMatchConfig()
         self.counts: dict[str, int] = {
@@ -299,6 +315,7 @@ class TrackMetrics:
         self.n_events = 0
         self.vs_pt = BinnedEfficiency(np.asarray(pt_bins))
         self.vs_eta = BinnedEfficiency(np.asarray(eta_bins))
+        self.vs_vertex_r = BinnedEfficiency(np.asarray(vertex_r_bins))
 
     def add(self, event: Event, track_labels: Any = None) -> TrackMatching:
         """Match one event and add it; returns that event's matching."""
@@ -316,6 +333,7 @@ class TrackMetrics:
         self.vs_pt.fill(matching.particle_pt[all_but_pt], found[all_but_pt])
         rec = matching.particle_reconstructable
         self.vs_eta.fill(matching.particle_eta[rec], found[rec])
+        self.vs_vertex_r.fill(matching.particle_vertex_r[rec], found[rec])
 
     def result(self) -> dict[str, Any]:
         """Efficiency, fake rate, duplicate rate, the counts and the binned efficiencies."""
@@ -330,6 +348,7 @@ class TrackMetrics:
             "config": asdict(self.config),
             "efficiency_vs_pt": self.vs_pt.to_dict(),
             "efficiency_vs_eta": self.vs_eta.to_dict(),
+            "efficiency_vs_vertex_r": self.vs_vertex_r.to_dict(),
         }
 
 
