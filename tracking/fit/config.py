@@ -95,6 +95,9 @@ class StageFit:
     # loss weight of the true edges of displaced particles (produced > 1 mm from the beam line; training
     # loss.displaced_weight): > 1 when the GNN scores secondaries low because primaries dominate
     displaced_weight: Positive = 1.0
+    # from how far from the beam line (mm) a particle counts as displaced for that weight (training
+    # loss.displaced_r_min): e.g. 100 to weigh only the particles produced in the outer layers
+    displaced_r_min: NonNegative = 1.0
     # train on at most the first N training events (null: as many as the budget affords, measured by a
     # probe epoch on probe_events events); the map still learns from all of them
     train_events: PositiveInt | None = None

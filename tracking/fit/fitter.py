@@ -394,6 +394,7 @@ def _training_raw(
             "pos_weight": stage.pos_weight,
             "target_pt_min": config.target_pt,
             **({"displaced_weight": stage.displaced_weight} if stage.displaced_weight != 1.0 else {}),
+            **({"displaced_r_min": stage.displaced_r_min} if stage.displaced_r_min != 1.0 else {}),
         },
     }
     if stage.init_from is not None:
