@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Physics figures of the default pipeline on fresh simulated events (seeds never used for the map (1000),
 # training (1000) or the choice of cuts (40)): efficiency, fake and duplicate rates, TrackML score at
-# mu = 20, 50, 200, for pT > 1 GeV and pT > 0.5 GeV particles; then, zero-shot, the real TrackML sample
+# mu = 20, 50, 200, for pT > 1 GeV and pT > 0.5 GeV particles, and mu = 200 with particles that stop in the
+# material (hadronic interactions); then, zero-shot, the real TrackML sample
 # event 1 (with truth) and the full real event 1000 (120,939 hits; per-stage times).
 #   bash configs/evaluate_default.sh [OUTDIR]          (TRACKML=dir of the TrackML files)
 set -euo pipefail
@@ -16,6 +17,12 @@ for spec in "20 10" "50 10" "200 10"; do
   trackpipe evaluate "$dir/tracks.root" --truth "$dir/events" --json "$dir/metrics.json" --plots "$dir/plots"
   trackpipe evaluate "$dir/tracks.root" --truth "$dir/events" --pt-min 0.5 --json "$dir/metrics_pt05.json"
 done
+# the same mu = 200 seed with hadronic interactions at real TrackML's rate (particles stop in the material:
+# real event 1000 has 2.8 % of its pT > 1 GeV primaries with 3-4 hits; the default simulation none)
+dir="$out/mu200_hadronic"
+trackpipe simulate -n 10 --mu 200 --seed 5200 --hadronic 0.01 -o "$dir/events" --no-progress
+trackpipe run "$dir/events" -o "$dir/tracks.root" --quiet
+trackpipe evaluate "$dir/tracks.root" --truth "$dir/events" --json "$dir/metrics.json"
 real="$out/real"
 mkdir -p "$real/event1"
 for f in "$trackml"/event000000001-*.csv.gz; do ln -sf "$(realpath "$f")" "$real/event1/"; done

@@ -1,5 +1,6 @@
-"""Where target particles (pT > 1 GeV, >= 3 hits) are lost, primaries and displaced (vertex > 1 mm from the
-beam line) apart: their truth segments in the graph, after the filter, scored >= the walk cut by the GNN,
+"""Where target particles (pT > 1 GeV, >= 3 hits) are lost, primaries, displaced (vertex 1-200 mm from the
+beam line) and produced at >= 200 mm apart (the groups of `trackpipe evaluate`'s production-radius row):
+their truth segments in the graph, after the filter, scored >= the walk cut by the GNN,
 whether the particle is found, and for each missed one the first stage that lost one of its segments
 (``builder``: every segment passed and the track builder or its quality rule lost it; how many of those
 the walk alone, without the quality rule, would have found).
@@ -66,7 +67,8 @@ for index, event in enumerate(registry.create("reader", "acts_root")(path)):
     for p, ok, walk_ok in zip(matching.particle_id[targets], matching.particle_matched[targets],
                               walk_matching.particle_matched[targets]):
         hits = np.flatnonzero(pid == p)
-        st = stats["displaced" if vr[hits[0]] > 1.0 else "primary"]
+        r0 = vr[hits[0]]
+        st = stats["primary" if r0 <= 1.0 else ("displaced < 200 mm" if r0 < 200.0 else "produced >= 200 mm")]
         mine = seg_pid == p
         st["n"] += 1
         st["found"] += ok
