@@ -141,13 +141,7 @@ def truth_and_labels(event: Event, track_labels: Any, caller: str) -> tuple[np.n
     return pid, labels
 
 
-def particle_table_lookup(event: Event, pids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(pT, eta) of each particle id from the event's particle table; NaN where the id is absent."""
-    pt, eta, _ = _particle_columns(event, pids)
-    return pt, eta
-
-
-def _particle_columns(event: Event, pids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def particle_columns(event: Event, pids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(pT, eta, production vertex r in mm) of each particle id; NaN where the id is not in the table."""
     columns = [np.full(len(pids), np.nan) for _ in range(3)]
     p = event.particles
@@ -179,7 +173,7 @@ def match_tracks(event: Event, track_labels: Any = None, config: TrackMatchConfi
 
     # particles: every non-noise particle with hits in the event
     particle_ids, particle_nhits = np.unique(pid[pid != 0], return_counts=True)
-    pt, eta, vertex_r = _particle_columns(event, particle_ids)
+    pt, eta, vertex_r = particle_columns(event, particle_ids)
     passes = particle_nhits >= cfg.min_particle_hits
     if cfg.eta_max is not None:
         passes &= np.abs(eta) < cfg.eta_max
