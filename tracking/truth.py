@@ -75,6 +75,14 @@ def segments_displaced(event: Event, segments: np.ndarray, r_min: float) -> np.n
     return found & (r_vertex > r_min)
 
 
+def segments_short(event: Event, segments: np.ndarray, max_hits: int) -> np.ndarray:
+    """bool per column of ``segments``: its particle leaves at most ``max_hits`` hits in the event (particles
+    that stop in the material, leave through the ends or are produced in the outer layers)."""
+    pid = as_numpy(event.particle_id).astype(np.int64, copy=False)
+    _, inverse, counts = np.unique(pid, return_inverse=True, return_counts=True)
+    return counts[inverse[segments[0]]] <= max_hits
+
+
 def _segment_particle_values(event: Event, segments: np.ndarray, column: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(value, found)`` per column of ``segments``: ``column`` (one value per particle-table row) of the
     segment's particle, and whether the table has that particle (value 0 where not)."""

@@ -193,7 +193,8 @@ def test_a_stage_and_the_quality_model_learn_from_their_own_events(tmp_path):
     from tracking.training.config import parse_config
 
     own = {"simulate": {"n": 3, "mu": 5, "seed": 7, "secondary_fraction": 0.5}}
-    gnn_fit = {**TINY["gnn"], "data": own, "displaced_weight": 6.0, "displaced_r_min": 100.0}
+    gnn_fit = {**TINY["gnn"], "data": own, "displaced_weight": 6.0, "displaced_r_min": 100.0, "short_weight": 3.0}
+    gnn_fit["non_target_weight"] = 0.0
     raw = {**TINY, "output": str(tmp_path / "out"), "gnn": gnn_fit}
     raw["cuts"] = {**TINY["cuts"], "quality_data": own}
     path = tmp_path / "fit.yaml"
@@ -205,9 +206,13 @@ def test_a_stage_and_the_quality_model_learn_from_their_own_events(tmp_path):
     assert parse_config(gnn).data.train.simulate.simulation_config().secondary_fraction == 0.5
     # the displaced particles' loss weight, from 100 mm on, reaches the training loss
     assert (parse_config(gnn).loss.displaced_weight, parse_config(gnn).loss.displaced_r_min) == (6.0, 100.0)
+    # and the weight of particles with few hits (at most 5 by default)
+    assert (parse_config(gnn).loss.short_weight, parse_config(gnn).loss.short_hits_max) == (3.0, 5)
+    assert parse_config(gnn).loss.non_target_weight == 0.0
     flt = fitter._training_raw(config, config.filter, {"graph_builder": "layer_pairs"}, None, "d.yaml", tmp_path, "f")
     assert flt["data"]["train"] == {"simulate": {**full, "seed": 100, "secondary_fraction": None}}
     assert "displaced_r_min" not in flt["loss"] and "displaced_weight" not in flt["loss"]
+    assert "short_weight" not in flt["loss"] and "non_target_weight" not in flt["loss"]
     assert fitter._own_data(config.gnn) == " on 3 simulated events (mu 5, seed 7, 0.5 displaced per primary)"
     assert fitter._own_data(config.filter) == ""
 

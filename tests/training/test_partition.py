@@ -171,11 +171,28 @@ def test_partitioned_scores_equal_full_graph_scores(mu10_sample):
     assert loss == pytest.approx(loss_full, rel=1e-12)
 
 
+def _double_model_and_logits(sample):
+    """The sample in float64, a small seeded edge filter and its logits on the sample."""
+    from dataclasses import replace as dc_replace
+
+    sample = dc_replace(sample, x=sample.x.double(), edge_attr=sample.edge_attr.double())
+    torch.manual_seed(4)
+    model = EdgeFilter(hidden=8, n_layers=2).double()
+    with torch.no_grad():
+        return sample, model, model(sample.x, sample.edge_index, sample.edge_attr)
+
+
+def _weighted_bce(logits, y, weight):
+    """The expected loss: BCE with pos_weight 2 and per-edge ``weight``, summed, over the edge count."""
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(
+        logits, y.double(), weight=weight, pos_weight=torch.tensor(2.0, dtype=torch.float64), reduction="sum"
+    )
+    return loss / len(y)
+
+
 def test_displaced_edges_weigh_more_in_the_loss(toy_builder, tmp_path):
     """``loss.displaced_weight``: the graphs mark the true edges of particles produced > r_min mm from the
     beam line; the loss is BCE with those edges weighted, the same over partitions as on the whole graph."""
-    from dataclasses import replace as dc_replace
-
     from tracking.training import parse_config
     from tracking.training.config import LossConfig
     from tracking.training.datasets import TrainingGraphs
@@ -201,22 +218,9 @@ def test_displaced_edges_weigh_more_in_the_loss(toy_builder, tmp_path):
     assert 0 < expected.sum() < sample.y.sum()
     assert GraphSample.from_dict(sample.as_dict()).displaced is not None
 
-    sample = dc_replace(sample, x=sample.x.double(), edge_attr=sample.edge_attr.double())
-    torch.manual_seed(4)
-    model = EdgeFilter(hidden=8, n_layers=2).double()
+    sample, model, logits = _double_model_and_logits(sample)
     with torch.no_grad():
-        logits = model(sample.x, sample.edge_index, sample.edge_attr)
-        weight = torch.where(sample.displaced, 5.0, 1.0).double()
-        want = (
-            torch.nn.functional.binary_cross_entropy_with_logits(
-                logits,
-                sample.y.double(),
-                weight=weight,
-                pos_weight=torch.tensor(2.0, dtype=torch.float64),
-                reduction="sum",
-            )
-            / sample.num_edges
-        )
+        want = _weighted_bce(logits, sample.y, torch.where(sample.displaced, 5.0, 1.0).double())
         plain, _ = graph_loss(model, sample, 2.0, plan_partitions(sample, 0, None), backward=False)
         whole, _ = graph_loss(
             model, sample, 2.0, plan_partitions(sample, 0, None), backward=False, displaced_weight=5.0
@@ -228,3 +232,87 @@ def test_displaced_edges_weigh_more_in_the_loss(toy_builder, tmp_path):
     assert whole > plain
     with pytest.raises(ValueError, match="displaced_weight"):
         LossConfig(displaced_weight=0.0)
+
+
+def test_edges_of_particles_with_few_hits_weigh_more_in_the_loss(toy_builder, tmp_path):
+    """``loss.short_weight``: the graphs mark the true edges of particles that leave at most
+    ``short_hits_max`` hits; their weight multiplies the displaced particles' where both apply."""
+    from tracking.training import parse_config
+    from tracking.training.config import LossConfig
+    from tracking.training.datasets import TrainingGraphs
+
+    from .conftest import tiny_config
+
+    event = simulate_event(10, 8, 0)
+    pid = np.asarray(event.particle_id)
+    ids, counts = np.unique(pid, return_counts=True)
+    few_ids = ids[counts <= 6]
+    plain_config = parse_config(tiny_config(), base_dir=tmp_path)
+    config = parse_config(
+        tiny_config(loss={"short_weight": 3.0, "short_hits_max": 6, "displaced_weight": 5.0}), base_dir=tmp_path
+    )
+    assert (
+        config.graph_key() != parse_config(tiny_config(loss={"displaced_weight": 5.0}), base_dir=tmp_path).graph_key()
+    )
+    assert TrainingGraphs(plain_config, torch.device("cpu"))(event).short is None
+    sample = TrainingGraphs(config, torch.device("cpu"))(event)
+    assert sample.short is not None and sample.displaced is not None
+    ei = sample.edge_index.numpy()
+    expected = sample.y.numpy() & (pid[ei[0]] == pid[ei[1]]) & np.isin(pid[ei[0]], few_ids)
+    np.testing.assert_array_equal(sample.short.numpy(), expected)
+    assert 0 < expected.sum() < sample.y.sum()
+    assert GraphSample.from_dict(sample.as_dict()).short is not None
+
+    sample, model, logits = _double_model_and_logits(sample)
+    with torch.no_grad():
+        weight = torch.where(sample.displaced, 5.0, 1.0).double() * torch.where(sample.short, 3.0, 1.0).double()
+        want = _weighted_bce(logits, sample.y, weight)
+        kwargs = {"backward": False, "displaced_weight": 5.0, "short_weight": 3.0}
+        whole, _ = graph_loss(model, sample, 2.0, plan_partitions(sample, 0, None), **kwargs)
+        parts, _ = graph_loss(model, sample, 2.0, plan_partitions(sample, 0, None, n_regions=4), **kwargs)
+        displaced_only, _ = graph_loss(
+            model, sample, 2.0, plan_partitions(sample, 0, None), backward=False, displaced_weight=5.0
+        )
+    assert whole == pytest.approx(float(want), rel=1e-10) and parts == pytest.approx(whole, rel=1e-10)
+    assert whole > displaced_only
+    with pytest.raises(ValueError, match="short_hits_max"):
+        LossConfig(short_hits_max=1)
+    with pytest.raises(ValueError, match="short_weight"):
+        LossConfig(short_weight=-1.0)
+
+
+def test_segments_of_low_pt_particles_can_be_ignored_by_the_loss(toy_builder, tmp_path):
+    """``loss.non_target_weight``: segments of particles below ``target_pt_min`` are false edges; the graphs
+    mark them and the loss weighs them ``non_target_weight`` (0: ignored, as ACORN's weighting does)."""
+    from tracking.training import parse_config
+    from tracking.training.config import LossConfig
+    from tracking.training.datasets import TrainingGraphs
+
+    from .conftest import tiny_config
+
+    event = simulate_event(10, 8, 0)
+    pid = np.asarray(event.particle_id)
+    low_ids = np.asarray(event.particles.particle_id)[np.asarray(event.particles.pt) <= 0.9]
+    config = parse_config(tiny_config(loss={"target_pt_min": 0.9, "non_target_weight": 0.0}), base_dir=tmp_path)
+    assert config.graph_key() != parse_config(tiny_config(loss={"target_pt_min": 0.9}), base_dir=tmp_path).graph_key()
+    sample = TrainingGraphs(config, torch.device("cpu"))(event)
+    assert sample.non_target is not None
+    ei = sample.edge_index.numpy()
+    same = (pid[ei[0]] == pid[ei[1]]) & (pid[ei[0]] != 0)
+    low = np.isin(pid[ei[0]], low_ids) & same
+    # a marked edge joins two hits of one low-pT particle and is labelled false; every true edge is unmarked
+    assert sample.non_target.sum() > 0 and not (sample.non_target & sample.y).any()
+    assert low[sample.non_target.numpy()].all()
+    assert GraphSample.from_dict(sample.as_dict()).non_target is not None
+
+    sample, model, logits = _double_model_and_logits(sample)
+    kept = ~sample.non_target
+    with torch.no_grad():
+        want = _weighted_bce(logits, sample.y, kept.double())
+        got, _ = graph_loss(
+            model, sample, 2.0, plan_partitions(sample, 0, None, n_regions=3), backward=False, non_target_weight=0.0
+        )
+        plain, _ = graph_loss(model, sample, 2.0, plan_partitions(sample, 0, None), backward=False)
+    assert got == pytest.approx(float(want), rel=1e-10) and got < plain
+    with pytest.raises(ValueError, match="non_target_weight"):
+        LossConfig(non_target_weight=-1.0)

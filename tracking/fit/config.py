@@ -98,6 +98,13 @@ class StageFit:
     # from how far from the beam line (mm) a particle counts as displaced for that weight (training
     # loss.displaced_r_min): e.g. 100 to weigh only the particles produced in the outer layers
     displaced_r_min: NonNegative = 1.0
+    # loss weight of the true edges of particles that leave at most short_hits_max hits (training
+    # loss.short_weight): > 1 when particles stop in the material and the GNN learned that tracks do not end
+    short_weight: Positive = 1.0
+    short_hits_max: Annotated[int, Range(ge=2)] = 5
+    # loss weight of the segments of particles below target_pt (training loss.non_target_weight): 1 labels
+    # them false (the model learns to cut low-pT particles), 0 ignores them (ACORN's weighting)
+    non_target_weight: NonNegative = 1.0
     # train on at most the first N training events (null: as many as the budget affords, measured by a
     # probe epoch on probe_events events); the map still learns from all of them
     train_events: PositiveInt | None = None

@@ -395,6 +395,12 @@ def _training_raw(
             "target_pt_min": config.target_pt,
             **({"displaced_weight": stage.displaced_weight} if stage.displaced_weight != 1.0 else {}),
             **({"displaced_r_min": stage.displaced_r_min} if stage.displaced_r_min != 1.0 else {}),
+            **(
+                {"short_weight": stage.short_weight, "short_hits_max": stage.short_hits_max}
+                if stage.short_weight != 1.0
+                else {}
+            ),
+            **({"non_target_weight": stage.non_target_weight} if stage.non_target_weight != 1.0 else {}),
         },
     }
     if stage.init_from is not None:

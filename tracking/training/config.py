@@ -169,12 +169,28 @@ class LossConfig:
     # edges, and a model that weighs all edges alike learns that tracks point to the beam line.
     displaced_weight: float = 1.0
     displaced_r_min: float = 1.0
+    # true edges of particles that leave at most short_hits_max hits (stopped by a hadronic interaction,
+    # leaving through the ends, produced in the outer layers) weigh short_weight (times displaced_weight
+    # when both apply): a model that sees mostly long tracks learns that a track which ends is a fake
+    short_weight: float = 1.0
+    short_hits_max: int = 5
+    # loss weight of the true segments of particles below target_pt_min (labelled false): 1 teaches the
+    # model to cut low-pT particles; 0 ignores them, as ACORN's GNN weighting does (the model is then free to
+    # keep a low-pT particle whole, which makes a real track instead of a fragment)
+    non_target_weight: float = 1.0
 
     def __post_init__(self) -> None:
         if not self.displaced_weight > 0 or not self.displaced_r_min >= 0:
             raise ValueError(
                 f"keys 'displaced_weight' (> 0) and 'displaced_r_min' (>= 0): got {self.displaced_weight!r}, "
                 f"{self.displaced_r_min!r}"
+            )
+        if not self.non_target_weight >= 0:
+            raise ValueError(f"key 'non_target_weight' must be >= 0, got {self.non_target_weight!r}")
+        if not self.short_weight > 0 or not (isinstance(self.short_hits_max, int) and self.short_hits_max >= 2):
+            raise ValueError(
+                f"keys 'short_weight' (> 0) and 'short_hits_max' (an integer >= 2): got {self.short_weight!r}, "
+                f"{self.short_hits_max!r}"
             )
         if self.pos_weight != "auto" and not self.pos_weight > 0:
             raise ValueError(f"key 'pos_weight' must be 'auto' or a number > 0, got {self.pos_weight!r}")
@@ -263,6 +279,10 @@ class TrainConfig:
             identity["detector"] = self.description().key()
         if self.loss.displaced_weight != 1.0:  # the graphs then carry which true edges are displaced
             identity["displaced_r_min"] = self.loss.displaced_r_min
+        if self.loss.short_weight != 1.0:  # and which true edges belong to particles with few hits
+            identity["short_hits_max"] = self.loss.short_hits_max
+        if self.loss.non_target_weight != 1.0:  # and which false edges are segments of low-pT particles
+            identity["non_target"] = True
         text = json.dumps(identity, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

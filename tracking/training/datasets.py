@@ -22,7 +22,7 @@ from ..errors import DataError
 from ..event import Event
 from ..nn.features import edge_features, node_features
 from ..pipeline import build_stage
-from ..truth import edge_truth, segments_above_pt, segments_displaced, truth_segments
+from ..truth import edge_truth, segments_above_pt, segments_displaced, segments_short, truth_segments
 from .config import SourceConfig, TrainConfig
 
 
@@ -33,7 +33,10 @@ class GraphSample:
     ``x`` float32 ``[N, 4]`` node features (columns ``r, phi, z, eta`` scaled as in
     :mod:`tracking.nn.features`), ``edge_index`` int64 ``[2, E]``, ``edge_attr`` float32 ``[E, 10]``
     (all edge features; a model taking fewer uses the first columns), ``y`` bool ``[E]`` edge truth,
-    ``displaced`` bool ``[E]`` (or None): the true edges of displaced particles (``loss.displaced_weight``).
+    ``displaced`` bool ``[E]`` (or None): the true edges of displaced particles (``loss.displaced_weight``);
+    ``short`` bool ``[E]`` (or None): the true edges of particles with few hits (``loss.short_weight``);
+    ``non_target`` bool ``[E]`` (or None): segments of particles below the target pT, labelled false
+    (``loss.non_target_weight``).
     """
 
     event_id: int
@@ -42,6 +45,8 @@ class GraphSample:
     edge_attr: torch.Tensor
     y: torch.Tensor
     displaced: torch.Tensor | None = None
+    short: torch.Tensor | None = None
+    non_target: torch.Tensor | None = None
 
     @property
     def num_edges(self) -> int:
@@ -49,6 +54,8 @@ class GraphSample:
 
     def to(self, device: torch.device) -> GraphSample:
         displaced = None if self.displaced is None else self.displaced.to(device)
+        short = None if self.short is None else self.short.to(device)
+        non_target = None if self.non_target is None else self.non_target.to(device)
         return GraphSample(
             self.event_id,
             self.x.to(device),
@@ -56,6 +63,8 @@ class GraphSample:
             self.edge_attr.to(device),
             self.y.to(device),
             displaced,
+            short,
+            non_target,
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -66,11 +75,22 @@ class GraphSample:
             "edge_attr": self.edge_attr,
             "y": self.y,
             **({} if self.displaced is None else {"displaced": self.displaced}),
+            **({} if self.short is None else {"short": self.short}),
+            **({} if self.non_target is None else {"non_target": self.non_target}),
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> GraphSample:
-        return cls(int(d["event_id"]), d["x"], d["edge_index"], d["edge_attr"], d["y"], d.get("displaced"))
+        return cls(
+            int(d["event_id"]),
+            d["x"],
+            d["edge_index"],
+            d["edge_attr"],
+            d["y"],
+            d.get("displaced"),
+            d.get("short"),
+            d.get("non_target"),
+        )
 
 
 def iter_source(source: SourceConfig, indices: set[int] | None = None) -> Iterator[tuple[int, Event]]:
@@ -127,6 +147,8 @@ class TrainingGraphs:
         self.device = device
         self.target_pt_min = config.loss.target_pt_min
         self.displaced_r_min = config.loss.displaced_r_min if config.loss.displaced_weight != 1.0 else None
+        self.short_hits_max = config.loss.short_hits_max if config.loss.short_weight != 1.0 else None
+        self.mark_non_target = config.loss.non_target_weight != 1.0 and self.target_pt_min is not None
         self.detector = config.description()
         self.stages = [build_stage(config.graph_builder, index="graph_builder", base_dir=config.base_dir)[1]]
         if config.pre_filter is not None:
@@ -136,7 +158,7 @@ class TrainingGraphs:
     def __call__(self, event: Event) -> GraphSample:
         if event.particle_id is None:
             raise DataError("training needs truth (particle_id) for the edge labels", event=event.event_id)
-        segments = truth_segments(event)
+        segments = all_segments = truth_segments(event)
         if self.target_pt_min is not None:
             segments = segments_above_pt(event, segments, self.target_pt_min)
         graph = event.replace(particle_id=None, particles=None).to(self.device)
@@ -153,7 +175,14 @@ class TrainingGraphs:
         if self.displaced_r_min is not None:
             far = segments_displaced(event, segments, self.displaced_r_min)
             displaced = torch.from_numpy(edge_truth(edge_index, segments[:, far], event.num_hits))
-        return GraphSample(event.event_id, x.cpu(), edge_index.cpu(), attr.cpu(), y, displaced)
+        short = None
+        if self.short_hits_max is not None:
+            few = segments_short(event, segments, self.short_hits_max)
+            short = torch.from_numpy(edge_truth(edge_index, segments[:, few], event.num_hits))
+        non_target = None
+        if self.mark_non_target:
+            non_target = torch.from_numpy(edge_truth(edge_index, all_segments, event.num_hits)) & ~y
+        return GraphSample(event.event_id, x.cpu(), edge_index.cpu(), attr.cpu(), y, displaced, short, non_target)
 
 
 class GraphDataset:

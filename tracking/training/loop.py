@@ -69,10 +69,14 @@ def graph_loss(
     bf16: bool = False,
     no_sync: Any = None,
     displaced_weight: float = 1.0,
+    short_weight: float = 1.0,
+    non_target_weight: float = 1.0,
 ) -> tuple[float, torch.Tensor | None]:
-    """Class-weighted BCE of one graph, normalised by its edge count, summed over ``partitions``'
-    owned edges (the true edges of displaced particles, ``sample.displaced``, weigh ``displaced_weight``
-    more); with ``backward`` the gradients accumulate partition by partition (``no_sync``, a
+    """Class-weighted BCE of one graph, normalised by its edge count, summed over ``partitions``' owned
+    edges. Edge weights: the true edges of displaced particles (``sample.displaced``) weigh
+    ``displaced_weight``, those of particles with few hits (``sample.short``) ``short_weight`` (the product
+    where both apply), the segments of particles below the target pT (``sample.non_target``)
+    ``non_target_weight``. With ``backward`` the gradients accumulate partition by partition (``no_sync``, a
     DDP ``model.no_sync``, defers the all-reduce to the last one). Returns the loss and, without
     ``backward``, the logits of every edge (float32, full-graph order)."""
     total_edges = max(sample.num_edges, 1)
@@ -92,6 +96,13 @@ def graph_loss(
             if displaced_weight != 1.0 and sample.displaced is not None:
                 far = sample.displaced[part.edges][part.owned]
                 edge_weight = torch.where(far, displaced_weight, 1.0).to(sample.x.dtype)
+            if short_weight != 1.0 and sample.short is not None:
+                few = torch.where(sample.short[part.edges][part.owned], short_weight, 1.0).to(sample.x.dtype)
+                edge_weight = few if edge_weight is None else edge_weight * few
+            if non_target_weight != 1.0 and sample.non_target is not None:
+                low = torch.where(sample.non_target[part.edges][part.owned], non_target_weight, 1.0)
+                low = low.to(sample.x.dtype)
+                edge_weight = low if edge_weight is None else edge_weight * low
             loss = (
                 F.binary_cross_entropy_with_logits(
                     owned_logits, labels, weight=edge_weight, pos_weight=weight, reduction="sum"
@@ -119,6 +130,8 @@ class Trainee:
     hops: int  # halo depth of exact partitions
     max_edges: int | None  # edge budget of one partition
     displaced_weight: float = 1.0  # loss weight of displaced particles' true edges (loss.displaced_weight)
+    short_weight: float = 1.0  # loss weight of the true edges of particles with few hits (loss.short_weight)
+    non_target_weight: float = 1.0  # loss weight of low-pT particles' segments (loss.non_target_weight)
 
 
 def train_epoch(
@@ -166,6 +179,8 @@ def train_epoch(
                 bf16=config.memory.bf16,
                 no_sync=trainee.no_sync,
                 displaced_weight=trainee.displaced_weight,
+                short_weight=trainee.short_weight,
+                non_target_weight=trainee.non_target_weight,
             )
             trainee.optimizer.step()
             loss += part_loss
@@ -202,6 +217,8 @@ def validate(
             backward=False,
             bf16=config.memory.bf16,
             displaced_weight=trainee.displaced_weight,
+            short_weight=trainee.short_weight,
+            non_target_weight=trainee.non_target_weight,
         )
         assert logits is not None
         scores_pass = torch.sigmoid(logits) > config.score_cut if cut is None else logits > cut

@@ -163,6 +163,8 @@ def _train(
         message_passing_hops(model),
         edge_budget(config, model),
         config.loss.displaced_weight,
+        config.loss.short_weight,
+        config.loss.non_target_weight,
     )
 
     sampler: DistributedSampler[int] = DistributedSampler(
