@@ -315,4 +315,6 @@ def test_segments_of_low_pt_particles_can_be_ignored_by_the_loss(toy_builder, tm
         plain, _ = graph_loss(model, sample, 2.0, plan_partitions(sample, 0, None), backward=False)
     assert got == pytest.approx(float(want), rel=1e-10) and got < plain
     with pytest.raises(ValueError, match="non_target_weight"):
-        LossConfig(non_target_weight=-1.0)
+        LossConfig(non_target_weight=-1.0, target_pt_min=0.9)
+    with pytest.raises(ValueError, match="set target_pt_min"):  # nothing to weigh without a target pT
+        LossConfig(non_target_weight=0.0)

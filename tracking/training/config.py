@@ -187,6 +187,8 @@ class LossConfig:
             )
         if not self.non_target_weight >= 0:
             raise ValueError(f"key 'non_target_weight' must be >= 0, got {self.non_target_weight!r}")
+        if self.non_target_weight != 1.0 and self.target_pt_min is None:
+            raise ValueError("key 'non_target_weight' weighs the segments below target_pt_min: set target_pt_min")
         if not self.short_weight > 0 or not (isinstance(self.short_hits_max, int) and self.short_hits_max >= 2):
             raise ValueError(
                 f"keys 'short_weight' (> 0) and 'short_hits_max' (an integer >= 2): got {self.short_weight!r}, "

@@ -84,6 +84,15 @@ def graph_loss(
     weight = torch.tensor(pos_weight, dtype=sample.x.dtype, device=device)
     logits_all = None if backward else torch.zeros(sample.num_edges, dtype=torch.float32, device=device)
     width = model_edge_width(model)
+    marked_weights = [
+        (marked, factor)
+        for marked, factor in (
+            (sample.displaced, displaced_weight),
+            (sample.short, short_weight),
+            (sample.non_target, non_target_weight),
+        )
+        if marked is not None and factor != 1.0
+    ]
     loss_sum = 0.0
     for j, part in enumerate(partitions):
         sync = contextlib.nullcontext() if (no_sync is None or j == len(partitions) - 1) else no_sync()
@@ -93,16 +102,9 @@ def graph_loss(
             owned_logits = logits[part.owned].to(sample.x.dtype)
             labels = sample.y[part.edges][part.owned].to(sample.x.dtype)
             edge_weight = None
-            if displaced_weight != 1.0 and sample.displaced is not None:
-                far = sample.displaced[part.edges][part.owned]
-                edge_weight = torch.where(far, displaced_weight, 1.0).to(sample.x.dtype)
-            if short_weight != 1.0 and sample.short is not None:
-                few = torch.where(sample.short[part.edges][part.owned], short_weight, 1.0).to(sample.x.dtype)
-                edge_weight = few if edge_weight is None else edge_weight * few
-            if non_target_weight != 1.0 and sample.non_target is not None:
-                low = torch.where(sample.non_target[part.edges][part.owned], non_target_weight, 1.0)
-                low = low.to(sample.x.dtype)
-                edge_weight = low if edge_weight is None else edge_weight * low
+            for marked, factor in marked_weights:
+                w = torch.where(marked[part.edges][part.owned], factor, 1.0).to(sample.x.dtype)
+                edge_weight = w if edge_weight is None else edge_weight * w
             loss = (
                 F.binary_cross_entropy_with_logits(
                     owned_logits, labels, weight=edge_weight, pos_weight=weight, reduction="sum"
