@@ -119,7 +119,8 @@ class WalkthroughTrackBuilder(_ShortTrackRule, Stage):
     (the ``track_start`` of ``detector`` when given, else radius). ``detector``: a detector description
     YAML (:mod:`tracking.detector`). ``recovery_cut``: hits left on no track are walked once more over the
     edges between them that score above it (short tracks that lost one edge to ``score_cut``); the
-    short-track rule then judges every track."""
+    short-track rule then judges every track. ``extend_cut``: last, the tracks kept grow at their ends onto
+    hits on no track over edges above it (:func:`tracking.ops.extend_tracks`)."""
 
     @dataclass
     class Config:
@@ -134,6 +135,9 @@ class WalkthroughTrackBuilder(_ShortTrackRule, Stage):
         detector: Path | None = None
         # a second pass: hits left on no track are walked again over the edges between them above it (None: off)
         recovery_cut: Score | None = None
+        # last, the kept tracks grow at both ends onto hits left on no track over edges above it, best edge
+        # first (tracking.ops.extend_tracks; None: off): completes stems whose rest the walk or the rule left
+        extend_cut: Score | None = None
 
     def __init__(self, config: Config) -> None:
         super().__init__(config)
@@ -162,4 +166,8 @@ class WalkthroughTrackBuilder(_ShortTrackRule, Stage):
 
     def __call__(self, event: Event) -> Event:
         labels = self._short_rule(event, self.walk(event), event.edge_index, event.edge_scores)
+        if self.config.extend_cut is not None:
+            edge_index, scores = _scored_graph(event, "walkthrough")
+            order = self.detector.start_order(event)
+            labels = ops.extend_tracks(labels, edge_index, scores, self.config.extend_cut, order)
         return event.replace(track_labels=labels)

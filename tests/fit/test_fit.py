@@ -47,6 +47,7 @@ TINY = {
         "quality_cuts": [0.5],
         "quality_looser_cuts": True,
         "recovery_cuts": [0.3],
+        "extend_cuts": [0.1],
     },
 }
 
@@ -117,6 +118,11 @@ def test_tiny_fit_writes_a_directory_that_runs(tmp_path):
     # and on the looser score cut (0.2) when the best is 0.5, one model each
     best_cut = rows[8]["score_cut"]
     n_recovery = 4 if best_cut == 0.5 else 0
+    # last, the extension at 0.1 on the setting best so far and on at most one (short_rule_settings) that
+    # finds more particles at up to 1.5 max_fake
+    n_extension = sum(row.get("extend_cut") is not None for row in rows)
+    assert 1 <= n_extension <= 2 and all(row["extend_cut"] == 0.1 for row in rows[len(rows) - n_extension :])
+    rows, extension_rows = rows[: len(rows) - n_extension], rows[len(rows) - n_extension :]
     recovery_rows, quality_rows = rows[10 : 10 + n_recovery], rows[10 + n_recovery :]
     assert len(rows) == 2 * 4 + 2 + n_recovery + (2 if best_cut == 0.5 else 1)
     assert [row.get("short_hits") for row in rows[8:10]] == [5, 5]
@@ -135,10 +141,15 @@ def test_tiny_fit_writes_a_directory_that_runs(tmp_path):
         assert sum(row["quality"].endswith("track_quality.npz") for row in quality_rows) == 1
     else:
         assert not (out / "track_quality.npz").exists()
-    if chosen.get("recovery_cut") is not None:
-        assert spec["stages"][-1]["recovery_cut"] == chosen["recovery_cut"]
-    else:
-        assert "recovery_cut" not in spec["stages"][-1]
+    for name in ("recovery_cut", "extend_cut"):
+        if chosen.get(name) is not None:
+            assert spec["stages"][-1][name] == chosen[name]
+        else:
+            assert name not in spec["stages"][-1]
+    # each extension row extends a setting tried before it (its model, when it has one, is the same)
+    keys = ("scores_from", "track_builder", "score_cut", "min_hits", "short_hits", "short_score_cut", "recovery_cut")
+    tried = [{k: row.get(k) for k in keys} for row in rows]
+    assert all({k: row.get(k) for k in keys} in tried for row in extension_rows)
     assert all(
         row["quality"].startswith("not kept")
         for row in quality_rows

@@ -150,3 +150,22 @@ def test_walkthrough_recovery_cut_finds_tracks_one_edge_under_the_cut():
     np.testing.assert_array_equal(np.asarray(out.track_labels), [0, 0, 0, 0, 1, 1, 1])
     with pytest.raises(ConfigError, match="recovery_cut"):
         registry.create("track_builder", "walkthrough", {"recovery_cut": 1.5})
+
+
+def test_walkthrough_extension_completes_a_stem_after_the_short_track_rule():
+    # particle 1: hits 0-6 along x; the walk at 0.5 keeps hits 0-3 and leaves 4-6 behind an edge at 0.3, a
+    # 3-hit piece the short-track rule (< 4 hits need a mean score > 0.95) drops; extension at 0.2 grows the
+    # stem over it, onto every hit of the particle
+    event = toy_event([1] * 7).replace(
+        edge_index=np.array([[0, 1, 2, 3, 4, 5], [1, 2, 3, 4, 5, 6]]),
+        edge_scores=np.array([0.9, 0.9, 0.9, 0.3, 0.9, 0.9], dtype=np.float32),
+    )
+    config = {"score_cut": 0.5, "min_hits": 3, "short_hits": 4, "short_score_cut": 0.95}
+    plain = registry.create("track_builder", "walkthrough", config)(event)
+    np.testing.assert_array_equal(np.asarray(plain.track_labels), [0, 0, 0, 0, -1, -1, -1])
+    out = registry.create("track_builder", "walkthrough", {**config, "extend_cut": 0.2})(event)
+    np.testing.assert_array_equal(np.asarray(out.track_labels), [0] * 7)
+    higher = registry.create("track_builder", "walkthrough", {**config, "extend_cut": 0.4})(event)
+    np.testing.assert_array_equal(np.asarray(higher.track_labels), [0, 0, 0, 0, -1, -1, -1])
+    with pytest.raises(ConfigError, match="extend_cut"):
+        registry.create("track_builder", "walkthrough", {"extend_cut": -0.1})

@@ -182,6 +182,10 @@ class CutSearch:
     # looser cut finds more real tracks and the model can remove the fakes it lets in. Off by default: on the
     # simulated TrackML detector and the LHCb VELO the looser cuts lost (their walks merge particles)
     quality_looser_cuts: bool = False
+    # last, the walk-through's tracks extended at their ends onto hits left on no track over edges above each
+    # of these cuts (tracking.ops.extend_tracks), tried on the best setting and on the walk-through settings
+    # that find more particles at up to 1.5 max_fake; empty: off
+    extend_cuts: list[Score] = field(default_factory=lambda: [0.05, 0.1, 0.2])
     track_builders: list[Literal["walkthrough", "connected_components"]] = field(
         default_factory=lambda: ["walkthrough", "connected_components"]
     )

@@ -526,12 +526,38 @@ def calibrate_tracks(
     for r in cuts.recovery_cuts:
         on = [walks[0]] if walks and r < walks[0][2] else []
         short_rule_grid(on, cuts.short_hits, cuts.short_score_cuts, f"recovery {r} + short-track rule", recovery_cut=r)
+
+    def extension_grid() -> None:
+        # the tracks' extension onto hits left on no track (walk-through only), on the best setting and on the
+        # walk-through settings that find more particles at up to 1.5 max_fake (the extension removes fakes)
+        nonlocal best
+        if best is None or not cuts.extend_cuts:
+            return
+        more = sorted(
+            (
+                r
+                for r in rows
+                if r["track_builder"] == "walkthrough"
+                and r.get("extend_cut") is None
+                and _finite(r["efficiency"], -1.0) > _finite(best["efficiency"], -1.0)
+                and _finite(r["fake_rate"], 1.0) <= 1.5 * config.max_fake
+            ),
+            key=lambda r: -_finite(r["efficiency"], -1.0),
+        )
+        on = [r for r in [best, *more[: cuts.short_rule_settings]] if r["track_builder"] == "walkthrough"]
+        grid = [(r, c) for r in on for c in cuts.extend_cuts]
+        for base, extend_cut in tqdm(grid, desc="track extension", disable=not progress):
+            setting = {k: base[k] for k in _SETTING_KEYS if base.get(k) is not None}
+            row = trial(base["scores_from"], {**setting, "extend_cut": extend_cut})
+            if key(row) > key(best):
+                best = row
+
+    models: dict[tuple[str, str, float], Path] = {}
     if quality_events and bases and quality_path is not None:
         # the best settings (and with cuts.quality_looser_cuts the looser cuts of the best): one model per
         # setting, trained on that setting's tracks of the quality events (scored once per candidate)
         label, builder_name, cut = bases[0]
         looser = [(label, builder_name, c) for c in cuts.score_cuts if c < cut] if cuts.quality_looser_cuts else []
-        models: dict[tuple[str, str, float], Path] = {}
         scored_quality: dict[str, list[Event]] = {}
         for base in [*bases, *[b for b in looser if b not in bases]]:
             label, builder_name, cut = base
@@ -550,6 +576,9 @@ def calibrate_tracks(
             short_rule_grid(
                 [base], cuts.quality_short_hits, cuts.quality_cuts, "track-quality rule", quality=str(models[base])
             )
+    extension_grid()
+    if models:
+        assert quality_path is not None
         # keep the chosen setting's model as quality_path; the rows of the others say it was not kept
         chosen = best.get("quality") if best is not None else None
         for path in models.values():
@@ -745,6 +774,10 @@ def _classifier_name(stage: StageFit) -> str:
     return name
 
 
+# the keys of a track-builder setting in the rows of calibrate_tracks (the rest are its figures)
+_SETTING_KEYS = ("track_builder", "score_cut", "min_hits", "short_hits", "short_score_cut", "quality", "recovery_cut")
+
+
 def _track_builder_spec(best: dict[str, Any], detector_path: str | None) -> dict[str, Any]:
     spec = {"track_builder": best["track_builder"], "score_cut": best["score_cut"], "min_hits": best["min_hits"]}
     if best.get("short_hits"):
@@ -753,6 +786,8 @@ def _track_builder_spec(best: dict[str, Any], detector_path: str | None) -> dict
         spec["quality"] = best["quality"]
     if best.get("recovery_cut") is not None:
         spec["recovery_cut"] = best["recovery_cut"]
+    if best.get("extend_cut") is not None:
+        spec["extend_cut"] = best["extend_cut"]
     if best["track_builder"] == "walkthrough" and detector_path is not None:
         spec["detector"] = detector_path  # walks start where this detector's tracks start
     return spec
@@ -760,10 +795,12 @@ def _track_builder_spec(best: dict[str, Any], detector_path: str | None) -> dict
 
 def _short_rule(setting: dict[str, Any]) -> str:
     recovery = f", recovery pass {setting['recovery_cut']}" if setting.get("recovery_cut") is not None else ""
+    extension = f", extended over edges > {setting['extend_cut']}" if setting.get("extend_cut") is not None else ""
     if not setting.get("short_hits"):
-        return recovery
+        return recovery + extension
     judged = "track-quality probability" if setting.get("quality") else "mean edge score"
-    return f"{recovery}, tracks < {setting['short_hits']} hits need {judged} > {setting['short_score_cut']}"
+    rule = f", tracks < {setting['short_hits']} hits need {judged} > {setting['short_score_cut']}"
+    return recovery + rule + extension
 
 
 def _build_track_builder(setting: dict[str, Any], detector_path: str | None) -> Any:

@@ -20,7 +20,7 @@ from .._native import core
 from ..arrays import as_numpy, cuda_stream
 from ._validate import Array, check_edge_index, check_per_edge, integer, kind, real, same_place
 
-__all__ = ["connected_components", "junction_removal", "walkthrough"]
+__all__ = ["connected_components", "extend_tracks", "junction_removal", "walkthrough"]
 
 
 def _empty_like_kind(ref: Array, size: int, dtype: str) -> Array:
@@ -250,3 +250,70 @@ def drop_weak_short_tracks(
     if isinstance(labels, torch.Tensor):
         return torch.from_numpy(lab).to(device=labels.device, dtype=labels.dtype)
     return lab.astype(labels.dtype, copy=False)
+
+
+def extend_tracks(labels: Array, edge_index: Array, scores: Array, cut: float, order: Array) -> Array:
+    """Grow tracks at both ends onto hits on no track, over graph edges with score > ``cut``, best first.
+
+    A track's ends are its innermost and outermost hits (smallest and largest ``(order, node)``). Of all
+    the claims "the outer end's out-edge to a hit on no track (label ``-1``)" and "the inner end's in-edge
+    from one", the highest-scoring one anywhere is taken first (ties: lower track label, inner end first,
+    lower hit): the hit joins that track and becomes its new end there; then again, until no claim is
+    left. The walk leaves such hits when a particle's chain has one weak edge, or when the short-track rule
+    dropped the piece beyond it: the stem it kept then holds less than half of the particle's hits (a fake
+    under double majority) although the rest of the chain scores above ``cut``. Track labels are kept (no
+    track is added, removed or renumbered); returns labels of the kind and on the device of ``labels``.
+
+    Args:
+        labels: int64 ``[N]`` track labels, -1 = on no track.
+        edge_index: int64 ``[2, E]``, directed inner -> outer.
+        scores: float32 ``[E]``.
+        cut: an edge is used when its score is > cut.
+        order: real ``[N]``: how far along its track a hit lies (the walk's start order, e.g. radius).
+    """
+    import heapq
+
+    cut = real("cut", cut)
+    lab = as_numpy(labels).astype(np.int64, copy=True)
+    num_nodes = lab.shape[0]
+    edge_index = check_edge_index(edge_index, num_nodes)
+    scores = check_per_edge("scores", scores, edge_index, ("float32",))
+    position = np.asarray(as_numpy(order), dtype=np.float64)
+    if position.shape != (num_nodes,):
+        raise ValueError(f"order: expected shape [{num_nodes}] (one per node), got {tuple(position.shape)}")
+    ei = as_numpy(edge_index)
+    sc = as_numpy(scores)
+    keep = sc > cut
+    src, dst, edge_score = ei[0][keep], ei[1][keep], sc[keep].astype(np.float64)
+    on = np.flatnonzero(lab >= 0)
+    if len(src) and len(on):
+        # adjacency of the kept edges: side 1 = out-edges (outer ends grow outwards), side 0 = in-edges
+        by_src, by_dst = np.argsort(src, kind="stable"), np.argsort(dst, kind="stable")
+        starts = {
+            1: (np.searchsorted(src[by_src], np.arange(num_nodes + 1)), dst[by_src], edge_score[by_src]),
+            0: (np.searchsorted(dst[by_dst], np.arange(num_nodes + 1)), src[by_dst], edge_score[by_dst]),
+        }
+        ranked = on[np.lexsort((on, position[on], lab[on]))]  # by track, then along it
+        bounds = np.flatnonzero(np.diff(lab[ranked])) + 1
+        ends = {0: dict(zip(lab[ranked[np.r_[0, bounds]]].tolist(), ranked[np.r_[0, bounds]].tolist(), strict=True))}
+        last = ranked[np.r_[bounds - 1, len(ranked) - 1]]
+        ends[1] = dict(zip(lab[last].tolist(), last.tolist(), strict=True))
+
+        def claims(track: int, side: int, node: int) -> list[tuple[float, int, int, int, int]]:
+            offsets, other, weight = starts[side]
+            span = range(offsets[node], offsets[node + 1])
+            return [(-weight[k], track, side, int(other[k]), node) for k in span if lab[other[k]] < 0]
+
+        heap = [item for side in (0, 1) for track, node in ends[side].items() for item in claims(track, side, node)]
+        heapq.heapify(heap)
+        while heap:
+            _, track, side, hit, node = heapq.heappop(heap)
+            if lab[hit] >= 0 or ends[side][track] != node:
+                continue  # taken meanwhile, or that end has grown past node
+            lab[hit] = track
+            ends[side][track] = hit
+            for item in claims(track, side, hit):
+                heapq.heappush(heap, item)
+    if isinstance(labels, torch.Tensor):
+        return torch.from_numpy(lab).to(device=labels.device, dtype=labels.dtype)
+    return lab.astype(as_numpy(labels).dtype, copy=False)
