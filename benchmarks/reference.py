@@ -596,6 +596,18 @@ class _Walk:
         return event.replace(track_labels=labels)
 
 
+def _with_extension(rule: TrackRule | None, extend_cut: float, start_order: Callable[[Event], Any]) -> TrackRule:
+    """The stage's short-track rule (if any), then its track extension (:func:`tracking.ops.extend_tracks`)."""
+    from tracking.ops import extend_tracks
+
+    def apply(event: Event, labels: Any, edge_index: Any, scores: Any) -> Any:
+        if rule is not None:
+            labels = rule(event, labels, edge_index, scores)
+        return extend_tracks(labels, edge_index, scores, extend_cut, start_order(event))
+
+    return apply
+
+
 def _has_numba() -> bool:
     import importlib.util
 
@@ -613,8 +625,9 @@ def reference_stage(stage: Any) -> ReferenceStage:
     - ``walkthrough`` -> :func:`numba_walkthrough` (``FastWalkthrough``; :func:`python_walkthrough`,
       ACORN's older ``CCandWalk``, when numba is not installed);
     - ``connected_components`` -> :func:`scipy_connected_components`;
-    - a track builder's short-track rule (with its track-quality model, if any), which ACORN does not have,
-      is the stage's own, applied after ACORN's algorithm on both sides.
+    - a track builder's short-track rule (with its track-quality model, if any) and its track extension
+      (``extend_cut``), which ACORN does not have, are the stage's own, applied after ACORN's algorithm on
+      both sides.
 
     Raises ``NotImplementedError`` naming the plugin when there is no reference for it.
     """
@@ -630,6 +643,8 @@ def reference_stage(stage: Any) -> ReferenceStage:
         chunk = getattr(cfg, "chunk_size", None)
         return ReferenceStage(label, _AcornModelScores(acorn_layout(stage.model), cfg.score_cut, cfg.prune, chunk))
     rule = getattr(stage, "_short_rule", None) if getattr(cfg, "short_hits", 0) > 1 else None
+    if getattr(cfg, "extend_cut", None) is not None:
+        rule = _with_extension(rule, cfg.extend_cut, stage.detector.start_order)
     if kind == "track_builder" and name == "connected_components":
         return ReferenceStage(label, _ScipyComponents(cfg.score_cut, cfg.min_hits, cfg.junction_removal, rule))
     if kind == "track_builder" and name == "walkthrough":
