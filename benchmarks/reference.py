@@ -596,16 +596,21 @@ class _Walk:
         return event.replace(track_labels=labels)
 
 
-def _with_extension(rule: TrackRule | None, extend_cut: float, start_order: Callable[[Event], Any]) -> TrackRule:
-    """The stage's short-track rule (if any), then its track extension (:func:`tracking.ops.extend_tracks`)."""
-    from tracking.ops import extend_tracks
+class _WithExtension:
+    """The stage's short-track rule (if any), then its track extension (:func:`tracking.ops.extend_tracks`);
+    a class, not a closure, so that the benchmark can send the reference to its memory-measuring process."""
 
-    def apply(event: Event, labels: Any, edge_index: Any, scores: Any) -> Any:
-        if rule is not None:
-            labels = rule(event, labels, edge_index, scores)
-        return extend_tracks(labels, edge_index, scores, extend_cut, start_order(event))
+    def __init__(self, rule: TrackRule | None, extend_cut: float, detector: Any) -> None:
+        self.rule = rule
+        self.extend_cut = extend_cut
+        self.detector = detector
 
-    return apply
+    def __call__(self, event: Event, labels: Any, edge_index: Any, scores: Any) -> Any:
+        from tracking.ops import extend_tracks
+
+        if self.rule is not None:
+            labels = self.rule(event, labels, edge_index, scores)
+        return extend_tracks(labels, edge_index, scores, self.extend_cut, self.detector.start_order(event))
 
 
 def _has_numba() -> bool:
@@ -644,7 +649,7 @@ def reference_stage(stage: Any) -> ReferenceStage:
         return ReferenceStage(label, _AcornModelScores(acorn_layout(stage.model), cfg.score_cut, cfg.prune, chunk))
     rule = getattr(stage, "_short_rule", None) if getattr(cfg, "short_hits", 0) > 1 else None
     if getattr(cfg, "extend_cut", None) is not None:
-        rule = _with_extension(rule, cfg.extend_cut, stage.detector.start_order)
+        rule = _WithExtension(rule, cfg.extend_cut, stage.detector)
     if kind == "track_builder" and name == "connected_components":
         return ReferenceStage(label, _ScipyComponents(cfg.score_cut, cfg.min_hits, cfg.junction_removal, rule))
     if kind == "track_builder" and name == "walkthrough":
