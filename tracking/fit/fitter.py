@@ -527,31 +527,6 @@ def calibrate_tracks(
         on = [walks[0]] if walks and r < walks[0][2] else []
         short_rule_grid(on, cuts.short_hits, cuts.short_score_cuts, f"recovery {r} + short-track rule", recovery_cut=r)
 
-    def extension_grid() -> None:
-        # the tracks' extension onto hits left on no track (walk-through only), on the best setting and on the
-        # walk-through settings that find more particles at up to 1.5 max_fake (the extension removes fakes)
-        nonlocal best
-        if best is None or not cuts.extend_cuts:
-            return
-        more = sorted(
-            (
-                r
-                for r in rows
-                if r["track_builder"] == "walkthrough"
-                and r.get("extend_cut") is None
-                and _finite(r["efficiency"], -1.0) > _finite(best["efficiency"], -1.0)
-                and _finite(r["fake_rate"], 1.0) <= 1.5 * config.max_fake
-            ),
-            key=lambda r: -_finite(r["efficiency"], -1.0),
-        )
-        on = [r for r in [best, *more[: cuts.short_rule_settings]] if r["track_builder"] == "walkthrough"]
-        grid = [(r, c) for r in on for c in cuts.extend_cuts]
-        for base, extend_cut in tqdm(grid, desc="track extension", disable=not progress):
-            setting = {k: base[k] for k in _SETTING_KEYS if base.get(k) is not None}
-            row = trial(base["scores_from"], {**setting, "extend_cut": extend_cut})
-            if key(row) > key(best):
-                best = row
-
     models: dict[tuple[str, str, float], Path] = {}
     if quality_events and bases and quality_path is not None:
         # the best settings (and with cuts.quality_looser_cuts the looser cuts of the best): one model per
@@ -576,7 +551,27 @@ def calibrate_tracks(
             short_rule_grid(
                 [base], cuts.quality_short_hits, cuts.quality_cuts, "track-quality rule", quality=str(models[base])
             )
-    extension_grid()
+    # last, the tracks' extension onto hits left on no track (walk-through only), on the best setting and on the
+    # walk-through settings that find more particles at up to 1.5 max_fake (the extension removes fakes)
+    if best is not None and cuts.extend_cuts:
+        more = sorted(
+            (
+                r
+                for r in rows
+                if r["track_builder"] == "walkthrough"
+                and r.get("extend_cut") is None
+                and _finite(r["efficiency"], -1.0) > _finite(best["efficiency"], -1.0)
+                and _finite(r["fake_rate"], 1.0) <= 1.5 * config.max_fake
+            ),
+            key=lambda r: -_finite(r["efficiency"], -1.0),
+        )
+        extended = [r for r in [best, *more[: cuts.short_rule_settings]] if r["track_builder"] == "walkthrough"]
+        extensions = [(r, c) for r in extended for c in cuts.extend_cuts]
+        for row_before, extend_cut in tqdm(extensions, desc="track extension", disable=not progress):
+            setting = {k: row_before[k] for k in _SETTING_KEYS if row_before.get(k) is not None}
+            row = trial(row_before["scores_from"], {**setting, "extend_cut": extend_cut})
+            if key(row) > key(best):
+                best = row
     if models:
         assert quality_path is not None
         # keep the chosen setting's model as quality_path; the rows of the others say it was not kept

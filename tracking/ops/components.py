@@ -11,6 +11,7 @@ device. Conventions, shared with the kernels (``csrc/include/trackpipe/component
 
 from __future__ import annotations
 
+import heapq
 from typing import Any
 
 import numpy as np
@@ -271,8 +272,6 @@ def extend_tracks(labels: Array, edge_index: Array, scores: Array, cut: float, o
         cut: an edge is used when its score is > cut.
         order: real ``[N]``: how far along its track a hit lies (the walk's start order, e.g. radius).
     """
-    import heapq
-
     cut = real("cut", cut)
     lab = as_numpy(labels).astype(np.int64, copy=True)
     num_nodes = lab.shape[0]
