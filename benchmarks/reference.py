@@ -597,20 +597,27 @@ class _Walk:
 
 
 class _WithExtension:
-    """The stage's short-track rule (if any), then its track extension (:func:`tracking.ops.extend_tracks`);
-    a class, not a closure, so that the benchmark can send the reference to its memory-measuring process."""
+    """The stage's short-track rule (if any), then its track extensions (:func:`tracking.ops.extend_tracks`,
+    then :func:`tracking.ops.extend_tracks_helix`); a class, not a closure, so that the benchmark can send the
+    reference to its memory-measuring process."""
 
-    def __init__(self, rule: TrackRule | None, extend_cut: float, detector: Any) -> None:
+    def __init__(self, rule: TrackRule | None, extend_cut: float | None, extend_helix: Any, detector: Any) -> None:
         self.rule = rule
         self.extend_cut = extend_cut
+        self.extend_helix = extend_helix
         self.detector = detector
 
     def __call__(self, event: Event, labels: Any, edge_index: Any, scores: Any) -> Any:
-        from tracking.ops import extend_tracks
+        from tracking.ops import extend_tracks, extend_tracks_helix
 
         if self.rule is not None:
             labels = self.rule(event, labels, edge_index, scores)
-        return extend_tracks(labels, edge_index, scores, self.extend_cut, self.detector.start_order(event))
+        order = self.detector.start_order(event)
+        if self.extend_cut is not None:
+            labels = extend_tracks(labels, edge_index, scores, self.extend_cut, order)
+        if self.extend_helix is not None:
+            labels = extend_tracks_helix(labels, edge_index, event.x, event.y, event.z, order, self.extend_helix)
+        return labels
 
 
 def _has_numba() -> bool:
@@ -630,9 +637,9 @@ def reference_stage(stage: Any) -> ReferenceStage:
     - ``walkthrough`` -> :func:`numba_walkthrough` (``FastWalkthrough``; :func:`python_walkthrough`,
       ACORN's older ``CCandWalk``, when numba is not installed);
     - ``connected_components`` -> :func:`scipy_connected_components`;
-    - a track builder's short-track rule (with its track-quality model, if any) and its track extension
-      (``extend_cut``), which ACORN does not have, are the stage's own, applied after ACORN's algorithm on
-      both sides.
+    - a track builder's short-track rule (with its track-quality model, if any) and its track extensions
+      (``extend_cut``, ``extend_helix``), which ACORN does not have, are the stage's own, applied after
+      ACORN's algorithm on both sides.
 
     Raises ``NotImplementedError`` naming the plugin when there is no reference for it.
     """
@@ -648,8 +655,9 @@ def reference_stage(stage: Any) -> ReferenceStage:
         chunk = getattr(cfg, "chunk_size", None)
         return ReferenceStage(label, _AcornModelScores(acorn_layout(stage.model), cfg.score_cut, cfg.prune, chunk))
     rule = getattr(stage, "_short_rule", None) if getattr(cfg, "short_hits", 0) > 1 else None
-    if getattr(cfg, "extend_cut", None) is not None:
-        rule = _WithExtension(rule, cfg.extend_cut, stage.detector)
+    extend_cut, extend_helix = getattr(cfg, "extend_cut", None), getattr(cfg, "extend_helix", None)
+    if extend_cut is not None or extend_helix is not None:
+        rule = _WithExtension(rule, extend_cut, extend_helix, stage.detector)
     if kind == "track_builder" and name == "connected_components":
         return ReferenceStage(label, _ScipyComponents(cfg.score_cut, cfg.min_hits, cfg.junction_removal, rule))
     if kind == "track_builder" and name == "walkthrough":

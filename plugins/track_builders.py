@@ -16,6 +16,8 @@ from tracking.event import Event
 from tracking.registry import register
 from tracking.stages import Stage
 
+PositiveMM = Annotated[float, Range(gt=0)]
+
 
 @register("track_builder", "truth")
 class TruthTrackBuilder(Stage):
@@ -119,8 +121,10 @@ class WalkthroughTrackBuilder(_ShortTrackRule, Stage):
     (the ``track_start`` of ``detector`` when given, else radius). ``detector``: a detector description
     YAML (:mod:`tracking.detector`). ``recovery_cut``: hits left on no track are walked once more over the
     edges between them that score above it (short tracks that lost one edge to ``score_cut``); the
-    short-track rule then judges every track. ``extend_cut``: last, the tracks kept grow at their ends onto
-    hits on no track over edges above it (:func:`tracking.ops.extend_tracks`)."""
+    short-track rule then judges every track. ``extend_cut``: then the tracks kept grow at their ends onto
+    hits on no track over edges above it (:func:`tracking.ops.extend_tracks`). ``extend_helix`` (x-y, z
+    tolerances in mm): last, they grow onto hits on no track that share a graph edge of any score with an end
+    and lie on the helix fitted to the hits at that end (:func:`tracking.ops.extend_tracks_helix`)."""
 
     @dataclass
     class Config:
@@ -138,6 +142,11 @@ class WalkthroughTrackBuilder(_ShortTrackRule, Stage):
         # last, the kept tracks grow at both ends onto hits left on no track over edges above it, best edge
         # first (tracking.ops.extend_tracks; None: off): completes stems whose rest the walk or the rule left
         extend_cut: Score | None = None
+        # last, the kept tracks grow at both ends onto hits left on no track that share a graph edge (any score)
+        # with the end and lie within these distances (mm: across in x-y, along z) of the helix fitted to the
+        # end's hits (tracking.ops.extend_tracks_helix; None: off): completes soft particles' stems whose rest
+        # the edge classifier scored as negatives
+        extend_helix: tuple[PositiveMM, PositiveMM] | None = None
 
     def __init__(self, config: Config) -> None:
         super().__init__(config)
@@ -166,8 +175,15 @@ class WalkthroughTrackBuilder(_ShortTrackRule, Stage):
 
     def __call__(self, event: Event) -> Event:
         labels = self._short_rule(event, self.walk(event), event.edge_index, event.edge_scores)
-        if self.config.extend_cut is not None:
+        cfg = self.config
+        if cfg.extend_cut is None and cfg.extend_helix is None:
+            return event.replace(track_labels=labels)
+        order = self.detector.start_order(event)
+        if cfg.extend_cut is not None:
             edge_index, scores = _scored_graph(event, "walkthrough")
-            order = self.detector.start_order(event)
-            labels = ops.extend_tracks(labels, edge_index, scores, self.config.extend_cut, order)
+            labels = ops.extend_tracks(labels, edge_index, scores, cfg.extend_cut, order)
+        if cfg.extend_helix is not None:
+            labels = ops.extend_tracks_helix(
+                labels, event.edge_index, event.x, event.y, event.z, order, cfg.extend_helix
+            )
         return event.replace(track_labels=labels)

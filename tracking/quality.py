@@ -26,6 +26,7 @@ import numpy as np
 from .arrays import as_numpy
 from .atomic import atomic_output
 from .errors import DataError
+from .ops.components import local_parabolas
 
 __all__ = ["FEATURE_NAMES", "TrackQualityModel", "fit_track_quality", "track_features"]
 
@@ -76,17 +77,9 @@ def track_features(x: Any, y: Any, z: Any, edge_index: Any, scores: Any, labels:
     # x-y shape: a parabola q = a + b s + c s^2 in each track's own frame (s along its principal direction,
     # q across, centred on its mean): linear least squares, exact for straight tracks (c = 0) and, for
     # the arcs a tracker sees, a circle of curvature 2c to first order
-    mx, my = total(px) / n, total(py) / n
-    cx, cy = px - mx[t], py - my[t]
-    theta = 0.5 * np.arctan2(2 * total(cx * cy), total(cx * cx) - total(cy * cy))
-    cos, sin = np.cos(theta), np.sin(theta)
-    along = cx * cos[t] + cy * sin[t]
-    across = cy * cos[t] - cx * sin[t]
-    powers = [n, total(along), total(along**2), total(along**3), total(along**4)]
-    a = np.stack([powers[i + j] for i in range(3) for j in range(3)], axis=1).reshape(n_tracks, 3, 3)
-    rhs = np.stack([total(across), total(across * along), total(across * along**2)], axis=1)
-    a = a + np.eye(3)[None] * (1e-10 * np.diagonal(a, axis1=1, axis2=2)[:, None, :] + 1e-12)
-    q0, q1, q2 = np.linalg.solve(a, rhs[..., None])[..., 0].T
+    fit = local_parabolas(t, px, py, n_tracks)
+    mx, my, cos, sin, along, across = (fit[k] for k in ("mx", "my", "cos", "sin", "s", "q"))
+    q0, q1, q2 = fit["coef"].T
     residual = across - (q0[t] + q1[t] * along + q2[t] * along**2)
     circle_rms = np.sqrt(total(residual * residual) / n)
     inverse_radius = 2 * np.abs(q2) / (1 + q1 * q1) ** 1.5

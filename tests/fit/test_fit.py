@@ -48,6 +48,7 @@ TINY = {
         "quality_looser_cuts": True,
         "recovery_cuts": [0.3],
         "extend_cuts": [0.1],
+        "extend_helix": [[2.0, 10.0]],
     },
 }
 
@@ -120,6 +121,10 @@ def test_tiny_fit_writes_a_directory_that_runs(tmp_path):
     n_recovery = 4 if best_cut == 0.5 else 0
     # last, the extension at 0.1 on the setting best so far and on at most one (short_rule_settings) that
     # finds more particles at up to 1.5 max_fake
+    # then the helix extension (2, 10) the same way, on the setting best after the first (it may be extended)
+    n_helix = sum(row.get("extend_helix") is not None for row in rows)
+    assert 1 <= n_helix <= 2 and all(row["extend_helix"] == [2.0, 10.0] for row in rows[len(rows) - n_helix :])
+    rows, helix_rows = rows[: len(rows) - n_helix], rows[len(rows) - n_helix :]
     n_extension = sum(row.get("extend_cut") is not None for row in rows)
     assert 1 <= n_extension <= 2 and all(row["extend_cut"] == 0.1 for row in rows[len(rows) - n_extension :])
     rows, extension_rows = rows[: len(rows) - n_extension], rows[len(rows) - n_extension :]
@@ -141,7 +146,7 @@ def test_tiny_fit_writes_a_directory_that_runs(tmp_path):
         assert sum(row["quality"].endswith("track_quality.npz") for row in quality_rows) == 1
     else:
         assert not (out / "track_quality.npz").exists()
-    for name in ("recovery_cut", "extend_cut"):
+    for name in ("recovery_cut", "extend_cut", "extend_helix"):
         if chosen.get(name) is not None:
             assert spec["stages"][-1][name] == chosen[name]
         else:
@@ -150,6 +155,9 @@ def test_tiny_fit_writes_a_directory_that_runs(tmp_path):
     keys = ("scores_from", "track_builder", "score_cut", "min_hits", "short_hits", "short_score_cut", "recovery_cut")
     tried = [{k: row.get(k) for k in keys} for row in rows]
     assert all({k: row.get(k) for k in keys} in tried for row in extension_rows)
+    extended_keys = (*keys, "extend_cut")
+    before_helix = [{k: row.get(k) for k in extended_keys} for row in rows + extension_rows]
+    assert all({k: row.get(k) for k in extended_keys} in before_helix for row in helix_rows)
     assert all(
         row["quality"].startswith("not kept")
         for row in quality_rows

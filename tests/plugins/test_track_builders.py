@@ -169,3 +169,23 @@ def test_walkthrough_extension_completes_a_stem_after_the_short_track_rule():
     np.testing.assert_array_equal(np.asarray(higher.track_labels), [0, 0, 0, 0, -1, -1, -1])
     with pytest.raises(ConfigError, match="extend_cut"):
         registry.create("track_builder", "walkthrough", {"extend_cut": -0.1})
+
+
+def test_walkthrough_helix_extension_takes_hits_on_the_line_whatever_their_edges_score():
+    # particle 1: hits 0-7 on the x axis; the walk at 0.5 keeps hits 3-7 (track 0); hits 0-2 hang on edges the
+    # classifier scored ~0 (a soft particle's segments learned as negatives); hit 8 sits 3 mm off the line
+    # beside hit 2 and shares an edge with hit 3. The helix extension (1 mm, 5 mm) takes 2, 1, 0 and not 8.
+    event = toy_event([1] * 8 + [0])
+    event = event.replace(
+        y=np.r_[np.zeros(8), 3.0].astype(np.float32),
+        x=np.r_[np.asarray(event.x)[:8], np.asarray(event.x)[2]].astype(np.float32),
+        edge_index=np.array([[0, 1, 2, 3, 4, 5, 6, 8], [1, 2, 3, 4, 5, 6, 7, 3]]),
+        edge_scores=np.array([0.01, 0.01, 0.01, 0.9, 0.9, 0.9, 0.9, 0.01], dtype=np.float32),
+    )
+    config = {"score_cut": 0.5, "min_hits": 3, "order": "radius"}
+    plain = registry.create("track_builder", "walkthrough", config)(event)
+    np.testing.assert_array_equal(np.asarray(plain.track_labels), [-1, -1, -1, 0, 0, 0, 0, 0, -1])
+    out = registry.create("track_builder", "walkthrough", {**config, "extend_helix": [1.0, 5.0]})(event)
+    np.testing.assert_array_equal(np.asarray(out.track_labels), [0] * 8 + [-1])
+    with pytest.raises(ConfigError, match="extend_helix"):
+        registry.create("track_builder", "walkthrough", {"extend_helix": [0.0, 5.0]})

@@ -31,6 +31,7 @@ from ..training.config import SourceConfig
 
 PositiveInt = Annotated[int, Range(ge=1)]
 NonNegativeInt = Annotated[int, Range(ge=0)]
+PositiveFloat = Annotated[float, Range(gt=0)]
 NonNegative = Annotated[float, Range(ge=0)]
 Positive = Annotated[float, Range(gt=0)]
 
@@ -186,6 +187,15 @@ class CutSearch:
     # of these cuts (tracking.ops.extend_tracks), tried on the best setting and on the walk-through settings
     # that find more particles at up to 1.5 max_fake; empty: off
     extend_cuts: list[Score] = field(default_factory=lambda: [0.05, 0.1, 0.2])
+    # then, the same way, extended onto hits on no track that share a graph edge (any score) with an end and lie
+    # within these (x-y, z) distances in mm of the helix fitted at that end (tracking.ops.extend_tracks_helix):
+    # soft particles' stems whose rest the edge classifier scored as negatives; empty: off
+    extend_helix: list[tuple[PositiveFloat, PositiveFloat]] = field(
+        default_factory=lambda: [(1.0, 5.0), (2.0, 10.0), (3.0, 20.0)]
+    )
+    # the track-quality MLP's size and full-batch training steps (tracking.quality.fit_track_quality)
+    quality_hidden: PositiveInt = 16
+    quality_steps: PositiveInt = 400
     track_builders: list[Literal["walkthrough", "connected_components"]] = field(
         default_factory=lambda: ["walkthrough", "connected_components"]
     )

@@ -551,25 +551,33 @@ def calibrate_tracks(
             short_rule_grid(
                 [base], cuts.quality_short_hits, cuts.quality_cuts, "track-quality rule", quality=str(models[base])
             )
-    # last, the tracks' extension onto hits left on no track (walk-through only), on the best setting and on the
-    # walk-through settings that find more particles at up to 1.5 max_fake (the extension removes fakes)
-    if best is not None and cuts.extend_cuts:
+    # last, the tracks' extensions (walk-through only): onto hits left on no track over edges above a cut, then
+    # onto those on the helix fitted at a track's end; each tried on the best setting and on the walk-through
+    # settings that find more particles at up to 1.5 max_fake (an extension removes fakes)
+    steps = (
+        ("extend_cut", list(cuts.extend_cuts), "track extension"),
+        ("extend_helix", [tuple(t) for t in cuts.extend_helix], "helix extension"),
+    )
+    for name, values, desc in steps:
+        if best is None or not values:
+            continue
+        floor_efficiency = _finite(best["efficiency"], -1.0)
         more = sorted(
             (
                 r
                 for r in rows
                 if r["track_builder"] == "walkthrough"
-                and r.get("extend_cut") is None
-                and _finite(r["efficiency"], -1.0) > _finite(best["efficiency"], -1.0)
+                and r.get(name) is None
+                and _finite(r["efficiency"], -1.0) > floor_efficiency
                 and _finite(r["fake_rate"], 1.0) <= 1.5 * config.max_fake
             ),
             key=lambda r: -_finite(r["efficiency"], -1.0),
         )
         extended = [r for r in [best, *more[: cuts.short_rule_settings]] if r["track_builder"] == "walkthrough"]
-        extensions = [(r, c) for r in extended for c in cuts.extend_cuts]
-        for row_before, extend_cut in tqdm(extensions, desc="track extension", disable=not progress):
+        trials = [(r, v) for r in extended for v in values]
+        for row_before, value in tqdm(trials, desc=desc, disable=not progress):
             setting = {k: row_before[k] for k in _SETTING_KEYS if row_before.get(k) is not None}
-            row = trial(row_before["scores_from"], {**setting, "extend_cut": extend_cut})
+            row = trial(row_before["scores_from"], {**setting, name: value})
             if key(row) > key(best):
                 best = row
     if models:
@@ -635,7 +643,10 @@ def train_quality_model(
     y = np.concatenate(real) if real else np.zeros(0, dtype=bool)
     if len(y) == 0 or y.all() or not y.any():
         return None
-    return fit_track_quality(np.concatenate(features), y, seed=config.seed)
+    cuts = config.cuts
+    return fit_track_quality(
+        np.concatenate(features), y, hidden=cuts.quality_hidden, steps=cuts.quality_steps, seed=config.seed
+    )
 
 
 def track_figures(config: FitConfig, events: list[Event], labels: list[Any]) -> tuple[dict[str, float], dict[str, Any]]:
@@ -770,7 +781,16 @@ def _classifier_name(stage: StageFit) -> str:
 
 
 # the keys of a track-builder setting in the rows of calibrate_tracks (the rest are its figures)
-_SETTING_KEYS = ("track_builder", "score_cut", "min_hits", "short_hits", "short_score_cut", "quality", "recovery_cut")
+_SETTING_KEYS = (
+    "track_builder",
+    "score_cut",
+    "min_hits",
+    "short_hits",
+    "short_score_cut",
+    "quality",
+    "recovery_cut",
+    "extend_cut",
+)
 
 
 def _track_builder_spec(best: dict[str, Any], detector_path: str | None) -> dict[str, Any]:
@@ -783,6 +803,8 @@ def _track_builder_spec(best: dict[str, Any], detector_path: str | None) -> dict
         spec["recovery_cut"] = best["recovery_cut"]
     if best.get("extend_cut") is not None:
         spec["extend_cut"] = best["extend_cut"]
+    if best.get("extend_helix") is not None:
+        spec["extend_helix"] = [float(t) for t in best["extend_helix"]]
     if best["track_builder"] == "walkthrough" and detector_path is not None:
         spec["detector"] = detector_path  # walks start where this detector's tracks start
     return spec
@@ -791,6 +813,9 @@ def _track_builder_spec(best: dict[str, Any], detector_path: str | None) -> dict
 def _short_rule(setting: dict[str, Any]) -> str:
     recovery = f", recovery pass {setting['recovery_cut']}" if setting.get("recovery_cut") is not None else ""
     extension = f", extended over edges > {setting['extend_cut']}" if setting.get("extend_cut") is not None else ""
+    if setting.get("extend_helix") is not None:
+        xy, z = setting["extend_helix"]
+        extension += f", extended onto its helix (within {xy:g} mm in x-y, {z:g} mm in z)"
     if not setting.get("short_hits"):
         return recovery + extension
     judged = "track-quality probability" if setting.get("quality") else "mean edge score"

@@ -6,7 +6,14 @@ argument; they allocate outputs on the input's device and hand raw pointers to t
 
 from __future__ import annotations
 
-from .components import connected_components, drop_weak_short_tracks, extend_tracks, junction_removal, walkthrough
+from .components import (
+    connected_components,
+    drop_weak_short_tracks,
+    extend_tracks,
+    extend_tracks_helix,
+    junction_removal,
+    walkthrough,
+)
 from .doublets import CUT_VARIABLES, build_doublets, doublet_cut_variables
 from .neighbours import orient_inner_to_outer, radius_graph
 from .triplets import triplet_best
@@ -18,6 +25,7 @@ __all__ = [
     "doublet_cut_variables",
     "drop_weak_short_tracks",
     "extend_tracks",
+    "extend_tracks_helix",
     "junction_removal",
     "orient_inner_to_outer",
     "radius_graph",

@@ -21,7 +21,7 @@ from .._native import core
 from ..arrays import as_numpy, cuda_stream
 from ._validate import Array, check_edge_index, check_per_edge, integer, kind, real, same_place
 
-__all__ = ["connected_components", "extend_tracks", "junction_removal", "walkthrough"]
+__all__ = ["connected_components", "extend_tracks", "extend_tracks_helix", "junction_removal", "walkthrough"]
 
 
 def _empty_like_kind(ref: Array, size: int, dtype: str) -> Array:
@@ -313,6 +313,172 @@ def extend_tracks(labels: Array, edge_index: Array, scores: Array, cut: float, o
             ends[side][track] = hit
             for item in claims(track, side, hit):
                 heapq.heappush(heap, item)
+    if isinstance(labels, torch.Tensor):
+        return torch.from_numpy(lab).to(device=labels.device, dtype=labels.dtype)
+    return lab.astype(as_numpy(labels).dtype, copy=False)
+
+
+def local_parabolas(gid: np.ndarray, hx: np.ndarray, hy: np.ndarray, groups: int) -> dict[str, np.ndarray]:
+    """Per group of points (``gid``, ``0..groups-1``): a least-squares parabola ``q = a + b s + c s^2`` in the
+    group's own x-y frame (centred on its mean ``mx, my``, ``s`` along its principal direction ``(cos, sin)``,
+    ``q`` across): exact for straight lines, a circle of curvature ``2c`` to first order. Vectorised over the
+    groups; also returns each point's ``s`` and ``q`` and the sums of ``s^0..s^4`` (``n``, ``powers``)."""
+    n = np.bincount(gid, minlength=groups).astype(np.float64)
+
+    def total(values: np.ndarray) -> np.ndarray:
+        return np.bincount(gid, weights=values, minlength=groups)
+
+    mx, my = total(hx) / n, total(hy) / n
+    cx, cy = hx - mx[gid], hy - my[gid]
+    theta = 0.5 * np.arctan2(2 * total(cx * cy), total(cx * cx) - total(cy * cy))
+    cos, sin = np.cos(theta), np.sin(theta)
+    s = cx * cos[gid] + cy * sin[gid]
+    q = cy * cos[gid] - cx * sin[gid]
+    powers = [n, total(s), total(s**2), total(s**3), total(s**4)]
+    a = np.stack([powers[i + j] for i in range(3) for j in range(3)], axis=1).reshape(groups, 3, 3)
+    a = a + np.eye(3)[None] * (1e-10 * np.diagonal(a, axis1=1, axis2=2)[:, None, :] + 1e-12)
+    rhs = np.stack([total(q), total(q * s), total(q * s**2)], axis=1)
+    coef = np.linalg.solve(a, rhs[..., None])[..., 0]
+    return {"mx": mx, "my": my, "cos": cos, "sin": sin, "coef": coef, "s": s, "q": q, "n": n, "powers": powers}
+
+
+def _local_helix(gid: np.ndarray, hx: np.ndarray, hy: np.ndarray, hz: np.ndarray, groups: int) -> dict[str, Any]:
+    """:func:`local_parabolas` and, per group, a least-squares line ``z = za + zb s`` (``flat``: the points
+    have no spread along ``s``, no line)."""
+    fit = local_parabolas(gid, hx, hy, groups)
+    n, powers, s = fit["n"], fit["powers"], fit["s"]
+    sz, z_sum = np.bincount(gid, weights=s * hz, minlength=groups), np.bincount(gid, weights=hz, minlength=groups)
+    det = n * powers[2] - powers[1] ** 2
+    flat = ~(np.abs(det) > 1e-9 * np.maximum(n * powers[2], 1.0))
+    zb = np.where(flat, 0.0, (n * sz - powers[1] * z_sum) / np.where(flat, 1.0, det))
+    return {**fit, "za": (z_sum - zb * powers[1]) / n, "zb": zb, "flat": flat}
+
+
+def _helix_residuals(fit: dict[str, np.ndarray], g: np.ndarray, px, py, pz) -> tuple[np.ndarray, np.ndarray]:
+    """Distance across (x-y) and along z of points from their group's fitted helix (see :func:`_local_helix`)."""
+    cx, cy = px - fit["mx"][g], py - fit["my"][g]
+    s = cx * fit["cos"][g] + cy * fit["sin"][g]
+    q = cy * fit["cos"][g] - cx * fit["sin"][g]
+    a, b, c = fit["coef"][g].T
+    d_xy = np.abs(q - (a + b * s + c * s * s)) / np.sqrt(1.0 + (b + 2 * c * s) ** 2)
+    d_z = np.where(fit["flat"][g], np.inf, np.abs(pz - (fit["za"][g] + fit["zb"][g] * s)))
+    return d_xy, d_z
+
+
+def extend_tracks_helix(
+    labels: Array,
+    edge_index: Array,
+    x: Array,
+    y: Array,
+    z: Array,
+    order: Array,
+    tolerance: tuple[float, float],
+    *,
+    fit_hits: int = 5,
+    min_hits: int = 4,
+) -> Array:
+    """Grow tracks at both ends onto hits on no track that lie on the track's helix, over graph edges of any score.
+
+    Where a particle's edges score too low for the walk (a soft particle's segments the edge classifier
+    learned as negatives) the walk keeps only part of it; that part, a *stem*, holds less than half of the
+    particle's hits (a fake under double majority). The geometry still joins them: this is one step of a
+    combinatorial Kalman filter, with a local helix for the filter. In rounds: every track of at least
+    ``min_hits`` hits fits, at each end, a helix to its ``fit_hits`` hits nearest that end (a parabola across
+    in its own x-y frame and a line in z; :func:`_local_helix`); its candidates are the hits on no track that
+    share a graph edge (either direction) with the end hit and lie beyond it (``order`` strictly below the
+    inner end's, above the outer end's); a candidate is acceptable when its distance from the helix is below
+    ``tolerance`` (across in x-y, and along z), and the end claims its acceptable candidate of the lowest cost
+    ``d_xy / tol_xy + d_z / tol_z`` (ties: the lower hit). A hit claimed by several ends goes to the lowest
+    cost (ties: lower track label, inner end first); every winning claim is taken at once, then the next
+    round fits again, until no end claims. Track labels are kept (no track is added, removed or
+    renumbered); returns labels of the kind and on the device of ``labels``.
+
+    Args:
+        labels: int64 ``[N]`` track labels, -1 = on no track.
+        edge_index: int64 ``[2, E]``: the candidates' edges (their scores are not used).
+        x, y, z: ``[N]`` hit positions (mm).
+        order: real ``[N]``: how far along its track a hit lies (the walk's start order, e.g. radius).
+        tolerance: (across in x-y, along z), mm, both > 0.
+        fit_hits: hits fitted at each end (>= 3).
+        min_hits: tracks with fewer hits do not grow (>= 3).
+    """
+    tol_xy, tol_z = (real("tolerance", float(t), minimum=0.0, finite=True) for t in tolerance)
+    if not (tol_xy > 0 and tol_z > 0):
+        raise ValueError(f"tolerance: expected two values > 0 (x-y, z), got {tuple(tolerance)!r}")
+    fit_hits = integer("fit_hits", fit_hits, minimum=3)
+    min_hits = integer("min_hits", min_hits, minimum=3)
+    lab = as_numpy(labels).astype(np.int64, copy=True)
+    num_nodes = lab.shape[0]
+    ei = as_numpy(check_edge_index(edge_index, num_nodes))
+    per_hit = {}
+    for name, value in (("x", x), ("y", y), ("z", z), ("order", order)):
+        per_hit[name] = np.asarray(as_numpy(value), dtype=np.float64)
+        if per_hit[name].shape != (num_nodes,):
+            raise ValueError(f"{name}: expected shape [{num_nodes}] (one per node), got {per_hit[name].shape}")
+    hx, hy, hz, position = per_hit["x"], per_hit["y"], per_hit["z"], per_hit["order"]
+    # undirected adjacency: a hit's neighbours in both directions
+    a, b = np.concatenate([ei[0], ei[1]]), np.concatenate([ei[1], ei[0]])
+    by_a = np.argsort(a, kind="stable")
+    offsets, neighbour = np.searchsorted(a[by_a], np.arange(num_nodes + 1)), b[by_a]
+    # the (track, side) ends that may claim this round: every end first, then the ends of the tracks that grew
+    # and the ends that lost a claim (an end with no acceptable candidate keeps none: its candidates only go)
+    active: np.ndarray | None = None
+    while True:
+        on = np.flatnonzero(lab >= 0)
+        ranked = on[np.lexsort((on, position[on], lab[on]))]
+        if not len(ranked):
+            break
+        starts = np.flatnonzero(np.r_[True, np.diff(lab[ranked]) != 0])
+        counts = np.diff(np.r_[starts, len(ranked)])
+        track = lab[ranked[starts]]
+        pair_track = np.repeat(track, 2)
+        pair_side = np.tile([0, 1], len(track))
+        pair_start, pair_count = np.repeat(starts, 2), np.repeat(counts, 2)
+        keep = pair_count >= min_hits
+        if active is not None:
+            keep &= np.isin(pair_track * 2 + pair_side, active)
+        pair_track, pair_side, pair_start, pair_count = (
+            v[keep] for v in (pair_track, pair_side, pair_start, pair_count)
+        )
+        if not len(pair_track):
+            break
+        pairs = len(pair_track)
+        m = np.minimum(pair_count, fit_hits)
+        first = np.where(pair_side == 0, pair_start, pair_start + pair_count - m)
+        gid = np.repeat(np.arange(pairs), m)
+        near = ranked[np.repeat(first - np.r_[0, np.cumsum(m)[:-1]], m) + np.arange(int(m.sum()))]
+        fit = _local_helix(gid, hx[near], hy[near], hz[near], pairs)
+        end = ranked[np.where(pair_side == 0, pair_start, pair_start + pair_count - 1)]
+        degree = offsets[end + 1] - offsets[end]
+        cand_pair = np.repeat(np.arange(pairs), degree)
+        cand = neighbour[
+            np.repeat(offsets[end] - np.r_[0, np.cumsum(degree)[:-1]], degree) + np.arange(int(degree.sum()))
+        ]
+        beyond = np.where(
+            pair_side[cand_pair] == 0,
+            position[cand] < position[end[cand_pair]],
+            position[cand] > position[end[cand_pair]],
+        )
+        ok = (lab[cand] < 0) & beyond
+        cand_pair, cand = cand_pair[ok], cand[ok]
+        d_xy, d_z = _helix_residuals(fit, cand_pair, hx[cand], hy[cand], hz[cand])
+        ok = (d_xy < tol_xy) & (d_z < tol_z)
+        cand_pair, cand, cost = cand_pair[ok], cand[ok], (d_xy / tol_xy + d_z / tol_z)[ok]
+        if not len(cand):
+            break
+        # each end's best candidate, then each hit's best end
+        pick = np.lexsort((cand, cost, cand_pair))
+        pick = pick[np.r_[True, np.diff(cand_pair[pick]) != 0]]
+        claim_pair, claim_hit, claim_cost = cand_pair[pick], cand[pick], cost[pick]
+        win = np.lexsort((pair_side[claim_pair], pair_track[claim_pair], claim_cost, claim_hit))
+        win = win[np.r_[True, np.diff(claim_hit[win]) != 0]]
+        lab[claim_hit[win]] = pair_track[claim_pair[win]]
+        lost = np.setdiff1d(np.arange(len(claim_pair)), win)
+        grown = np.unique(pair_track[claim_pair[win]])
+        active = np.union1d(
+            np.concatenate([grown * 2, grown * 2 + 1]),
+            pair_track[claim_pair[lost]] * 2 + pair_side[claim_pair[lost]],
+        )
     if isinstance(labels, torch.Tensor):
         return torch.from_numpy(lab).to(device=labels.device, dtype=labels.dtype)
     return lab.astype(as_numpy(labels).dtype, copy=False)
