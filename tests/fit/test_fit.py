@@ -49,6 +49,7 @@ TINY = {
         "recovery_cuts": [0.3],
         "extend_cuts": [0.1],
         "extend_helix": [[2.0, 10.0]],
+        "extension_settings": 1,
     },
 }
 
@@ -119,7 +120,7 @@ def test_tiny_fit_writes_a_directory_that_runs(tmp_path):
     # and on the looser score cut (0.2) when the best is 0.5, one model each
     best_cut = rows[8]["score_cut"]
     n_recovery = 4 if best_cut == 0.5 else 0
-    # last, the extension at 0.1 on the setting best so far and on at most one (short_rule_settings) that
+    # last, the extension at 0.1 on the setting best so far and on at most one (extension_settings) that
     # finds more particles at up to 1.5 max_fake
     # then the helix extension (2, 10) the same way, on the setting best after the first (it may be extended)
     n_helix = sum(row.get("extend_helix") is not None for row in rows)

@@ -193,6 +193,9 @@ class CutSearch:
     extend_helix: list[tuple[PositiveFloat, PositiveFloat]] = field(
         default_factory=lambda: [(1.0, 5.0), (2.0, 10.0), (3.0, 20.0)]
     )
+    # the extensions are tried on the best setting and on up to this many more that find more particles at up to
+    # 1.5 max_fake (the extension removes fakes: a looser setting may come under max_fake with it)
+    extension_settings: NonNegativeInt = 6
     # the track-quality MLP's size and full-batch training steps (tracking.quality.fit_track_quality)
     quality_hidden: PositiveInt = 16
     quality_steps: PositiveInt = 400

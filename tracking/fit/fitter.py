@@ -573,7 +573,7 @@ def calibrate_tracks(
             ),
             key=lambda r: -_finite(r["efficiency"], -1.0),
         )
-        extended = [r for r in [best, *more[: cuts.short_rule_settings]] if r["track_builder"] == "walkthrough"]
+        extended = [r for r in [best, *more[: cuts.extension_settings]] if r["track_builder"] == "walkthrough"]
         trials = [(r, v) for r in extended for v in values]
         for row_before, value in tqdm(trials, desc=desc, disable=not progress):
             setting = {k: row_before[k] for k in _SETTING_KEYS if row_before.get(k) is not None}
