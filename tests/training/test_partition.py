@@ -318,3 +318,17 @@ def test_segments_of_low_pt_particles_can_be_ignored_by_the_loss(toy_builder, tm
         LossConfig(non_target_weight=-1.0, target_pt_min=0.9)
     with pytest.raises(ValueError, match="set target_pt_min"):  # nothing to weigh without a target pT
         LossConfig(non_target_weight=0.0)
+    # non_target_label: the marked segments are trained towards it instead of 0 (at full weight here)
+    with torch.no_grad():
+        target = torch.where(sample.non_target, 0.1, sample.y.double())
+        want = _weighted_bce(logits, target, torch.ones_like(logits))
+        got, _ = graph_loss(
+            model, sample, 2.0, plan_partitions(sample, 0, None, n_regions=3), backward=False, non_target_label=0.1
+        )
+    assert got == pytest.approx(float(want), rel=1e-10) and got != pytest.approx(plain, rel=1e-6)
+    labelled = parse_config(tiny_config(loss={"target_pt_min": 0.9, "non_target_label": 0.1}), base_dir=tmp_path)
+    assert labelled.loss.marks_non_target and labelled.graph_key() == config.graph_key()
+    with pytest.raises(ValueError, match="non_target_label"):
+        LossConfig(non_target_label=1.5, target_pt_min=0.9)
+    with pytest.raises(ValueError, match="set target_pt_min"):
+        LossConfig(non_target_label=0.1)

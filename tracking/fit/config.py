@@ -106,6 +106,8 @@ class StageFit:
     # loss weight of the segments of particles below target_pt (training loss.non_target_weight): 1 labels
     # them false (the model learns to cut low-pT particles), 0 ignores them (ACORN's weighting)
     non_target_weight: NonNegative = 1.0
+    # and the target they are trained towards (training loss.non_target_label; 0: negatives)
+    non_target_label: Score = 0.0
     # train on at most the first N training events (null: as many as the budget affords, measured by a
     # probe epoch on probe_events events); the map still learns from all of them
     train_events: PositiveInt | None = None

@@ -401,6 +401,7 @@ def _training_raw(
                 else {}
             ),
             **({"non_target_weight": stage.non_target_weight} if stage.non_target_weight != 1.0 else {}),
+            **({"non_target_label": stage.non_target_label} if stage.non_target_label != 0.0 else {}),
         },
     }
     if stage.init_from is not None:

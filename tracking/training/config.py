@@ -178,6 +178,15 @@ class LossConfig:
     # model to cut low-pT particles; 0 ignores them, as ACORN's GNN weighting does (the model is then free to
     # keep a low-pT particle whole, which makes a real track instead of a fragment)
     non_target_weight: float = 1.0
+    # the target those segments are trained towards (0: negatives). A small label (0.1 with pos_weight 2 is a
+    # score of ~0.18) teaches the model that a soft particle's segments are no fakes without making them edges
+    # the walk follows: the track extension (extend_cut) then completes their stems
+    non_target_label: float = 0.0
+
+    @property
+    def marks_non_target(self) -> bool:
+        """Whether the graphs must say which false edges are segments of particles below target_pt_min."""
+        return self.non_target_weight != 1.0 or self.non_target_label != 0.0
 
     def __post_init__(self) -> None:
         if not self.displaced_weight > 0 or not self.displaced_r_min >= 0:
@@ -187,8 +196,13 @@ class LossConfig:
             )
         if not self.non_target_weight >= 0:
             raise ValueError(f"key 'non_target_weight' must be >= 0, got {self.non_target_weight!r}")
-        if self.non_target_weight != 1.0 and self.target_pt_min is None:
-            raise ValueError("key 'non_target_weight' weighs the segments below target_pt_min: set target_pt_min")
+        if not 0.0 <= self.non_target_label <= 1.0:
+            raise ValueError(f"key 'non_target_label' must be in [0, 1], got {self.non_target_label!r}")
+        if (self.non_target_weight != 1.0 or self.non_target_label != 0.0) and self.target_pt_min is None:
+            raise ValueError(
+                "keys 'non_target_weight' and 'non_target_label' treat the segments below target_pt_min: "
+                "set target_pt_min"
+            )
         if not self.short_weight > 0 or not (isinstance(self.short_hits_max, int) and self.short_hits_max >= 2):
             raise ValueError(
                 f"keys 'short_weight' (> 0) and 'short_hits_max' (an integer >= 2): got {self.short_weight!r}, "
@@ -283,7 +297,7 @@ class TrainConfig:
             identity["displaced_r_min"] = self.loss.displaced_r_min
         if self.loss.short_weight != 1.0:  # and which true edges belong to particles with few hits
             identity["short_hits_max"] = self.loss.short_hits_max
-        if self.loss.non_target_weight != 1.0:  # and which false edges are segments of low-pT particles
+        if self.loss.marks_non_target:  # and which false edges are segments of low-pT particles
             identity["non_target"] = True
         text = json.dumps(identity, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]

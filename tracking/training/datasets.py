@@ -148,7 +148,7 @@ class TrainingGraphs:
         self.target_pt_min = config.loss.target_pt_min
         self.displaced_r_min = config.loss.displaced_r_min if config.loss.displaced_weight != 1.0 else None
         self.short_hits_max = config.loss.short_hits_max if config.loss.short_weight != 1.0 else None
-        self.mark_non_target = config.loss.non_target_weight != 1.0  # LossConfig requires target_pt_min then
+        self.mark_non_target = config.loss.marks_non_target  # LossConfig requires target_pt_min then
         self.detector = config.description()
         self.stages = [build_stage(config.graph_builder, index="graph_builder", base_dir=config.base_dir)[1]]
         if config.pre_filter is not None:

@@ -71,13 +71,15 @@ def graph_loss(
     displaced_weight: float = 1.0,
     short_weight: float = 1.0,
     non_target_weight: float = 1.0,
+    non_target_label: float = 0.0,
 ) -> tuple[float, torch.Tensor | None]:
     """Class-weighted BCE of one graph, normalised by its edge count, summed over ``partitions``' owned
     edges. Edge weights: the true edges of displaced particles (``sample.displaced``) weigh
     ``displaced_weight``, those of particles with few hits (``sample.short``) ``short_weight`` (the product
     where both apply), the segments of particles below the target pT (``sample.non_target``)
-    ``non_target_weight``. With ``backward`` the gradients accumulate partition by partition (``no_sync``, a
-    DDP ``model.no_sync``, defers the all-reduce to the last one). Returns the loss and, without
+    ``non_target_weight`` (and are trained towards ``non_target_label`` instead of 0). With ``backward`` the
+    gradients accumulate partition by partition (``no_sync``, a DDP ``model.no_sync``, defers the all-reduce
+    to the last one). Returns the loss and, without
     ``backward``, the logits of every edge (float32, full-graph order)."""
     total_edges = max(sample.num_edges, 1)
     device = sample.x.device
@@ -101,6 +103,8 @@ def graph_loss(
                 logits = model(sample.x[part.nodes], part.edge_index, sample.edge_attr[part.edges, :width])
             owned_logits = logits[part.owned].to(sample.x.dtype)
             labels = sample.y[part.edges][part.owned].to(sample.x.dtype)
+            if non_target_label != 0.0 and sample.non_target is not None:
+                labels = torch.where(sample.non_target[part.edges][part.owned], non_target_label, labels)
             edge_weight = None
             for marked, factor in marked_weights:
                 w = torch.where(marked[part.edges][part.owned], factor, 1.0).to(sample.x.dtype)
@@ -134,6 +138,7 @@ class Trainee:
     displaced_weight: float = 1.0  # loss weight of displaced particles' true edges (loss.displaced_weight)
     short_weight: float = 1.0  # loss weight of the true edges of particles with few hits (loss.short_weight)
     non_target_weight: float = 1.0  # loss weight of low-pT particles' segments (loss.non_target_weight)
+    non_target_label: float = 0.0  # their target (loss.non_target_label)
 
 
 def train_epoch(
@@ -183,6 +188,7 @@ def train_epoch(
                 displaced_weight=trainee.displaced_weight,
                 short_weight=trainee.short_weight,
                 non_target_weight=trainee.non_target_weight,
+                non_target_label=trainee.non_target_label,
             )
             trainee.optimizer.step()
             loss += part_loss
@@ -221,6 +227,7 @@ def validate(
             displaced_weight=trainee.displaced_weight,
             short_weight=trainee.short_weight,
             non_target_weight=trainee.non_target_weight,
+            non_target_label=trainee.non_target_label,
         )
         assert logits is not None
         scores_pass = torch.sigmoid(logits) > config.score_cut if cut is None else logits > cut

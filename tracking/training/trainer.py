@@ -165,6 +165,7 @@ def _train(
         config.loss.displaced_weight,
         config.loss.short_weight,
         config.loss.non_target_weight,
+        config.loss.non_target_label,
     )
 
     sampler: DistributedSampler[int] = DistributedSampler(
