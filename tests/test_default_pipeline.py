@@ -1,7 +1,7 @@
 """The shipped default pipeline: the same tracks as when it was shipped, and no truth work.
 
 ``data/default_pipeline_mu200_tracks.npz`` holds the ``hit_id`` and ``track_labels`` that the pipeline
-refitted by ``configs/default_model.sh`` (real-module TrackML simulation, round 11, 2026-12-07) gave for
+refitted by ``configs/default_model.sh`` (real-module TrackML simulation, round 11 with its GNN, 2026-12-07) gave for
 ``simulate_event(mu=200, seed=20261129, event_id=0)`` through ``builtin:default_pipeline.yaml`` on the
 CPU with one torch thread. A change of the simulation or of a shipped model changes them on purpose:
 regenerate the file then (the reference is the inputs and the
