@@ -139,7 +139,7 @@ class WalkthroughTrackBuilder(_ShortTrackRule, Stage):
         detector: Path | None = None
         # a second pass: hits left on no track are walked again over the edges between them above it (None: off)
         recovery_cut: Score | None = None
-        # last, the kept tracks grow at both ends onto hits left on no track over edges above it, best edge
+        # then the kept tracks grow at both ends onto hits left on no track over edges above it, best edge
         # first (tracking.ops.extend_tracks; None: off): completes stems whose rest the walk or the rule left
         extend_cut: Score | None = None
         # last, the kept tracks grow at both ends onto hits left on no track that share a graph edge (any score)
