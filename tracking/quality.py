@@ -26,7 +26,7 @@ import numpy as np
 from .arrays import as_numpy
 from .atomic import atomic_output
 from .errors import DataError
-from .ops.components import local_parabolas
+from .ops.components import local_parabolas, parabola_distance
 
 __all__ = ["FEATURE_NAMES", "TrackQualityModel", "fit_track_quality", "track_features"]
 
@@ -78,15 +78,14 @@ def track_features(x: Any, y: Any, z: Any, edge_index: Any, scores: Any, labels:
     # q across, centred on its mean): linear least squares, exact for straight tracks (c = 0) and, for
     # the arcs a tracker sees, a circle of curvature 2c to first order
     fit = local_parabolas(t, px, py, n_tracks)
-    mx, my, cos, sin, along, across = (fit[k] for k in ("mx", "my", "cos", "sin", "s", "q"))
+    along, across = fit["s"], fit["q"]
     q0, q1, q2 = fit["coef"].T
     residual = across - (q0[t] + q1[t] * along + q2[t] * along**2)
     circle_rms = np.sqrt(total(residual * residual) / n)
     inverse_radius = 2 * np.abs(q2) / (1 + q1 * q1) ** 1.5
-    # the beam line (the origin) in the same frame: its distance from the curve (d0)
-    s0 = -(mx * cos + my * sin)
-    c0 = mx * sin - my * cos
-    d0 = np.abs(c0 - (q0 + q1 * s0 + q2 * s0 * s0)) / np.sqrt(1 + (q1 + 2 * q2 * s0) ** 2)
+    # the beam line (the origin): its distance from the curve (d0)
+    origin = np.zeros(n_tracks)
+    d0 = parabola_distance(fit, np.arange(n_tracks), origin, origin)
     # line z = z0 + slope * r
     sr, sz, srr, srz = total(pr), total(pz), total(pr * pr), total(pr * pz)
     det = n * srr - sr * sr

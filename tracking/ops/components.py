@@ -342,6 +342,21 @@ def local_parabolas(gid: np.ndarray, hx: np.ndarray, hy: np.ndarray, groups: int
     return {"mx": mx, "my": my, "cos": cos, "sin": sin, "coef": coef, "s": s, "q": q, "n": n, "powers": powers}
 
 
+def parabola_distance(fit: dict[str, Any], g: np.ndarray, px: np.ndarray, py: np.ndarray) -> np.ndarray:
+    """Distance (to first order in the parabola's slope) of points ``(px, py)`` from the parabola of their group
+    ``g`` (a :func:`local_parabolas` result), measured across it in the group's frame."""
+    cx, cy = px - fit["mx"][g], py - fit["my"][g]
+    s = cx * fit["cos"][g] + cy * fit["sin"][g]
+    q = cy * fit["cos"][g] - cx * fit["sin"][g]
+    a, b, c = fit["coef"][g].T
+    return np.abs(q - (a + b * s + c * s * s)) / np.sqrt(1.0 + (b + 2 * c * s) ** 2)
+
+
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """``concatenate([arange(s, s + n) for s, n in zip(starts, lengths)])``, vectorised."""
+    return np.repeat(starts - np.r_[0, np.cumsum(lengths)[:-1]], lengths) + np.arange(int(lengths.sum()))
+
+
 def _local_helix(gid: np.ndarray, hx: np.ndarray, hy: np.ndarray, hz: np.ndarray, groups: int) -> dict[str, Any]:
     """:func:`local_parabolas` and, per group, a least-squares line ``z = za + zb s`` (``flat``: the points
     have no spread along ``s``, no line)."""
@@ -356,13 +371,9 @@ def _local_helix(gid: np.ndarray, hx: np.ndarray, hy: np.ndarray, hz: np.ndarray
 
 def _helix_residuals(fit: dict[str, np.ndarray], g: np.ndarray, px, py, pz) -> tuple[np.ndarray, np.ndarray]:
     """Distance across (x-y) and along z of points from their group's fitted helix (see :func:`_local_helix`)."""
-    cx, cy = px - fit["mx"][g], py - fit["my"][g]
-    s = cx * fit["cos"][g] + cy * fit["sin"][g]
-    q = cy * fit["cos"][g] - cx * fit["sin"][g]
-    a, b, c = fit["coef"][g].T
-    d_xy = np.abs(q - (a + b * s + c * s * s)) / np.sqrt(1.0 + (b + 2 * c * s) ** 2)
+    s = (px - fit["mx"][g]) * fit["cos"][g] + (py - fit["my"][g]) * fit["sin"][g]
     d_z = np.where(fit["flat"][g], np.inf, np.abs(pz - (fit["za"][g] + fit["zb"][g] * s)))
-    return d_xy, d_z
+    return parabola_distance(fit, g, px, py), d_z
 
 
 def extend_tracks_helix(
@@ -446,14 +457,12 @@ def extend_tracks_helix(
         m = np.minimum(pair_count, fit_hits)
         first = np.where(pair_side == 0, pair_start, pair_start + pair_count - m)
         gid = np.repeat(np.arange(pairs), m)
-        near = ranked[np.repeat(first - np.r_[0, np.cumsum(m)[:-1]], m) + np.arange(int(m.sum()))]
+        near = ranked[_ranges(first, m)]
         fit = _local_helix(gid, hx[near], hy[near], hz[near], pairs)
         end = ranked[np.where(pair_side == 0, pair_start, pair_start + pair_count - 1)]
         degree = offsets[end + 1] - offsets[end]
         cand_pair = np.repeat(np.arange(pairs), degree)
-        cand = neighbour[
-            np.repeat(offsets[end] - np.r_[0, np.cumsum(degree)[:-1]], degree) + np.arange(int(degree.sum()))
-        ]
+        cand = neighbour[_ranges(offsets[end], degree)]
         beyond = np.where(
             pair_side[cand_pair] == 0,
             position[cand] < position[end[cand_pair]],
