@@ -178,9 +178,9 @@ class LossConfig:
     # model to cut low-pT particles; 0 ignores them, as ACORN's GNN weighting does (the model is then free to
     # keep a low-pT particle whole, which makes a real track instead of a fragment)
     non_target_weight: float = 1.0
-    # the target those segments are trained towards (0: negatives). A small label (0.1 with pos_weight 2 is a
-    # score of ~0.18) teaches the model that a soft particle's segments are no fakes without making them edges
-    # the walk follows: the track extension (extend_cut) then completes their stems
+    # the target those segments are trained towards (0: negatives). A small label (0.1: with pos_weight 2 the
+    # loss is lowest at a score of 0.18) teaches the model that a soft particle's segments are no fakes while
+    # keeping most of them under a walk's cut (round 11 of the shipped GNN: median 0.18, 11 % above 0.3)
     non_target_label: float = 0.0
 
     @property
